@@ -1,0 +1,2 @@
+#include "synfin.h"
+int synfin_main(int argc, char **argv) { (void)argc; (void)argv; return 0; }

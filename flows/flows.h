@@ -1,0 +1,4 @@
+#ifndef SYNFIN_FLOWS_H
+#define SYNFIN_FLOWS_H
+#include "dissect.h"
+#endif

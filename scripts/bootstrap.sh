@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs, with apt-get, only the build and test dependencies that are missing.
+# Runs as root or through sudo; prints what it installs. Safe to run repeatedly.
+set -eu
+
+# package  -> a file that proves it is installed
+need() {
+    pkg=$1
+    probe=$2
+    if [ ! -e "$probe" ]; then
+        missing="$missing $pkg"
+    fi
+}
+
+missing=""
+command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
+command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+need libpcap-dev /usr/include/pcap/pcap.h
+need uthash-dev /usr/include/uthash.h
+need libcmocka-dev /usr/include/cmocka.h
+need zlib1g-dev /usr/include/zlib.h
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+echo "bootstrap: installing:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "bootstrap: need root or sudo to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
+echo "bootstrap: done"
