@@ -1,0 +1,88 @@
+/*
+ * cursor: the only way dissect.c reads packet bytes.
+ *
+ * A cursor is a window on the captured bytes: a pointer and how many bytes
+ * are left. Every getter takes an offset from the cursor's start and checks
+ * that the whole field lies inside the window before reading it, the way
+ * tcpdump's GET_BE_U_2() checks against ndo_snapend. A getter that would
+ * read past the end returns false and leaves *v untouched; the caller turns
+ * that into DISSECT_TRUNCATED (or into "options cut by snaplen").
+ *
+ * Invariant: p points to at least len readable bytes. The bounds test is
+ * written as `n <= len && off <= len - n`, which cannot overflow the way
+ * `p + off + n <= end` can.
+ *
+ * Private to dissect/: not part of the public API.
+ */
+#ifndef SYNFIN_DISSECT_CURSOR_H
+#define SYNFIN_DISSECT_CURSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct cursor {
+    const uint8_t *p;
+    size_t len;
+} cursor;
+
+/* True when the n bytes at offset off were captured. */
+static inline bool cursor_has(const cursor *c, size_t off, size_t n) {
+    return n <= c->len && off <= c->len - n;
+}
+
+static inline bool cursor_get_u8(const cursor *c, size_t off, uint8_t *v) {
+    if (!cursor_has(c, off, 1))
+        return false;
+    *v = c->p[off];
+    return true;
+}
+
+static inline bool cursor_get_be16(const cursor *c, size_t off, uint16_t *v) {
+    if (!cursor_has(c, off, 2))
+        return false;
+    *v = (uint16_t)((unsigned)c->p[off] << 8 | (unsigned)c->p[off + 1]);
+    return true;
+}
+
+static inline bool cursor_get_be32(const cursor *c, size_t off, uint32_t *v) {
+    if (!cursor_has(c, off, 4))
+        return false;
+    *v = (uint32_t)c->p[off] << 24 | (uint32_t)c->p[off + 1] << 16 | (uint32_t)c->p[off + 2] << 8 |
+         (uint32_t)c->p[off + 3];
+    return true;
+}
+
+static inline bool cursor_get_le32(const cursor *c, size_t off, uint32_t *v) {
+    if (!cursor_has(c, off, 4))
+        return false;
+    *v = (uint32_t)c->p[off + 3] << 24 | (uint32_t)c->p[off + 2] << 16 |
+         (uint32_t)c->p[off + 1] << 8 | (uint32_t)c->p[off];
+    return true;
+}
+
+/* Copies n bytes at offset off (addresses). */
+static inline bool cursor_get_bytes(const cursor *c, size_t off, uint8_t *dst, size_t n) {
+    if (!cursor_has(c, off, n))
+        return false;
+    memcpy(dst, c->p + off, n);
+    return true;
+}
+
+/* Moves the start of the window n bytes forward. */
+static inline bool cursor_skip(cursor *c, size_t n) {
+    if (n > c->len)
+        return false;
+    c->p += n;
+    c->len -= n;
+    return true;
+}
+
+/* Shrinks the window to at most n bytes (never grows it). */
+static inline void cursor_limit(cursor *c, size_t n) {
+    if (n < c->len)
+        c->len = n;
+}
+
+#endif
