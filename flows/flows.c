@@ -1,1 +1,921 @@
+/*
+ * flows.c: connection instances and the RFC 793 state machine of both
+ * endpoints, replayed from one capture point (../shared/SPEC.md §1-§3).
+ *
+ * Model: every segment seen is delivered to its destination right after it
+ * is seen. So each segment makes two kinds of transition: the sender's ("X
+ * sends SYN/FIN") and the receiver's ("Y receives SYN-ACK/ACK/FIN"). The one
+ * exception the spec names is a FIN whose ACK field does not cover the
+ * peer's earlier FIN: that peer FIN had not arrived when this one was sent
+ * (crossed FINs), which may later turn out to be a FIN lost after the
+ * capture point (see resolve_crossing()).
+ *
+ * Invariants:
+ * - one instance per 4-tuple in the hash at a time; an instance leaves the
+ *   hash exactly when it is emitted (end_conn) and is freed right after;
+ * - every tracked instance is on exactly one of two lists: `active` ordered
+ *   by last activity (idle timeout, eviction), or `closing` (some endpoint in
+ *   TIME_WAIT, or reset) ordered by deadline. Both are FIFO in capture time,
+ *   so timer upkeep is O(1) amortised per segment.
+ */
 #include "flows.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* uthash is built with HASH_NONFATAL_OOM: a failed insertion leaves the
+ * table intact and raises this flag instead of calling exit(). The table is
+ * single-threaded, like everything in flows/. */
+static int hash_oom;
+#define uthash_nonfatal_oom(elt) ((void)(elt), hash_oom = 1)
+#include "uthash.h"
+
+/* Sequence space comparisons, modulo 2^32 (RFC 793 §3.3). */
+#define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+#define SEQ_GT(a, b)  SEQ_LT(b, a)
+#define SEQ_GEQ(a, b) SEQ_LEQ(b, a)
+
+#define DUP_WINDOW_NS  INT64_C(1000000) /* SPAN copies arrive within 1 ms */
+#define WSCALE_UNKNOWN 0xff
+#define MAX_WSCALE     14
+#define DEFAULT_WINDOW 65535u
+
+enum { CLIENT = 0, SERVER = 1 };
+
+/* Endpoint flags. */
+enum {
+    EP_SEQ_KNOWN = 1u << 0,   /* snd_nxt is meaningful */
+    EP_SENT_SYN = 1u << 1,    /* sent a SYN without ACK */
+    EP_SENT_SYNACK = 1u << 2, /* sent a SYN-ACK */
+    EP_ISN_KNOWN = 1u << 3,
+    EP_FIN_SENT = 1u << 4,
+    EP_ACKED_PEER_FIN = 1u << 5, /* sent an ACK covering the peer's FIN */
+    EP_WIN_KNOWN = 1u << 6,
+    EP_TTL_KNOWN = 1u << 7,
+    EP_CLOSING = 1u << 8,   /* passed through CLOSING */
+    EP_TW = 1u << 9,        /* entered TIME_WAIT */
+    EP_WS_OPT = 1u << 10,   /* its SYN carried a window scale option */
+    EP_TW_LEFT = 1u << 11,  /* left TIME_WAIT (tw_end, tw_reason valid) */
+    EP_DUP_VALID = 1u << 12 /* dup_sig/dup_ts describe its last segment */
+};
+
+typedef struct endpoint {
+    uint32_t isn;
+    uint32_t snd_nxt; /* sequence number after everything it sent */
+    uint32_t fin_seq; /* sequence number of its FIN */
+    uint32_t window;  /* last advertised receive window, scaled */
+    uint32_t dup_sig; /* fingerprint of its last segment */
+    uint16_t flags;   /* EP_* */
+    uint8_t state;    /* conn_state */
+    uint8_t ttl;      /* TTL / hop limit of its last non-RST segment */
+    uint8_t wscale;   /* shift applied to its windows; WSCALE_UNKNOWN */
+    uint8_t tw_reason;
+    int64_t dup_ts;
+    int64_t tw_start, tw_deadline, tw_end;
+} endpoint;
+
+typedef struct flow_key {
+    uint8_t addr_a[16];
+    uint8_t addr_b[16];
+    uint16_t port_a, port_b;
+    uint8_t ip_version;
+    uint8_t pad[3];
+} flow_key;
+
+/* Instance-level handshake evidence. */
+enum {
+    HSF_SYN = 1u << 0,     /* the client's SYN */
+    HSF_SYNACK = 1u << 1,  /* the server's SYN-ACK after it */
+    HSF_ACK = 1u << 2,     /* the client's ACK of the SYN-ACK after that */
+    HSF_REFUSED = 1u << 3, /* an acceptable RST reached the client in SYN_SENT */
+    HSF_SIMUL = 1u << 4,   /* both sides sent a SYN without ACK */
+};
+
+/* Crossed-FIN bookkeeping: see resolve_crossing(). */
+enum { CROSS_NONE = 0, CROSS_PENDING, CROSS_PURE_ACKED };
+
+typedef struct conn {
+    flow_key key;
+    UT_hash_handle hh;
+    struct conn *prev, *next; /* on t->active or t->closing */
+    uint64_t id;
+    int64_t first_ts, last_ts;
+    int64_t deadline; /* on the closing list: when the instance ends */
+    int64_t syn_ts;   /* the client's last SYN (for the handshake RTT) */
+    int64_t hs_rtt;
+    uint64_t packets[2], bytes[2];
+    endpoint ep[2]; /* CLIENT, SERVER */
+    uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
+    uint16_t anomalies;
+    uint8_t client_is_a; /* the client is the key's `a` side */
+    uint8_t role_by;
+    uint8_t hs;
+    uint8_t close_initiator; /* conn_side */
+    uint8_t close_type;
+    uint8_t cross;      /* CROSS_* */
+    uint8_t cross_who;  /* the endpoint whose FIN crossed the other's */
+    uint8_t reset;      /* closed by an acceptable RST */
+    uint8_t on_closing; /* which list */
+} conn;
+
+typedef struct conn_list {
+    conn *head, *tail;
+} conn_list;
+
+struct flows_table {
+    flows_config cfg;
+    flows_emit_fn emit;
+    void *ctx;
+    conn *hash;
+    conn_list active, closing;
+    int64_t clock; /* newest capture time seen */
+    int clock_set;
+    uint64_t next_id;
+    flows_stats stats;
+};
+
+/* ---- names ------------------------------------------------------------ */
+
+static const char *const state_names[CONN_STATE_COUNT] = {
+    "CLOSED",    "LISTEN",  "SYN_SENT",  "SYN_RCVD",   "ESTABLISHED", "FIN_WAIT1",
+    "FIN_WAIT2", "CLOSING", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK"};
+
+const char *conn_state_name(conn_state s) {
+    return (unsigned)s < CONN_STATE_COUNT ? state_names[s] : "?";
+}
+
+const char *conn_role_by_name(conn_role_by r) {
+    static const char *const n[] = {"syn", "synack", "port"};
+    return (unsigned)r < 3 ? n[r] : "?";
+}
+
+const char *conn_handshake_name(conn_handshake h) {
+    static const char *const n[HS_COUNT] = {"complete", "syn_only",          "no_ack",
+                                            "refused",  "simultaneous_open", "midstream"};
+    return (unsigned)h < HS_COUNT ? n[h] : "?";
+}
+
+const char *conn_side_name(conn_side s) {
+    static const char *const n[SIDE_COUNT] = {"none", "client", "server", "both"};
+    return (unsigned)s < SIDE_COUNT ? n[s] : "?";
+}
+
+const char *conn_close_type_name(conn_close_type c) {
+    static const char *const n[CLOSE_TYPE_COUNT] = {"none", "fin", "rst"};
+    return (unsigned)c < CLOSE_TYPE_COUNT ? n[c] : "?";
+}
+
+const char *conn_tw_reason_name(conn_tw_reason r) {
+    static const char *const n[TW_REASON_COUNT] = {"",      "expired", "reused", "capture_end",
+                                                   "reset", "evicted"};
+    return (unsigned)r < TW_REASON_COUNT ? n[r] : "?";
+}
+
+const char *conn_anomaly_name(unsigned bit_index) {
+    static const char *const n[ANOM_COUNT] = {"rst_out_of_window", "rst_ttl_changed",
+                                              "data_after_fin",    "syn_with_data",
+                                              "idle_timeout",      "evicted"};
+    return bit_index < ANOM_COUNT ? n[bit_index] : "?";
+}
+
+/* ---- lists ------------------------------------------------------------ */
+
+static void list_remove(conn_list *l, conn *c) {
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void list_append(conn_list *l, conn *c) {
+    c->next = NULL;
+    c->prev = l->tail;
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+}
+
+static conn_list *list_of(flows_table *t, conn *c) {
+    return c->on_closing ? &t->closing : &t->active;
+}
+
+/* ---- configuration and life cycle ------------------------------------- */
+
+void flows_config_default(flows_config *cfg) {
+    cfg->msl = 30 * FLOWS_NS_PER_SEC;
+    cfg->idle_timeout = 2 * 3600 * FLOWS_NS_PER_SEC;
+    cfg->max_flows = 0;
+}
+
+flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx) {
+    flows_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    if (cfg)
+        t->cfg = *cfg;
+    else
+        flows_config_default(&t->cfg);
+    t->emit = emit;
+    t->ctx = ctx;
+    t->next_id = 1;
+    return t;
+}
+
+const flows_stats *flows_get_stats(const flows_table *t) {
+    return &t->stats;
+}
+
+/* ---- emitting --------------------------------------------------------- */
+
+static conn_handshake classify_handshake(const conn *c) {
+    if (c->hs & HSF_SIMUL)
+        return HS_SIMULTANEOUS_OPEN;
+    if (!(c->hs & HSF_SYN))
+        return HS_MIDSTREAM;
+    if (c->hs & HSF_ACK)
+        return HS_COMPLETE;
+    if (c->hs & HSF_REFUSED)
+        return HS_REFUSED;
+    if (c->hs & HSF_SYNACK)
+        return HS_NO_ACK;
+    return HS_SYN_ONLY;
+}
+
+/* Ends TIME_WAIT of endpoint e at `when` for `reason` (no-op elsewhere). */
+static void leave_time_wait(endpoint *e, int64_t when, conn_tw_reason reason) {
+    if (e->state != CONN_TIME_WAIT)
+        return;
+    e->state = CONN_CLOSED;
+    e->tw_end = when;
+    e->tw_reason = (uint8_t)reason;
+    e->flags |= EP_TW_LEFT;
+}
+
+static void fill_record(const conn *c, conn_record *r) {
+    const flow_key *k = &c->key;
+    memset(r, 0, sizeof(*r));
+    r->conn_id = c->id;
+    r->first_ts = c->first_ts;
+    r->last_ts = c->last_ts;
+    r->ip_version = k->ip_version;
+    memcpy(r->client_ip, c->client_is_a ? k->addr_a : k->addr_b, 16);
+    memcpy(r->server_ip, c->client_is_a ? k->addr_b : k->addr_a, 16);
+    r->client_port = c->client_is_a ? k->port_a : k->port_b;
+    r->server_port = c->client_is_a ? k->port_b : k->port_a;
+    r->role_by = (conn_role_by)c->role_by;
+    r->handshake = classify_handshake(c);
+    r->syn_retransmits = c->syn_retransmits;
+    r->synack_retransmits = c->synack_retransmits;
+    r->handshake_rtt = r->handshake == HS_COMPLETE ? c->hs_rtt : -1;
+    r->close_initiator = (conn_side)c->close_initiator;
+    r->close_type = (conn_close_type)c->close_type;
+    r->closing =
+        (uint8_t)(!!(c->ep[CLIENT].flags & EP_CLOSING) + !!(c->ep[SERVER].flags & EP_CLOSING));
+    int tw_c = !!(c->ep[CLIENT].flags & EP_TW), tw_s = !!(c->ep[SERVER].flags & EP_TW);
+    r->time_wait_side = tw_c && tw_s ? SIDE_BOTH
+                        : tw_c       ? SIDE_CLIENT
+                        : tw_s       ? SIDE_SERVER
+                                     : SIDE_NONE;
+    if (r->time_wait_side != SIDE_NONE) {
+        int first = 1;
+        for (int i = 0; i < 2; i++) {
+            const endpoint *e = &c->ep[i];
+            if (!(e->flags & EP_TW))
+                continue;
+            if (first || e->tw_start < r->time_wait_start)
+                r->time_wait_start = e->tw_start;
+            /* The last endpoint to leave decides end and reason. */
+            if (first || e->tw_end >= r->time_wait_end) {
+                r->time_wait_end = e->tw_end;
+                r->time_wait_end_reason = (conn_tw_reason)e->tw_reason;
+            }
+            first = 0;
+        }
+    }
+    r->client_state = (conn_state)c->ep[CLIENT].state;
+    r->server_state = (conn_state)c->ep[SERVER].state;
+    r->packets_c2s = c->packets[CLIENT];
+    r->packets_s2c = c->packets[SERVER];
+    r->bytes_c2s = c->bytes[CLIENT];
+    r->bytes_s2c = c->bytes[SERVER];
+    r->fin_retransmits = c->fin_retransmits;
+    r->anomalies = c->anomalies;
+}
+
+/* Hands the instance over and frees it. `when` is the moment it ends; an
+ * endpoint still in TIME_WAIT leaves it then for `tw_reason`. */
+static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
+                     conn_tw_reason tw_reason) {
+    conn_record rec;
+    for (int i = 0; i < 2; i++)
+        leave_time_wait(&c->ep[i], when, tw_reason);
+    if (why == END_IDLE) {
+        c->anomalies |= ANOM_IDLE_TIMEOUT;
+        t->stats.idle_timeouts++;
+    } else if (why == END_EVICTED) {
+        c->anomalies |= ANOM_EVICTED;
+        t->stats.evicted++;
+    } else if (why == END_REUSED) {
+        t->stats.reused++;
+    }
+    fill_record(c, &rec);
+    rec.end_reason = why;
+    HASH_DEL(t->hash, c);
+    list_remove(list_of(t, c), c);
+    t->stats.alive--;
+    if (t->emit)
+        t->emit(t->ctx, &rec);
+    free(c);
+}
+
+/* The natural end of a closing instance at its deadline: TIME_WAIT expired
+ * (each endpoint at its own deadline) or the linger after a reset passed. */
+static void expire_conn(flows_table *t, conn *c) {
+    for (int i = 0; i < 2; i++)
+        leave_time_wait(&c->ep[i], c->ep[i].tw_deadline, TW_EXPIRED);
+    end_conn(t, c, END_CLOSED, c->deadline, TW_REASON_NONE);
+}
+
+/* Ends whatever is due at t->clock. */
+static void expire_due(flows_table *t) {
+    while (t->closing.head && t->closing.head->deadline <= t->clock)
+        expire_conn(t, t->closing.head);
+    if (t->cfg.idle_timeout > 0) {
+        while (t->active.head && t->active.head->last_ts + t->cfg.idle_timeout <= t->clock)
+            end_conn(t, t->active.head, END_IDLE, t->clock, TW_REASON_NONE);
+    }
+}
+
+/* ---- timers per instance ---------------------------------------------- */
+
+/* Puts the instance on the right list after a segment: `closing` with the
+ * latest deadline of its endpoints when it is closing, else the tail of
+ * `active`. */
+static void reschedule(flows_table *t, conn *c) {
+    int64_t deadline = 0;
+    int closing = 0;
+    for (int i = 0; i < 2; i++) {
+        if (c->ep[i].state == CONN_TIME_WAIT) {
+            if (!closing || c->ep[i].tw_deadline > deadline)
+                deadline = c->ep[i].tw_deadline;
+            closing = 1;
+        }
+    }
+    if (c->reset) {
+        if (!closing || c->deadline > deadline)
+            deadline = c->deadline; /* linger set by the reset */
+        closing = 1;
+    }
+    list_remove(list_of(t, c), c);
+    c->on_closing = (uint8_t)closing;
+    if (closing)
+        c->deadline = deadline;
+    list_append(list_of(t, c), c);
+}
+
+static void enter_time_wait(flows_table *t, endpoint *e, int64_t ts) {
+    if (!(e->flags & EP_TW)) {
+        e->flags |= EP_TW;
+        e->tw_start = ts;
+    }
+    e->state = CONN_TIME_WAIT;
+    e->tw_deadline = ts + 2 * t->cfg.msl;
+}
+
+/* ---- lookup and creation ---------------------------------------------- */
+
+static int addr_port_cmp(const uint8_t *a1, uint16_t p1, const uint8_t *a2, uint16_t p2) {
+    int r = memcmp(a1, a2, 16);
+    if (r)
+        return r;
+    return (int)p1 - (int)p2;
+}
+
+/* Canonical key; returns 1 when the segment's sender is the key's `a`. */
+static int make_key(const dissect_segment *s, flow_key *k) {
+    memset(k, 0, sizeof(*k));
+    k->ip_version = s->ip_version;
+    int src_first = addr_port_cmp(s->src, s->sport, s->dst, s->dport) <= 0;
+    if (src_first) {
+        memcpy(k->addr_a, s->src, 16);
+        memcpy(k->addr_b, s->dst, 16);
+        k->port_a = s->sport;
+        k->port_b = s->dport;
+    } else {
+        memcpy(k->addr_a, s->dst, 16);
+        memcpy(k->addr_b, s->src, 16);
+        k->port_a = s->dport;
+        k->port_b = s->sport;
+    }
+    return src_first;
+}
+
+static conn *new_conn(flows_table *t, const flow_key *k, int sender_is_a, const dissect_segment *s,
+                      int64_t ts) {
+    if (t->cfg.max_flows && t->stats.alive >= t->cfg.max_flows) {
+        /* Evict the least recently active instance of either list. */
+        conn *a = t->active.head, *z = t->closing.head, *victim = a;
+        if (!a || (z && z->last_ts < a->last_ts))
+            victim = z;
+        if (victim)
+            end_conn(t, victim, END_EVICTED, t->clock, TW_EVICTED);
+    }
+    conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->key = *k;
+    c->id = t->next_id++;
+    c->first_ts = c->last_ts = ts;
+    c->hs_rtt = -1;
+
+    int sender_role; /* CLIENT or SERVER */
+    uint16_t f = s->flags;
+    if ((f & DISSECT_SYN) && !(f & (DISSECT_ACK | DISSECT_RST))) {
+        c->role_by = ROLE_BY_SYN;
+        sender_role = CLIENT;
+    } else if ((f & DISSECT_SYN) && (f & DISSECT_ACK) && !(f & DISSECT_RST)) {
+        c->role_by = ROLE_BY_SYNACK;
+        sender_role = SERVER;
+    } else {
+        /* The well-known (lower) port is the server's; on a tie, the first
+         * sender is taken for the client. */
+        c->role_by = ROLE_BY_PORT;
+        sender_role = s->sport < s->dport ? SERVER : CLIENT;
+    }
+    c->client_is_a = (uint8_t)((sender_role == CLIENT) == !!sender_is_a);
+
+    for (int i = 0; i < 2; i++)
+        c->ep[i].wscale = WSCALE_UNKNOWN;
+    switch ((conn_role_by)c->role_by) {
+    case ROLE_BY_SYN:
+        c->ep[CLIENT].state = CONN_CLOSED;
+        c->ep[SERVER].state = CONN_CLOSED;
+        break;
+    case ROLE_BY_SYNACK:
+        /* The client's SYN was not seen but must have been sent. */
+        c->ep[CLIENT].state = CONN_SYN_SENT;
+        c->ep[SERVER].state = CONN_LISTEN;
+        break;
+    case ROLE_BY_PORT:
+        /* The capture began after the handshake. */
+        c->ep[CLIENT].state = CONN_ESTABLISHED;
+        c->ep[SERVER].state = CONN_ESTABLISHED;
+        break;
+    }
+
+    hash_oom = 0;
+    HASH_ADD(hh, t->hash, key, sizeof(c->key), c);
+    if (hash_oom) {
+        free(c);
+        return NULL;
+    }
+    list_append(&t->active, c);
+    t->stats.instances++;
+    t->stats.alive++;
+    if (t->stats.alive > t->stats.peak_alive)
+        t->stats.peak_alive = t->stats.alive;
+    return c;
+}
+
+/* Does this SYN start a new instance on the 4-tuple of c (SPEC §1)? */
+static int starts_new_instance(const conn *c, const endpoint *x, const dissect_segment *s) {
+    if ((s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) != DISSECT_SYN)
+        return 0;
+    if ((x->flags & EP_ISN_KNOWN) && x->isn == s->seq)
+        return 0; /* a retransmission of the SYN already seen */
+    const endpoint *a = &c->ep[CLIENT], *b = &c->ep[SERVER];
+    int closed =
+        c->reset ||
+        ((a->state == CONN_CLOSED || a->state == CONN_TIME_WAIT) &&
+         (b->state == CONN_CLOSED || b->state == CONN_TIME_WAIT || b->state == CONN_LISTEN));
+    /* An attempt that was never answered was abandoned by its client. */
+    int abandoned = a->state == CONN_SYN_SENT && !(b->flags & EP_SEQ_KNOWN);
+    return closed || abandoned;
+}
+
+/* ---- the state machine ------------------------------------------------ */
+
+static uint32_t seg_end(const dissect_segment *s) {
+    return s->seq + s->payload_len + !!(s->flags & DISSECT_SYN) + !!(s->flags & DISSECT_FIN);
+}
+
+static void note_close(conn *c, int d, conn_close_type type) {
+    if (c->close_initiator == SIDE_NONE) {
+        c->close_initiator = (uint8_t)(d == CLIENT ? SIDE_CLIENT : SIDE_SERVER);
+        c->close_type = (uint8_t)type;
+    }
+}
+
+/* Is an RST from x acceptable to y (SPEC §2)? */
+static int rst_acceptable(const endpoint *x, const endpoint *y, const dissect_segment *s) {
+    if (y->state == CONN_SYN_SENT) {
+        /* Acceptable only when it acks the SYN. */
+        return (s->flags & DISSECT_ACK) && (y->flags & EP_ISN_KNOWN) && SEQ_GT(s->ack, y->isn) &&
+               SEQ_LEQ(s->ack, y->snd_nxt);
+    }
+    if (!(x->flags & EP_SEQ_KNOWN))
+        return 1; /* nothing seen from the sender to check against */
+    uint32_t rcv_nxt = x->snd_nxt;
+    uint32_t w = (y->flags & EP_WIN_KNOWN) ? y->window : DEFAULT_WINDOW;
+    if (w == 0)
+        return s->seq == rcv_nxt;
+    return SEQ_GEQ(s->seq, rcv_nxt - w) && SEQ_LT(s->seq, rcv_nxt + w);
+}
+
+static void on_rst(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts) {
+    endpoint *x = &c->ep[d], *y = &c->ep[!d];
+    if ((x->flags & EP_TTL_KNOWN) && x->ttl != s->ttl)
+        c->anomalies |= ANOM_RST_TTL_CHANGED;
+    if (c->reset || (x->state == CONN_CLOSED && y->state == CONN_CLOSED))
+        return; /* stray reset after the end: nothing left to close */
+    if (!rst_acceptable(x, y, s)) {
+        c->anomalies |= ANOM_RST_OUT_OF_WINDOW;
+        return;
+    }
+    note_close(c, d, CLOSE_RST);
+    if (d == SERVER && y->state == CONN_SYN_SENT)
+        c->hs |= HSF_REFUSED;
+    for (int i = 0; i < 2; i++) {
+        leave_time_wait(&c->ep[i], ts, TW_RESET);
+        c->ep[i].state = CONN_CLOSED;
+    }
+    c->reset = 1;
+    c->cross = CROSS_NONE;
+    /* Linger for 2*MSL so that segments still in flight are counted with
+     * this instance instead of opening a midstream one. */
+    c->deadline = ts + 2 * t->cfg.msl;
+}
+
+/* The window scale an endpoint announced in its SYN (RFC 7323 caps it). */
+static void note_wscale(endpoint *x, const dissect_segment *s) {
+    if (s->opts & DISSECT_OPT_WSCALE) {
+        x->flags |= EP_WS_OPT;
+        x->wscale = s->wscale > MAX_WSCALE ? MAX_WSCALE : s->wscale;
+    }
+}
+
+/* X sends a SYN or SYN-ACK; Y receives it. */
+static void on_syn(conn *c, int d, const dissect_segment *s, int64_t ts) {
+    endpoint *x = &c->ep[d], *y = &c->ep[!d];
+    if (s->payload_len > 0)
+        c->anomalies |= ANOM_SYN_WITH_DATA;
+
+    if (!(s->flags & DISSECT_ACK)) {
+        if (x->flags & EP_SENT_SYN) {
+            if (x->isn == s->seq) {
+                c->syn_retransmits++;
+                if (d == CLIENT)
+                    c->syn_ts = ts;
+            }
+            return;
+        }
+        x->flags |= EP_SENT_SYN | EP_ISN_KNOWN;
+        x->isn = s->seq;
+        note_wscale(x, s);
+        if (d == CLIENT && c->role_by == ROLE_BY_SYN) {
+            c->hs |= HSF_SYN;
+            c->syn_ts = ts;
+        }
+        if (y->flags & EP_SENT_SYN) {
+            /* Y's SYN had not arrived when X sent its own: simultaneous
+             * open. X goes SYN_SENT, then receives Y's SYN. */
+            c->hs |= HSF_SIMUL;
+            x->state = CONN_SYN_RCVD;
+        } else if (x->state == CONN_CLOSED || x->state == CONN_LISTEN) {
+            x->state = CONN_SYN_SENT;
+        }
+        /* Y receives the SYN. */
+        if (y->state == CONN_CLOSED)
+            y->state = CONN_LISTEN;
+        else if (y->state == CONN_SYN_SENT) {
+            y->state = CONN_SYN_RCVD;
+            c->hs |= HSF_SIMUL;
+        }
+        return;
+    }
+
+    /* SYN-ACK */
+    if (x->flags & EP_SENT_SYNACK) {
+        if (x->isn == s->seq)
+            c->synack_retransmits++;
+        return;
+    }
+    x->flags |= EP_SENT_SYNACK;
+    if (!(x->flags & EP_ISN_KNOWN)) {
+        x->flags |= EP_ISN_KNOWN;
+        x->isn = s->seq;
+        note_wscale(x, s);
+    }
+    if (d == SERVER && (c->hs & HSF_SYN))
+        c->hs |= HSF_SYNACK;
+    if (x->state == CONN_CLOSED || x->state == CONN_LISTEN || x->state == CONN_SYN_SENT)
+        x->state = CONN_SYN_RCVD;
+    /* Y receives the SYN-ACK: it must ack Y's SYN. */
+    int acks_syn = !(y->flags & EP_ISN_KNOWN) || SEQ_GT(s->ack, y->isn);
+    if (acks_syn && (y->state == CONN_SYN_SENT || y->state == CONN_SYN_RCVD)) {
+        y->state = CONN_ESTABLISHED;
+        if (!(y->flags & EP_ISN_KNOWN)) {
+            y->flags |= EP_ISN_KNOWN | EP_SEQ_KNOWN;
+            y->isn = s->ack - 1;
+            y->snd_nxt = s->ack;
+        }
+    }
+}
+
+/*
+ * Crossed FINs or a FIN lost after the capture point (SPEC §2).
+ * `cross_who` (Y) sent its FIN without acking the peer's (X's) earlier FIN.
+ * Default reading: the FINs crossed, Y went FIN_WAIT1 -> CLOSING. It was a
+ * loss instead when X first acks Y's FIN with a segment without FIN and then
+ * sends its FIN again before Y acks it: Y never was in CLOSING; it went
+ * FIN_WAIT2 at X's ACK and TIME_WAIT at the retransmission.
+ * Called for a segment from `d`, before that segment's transitions.
+ */
+static void resolve_crossing(conn *c, int d, const dissect_segment *s, int64_t ts) {
+    int who = c->cross_who;
+    endpoint *y = &c->ep[who], *x = &c->ep[!who];
+    int has_ack = !!(s->flags & DISSECT_ACK);
+    if (d == who) {
+        if (has_ack && SEQ_GT(s->ack, x->fin_seq))
+            c->cross = CROSS_NONE; /* Y acks X's FIN: it got it, crossed */
+        return;
+    }
+    int acks_y_fin = has_ack && SEQ_GT(s->ack, y->fin_seq);
+    int fin = !!(s->flags & DISSECT_FIN);
+    if (c->cross == CROSS_PENDING) {
+        if (acks_y_fin)
+            c->cross = fin ? CROSS_NONE : CROSS_PURE_ACKED;
+        return;
+    }
+    /* CROSS_PURE_ACKED: X retransmits its FIN before Y acked it. */
+    if (fin && seg_end(s) == x->fin_seq + 1) {
+        y->flags &= (uint16_t)~EP_CLOSING;
+        if (y->state == CONN_TIME_WAIT)
+            y->tw_start = ts; /* FIN_WAIT2 -> TIME_WAIT happens now */
+        c->cross = CROSS_NONE;
+    }
+}
+
+/* X sends a FIN (sender-side transitions). */
+static void send_fin(conn *c, int d, const dissect_segment *s) {
+    endpoint *x = &c->ep[d];
+    uint32_t fin_seq = seg_end(s) - 1;
+    if (x->flags & EP_FIN_SENT) {
+        if (fin_seq == x->fin_seq)
+            c->fin_retransmits++;
+        return;
+    }
+    x->flags |= EP_FIN_SENT;
+    x->fin_seq = fin_seq;
+    note_close(c, d, CLOSE_FIN);
+    switch ((conn_state)x->state) {
+    case CONN_SYN_SENT:
+    case CONN_SYN_RCVD:
+    case CONN_ESTABLISHED:
+        x->state = CONN_FIN_WAIT1;
+        break;
+    case CONN_CLOSE_WAIT:
+        if (x->flags & EP_ACKED_PEER_FIN) {
+            x->state = CONN_LAST_ACK;
+        } else {
+            /* Its FIN does not ack the peer's: the peer's FIN had not
+             * arrived. ESTABLISHED -> FIN_WAIT1, then the peer's FIN
+             * arrives -> CLOSING. Both closed actively. */
+            x->state = CONN_CLOSING;
+            x->flags |= EP_CLOSING;
+            c->close_initiator = SIDE_BOTH;
+            c->cross = CROSS_PENDING;
+            c->cross_who = (uint8_t)d;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Y receives a segment from X: ACK of Y's SYN or FIN, and X's FIN. */
+static void receive(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts) {
+    endpoint *y = &c->ep[!d];
+    uint16_t f = s->flags;
+    int has_ack = !!(f & DISSECT_ACK);
+
+    if (has_ack && (y->flags & EP_ISN_KNOWN) && SEQ_GT(s->ack, y->isn)) {
+        if (y->state == CONN_SYN_RCVD) {
+            y->state = CONN_ESTABLISHED;
+            if (d == CLIENT && (c->hs & HSF_SYNACK) && !(c->hs & HSF_SIMUL)) {
+                c->hs |= HSF_ACK;
+                c->hs_rtt = ts - c->syn_ts;
+            }
+        } else if (y->state == CONN_SYN_SENT) {
+            y->state = CONN_ESTABLISHED; /* the SYN-ACK was not seen */
+        }
+    }
+
+    int acks_fin = has_ack && (y->flags & EP_FIN_SENT) && SEQ_GT(s->ack, y->fin_seq);
+    if (f & DISSECT_FIN) {
+        switch ((conn_state)y->state) {
+        case CONN_SYN_RCVD:
+        case CONN_ESTABLISHED:
+            y->state = CONN_CLOSE_WAIT;
+            break;
+        case CONN_FIN_WAIT1:
+            if (acks_fin) {
+                enter_time_wait(t, y, ts);
+            } else {
+                y->state = CONN_CLOSING;
+                y->flags |= EP_CLOSING;
+            }
+            break;
+        case CONN_FIN_WAIT2:
+            enter_time_wait(t, y, ts);
+            break;
+        case CONN_CLOSING:
+            if (acks_fin)
+                enter_time_wait(t, y, ts);
+            break;
+        case CONN_TIME_WAIT:
+            enter_time_wait(t, y, ts); /* a retransmitted FIN restarts 2*MSL */
+            break;
+        default:
+            break;
+        }
+    } else if (acks_fin) {
+        switch ((conn_state)y->state) {
+        case CONN_FIN_WAIT1:
+            y->state = CONN_FIN_WAIT2;
+            break;
+        case CONN_CLOSING:
+            enter_time_wait(t, y, ts);
+            break;
+        case CONN_LAST_ACK:
+            y->state = CONN_CLOSED;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Sequence, window and TTL bookkeeping of the sender, before transitions. */
+static void track_sender(conn *c, endpoint *x, const endpoint *y, const dissect_segment *s) {
+    uint16_t f = s->flags;
+    uint32_t end = seg_end(s);
+    if ((x->flags & EP_FIN_SENT) && s->payload_len > 0 &&
+        SEQ_GT(s->seq + s->payload_len, x->fin_seq))
+        c->anomalies |= ANOM_DATA_AFTER_FIN;
+    if (!(x->flags & EP_SEQ_KNOWN)) {
+        x->flags |= EP_SEQ_KNOWN;
+        x->snd_nxt = end;
+    } else if (SEQ_GT(end, x->snd_nxt)) {
+        x->snd_nxt = end;
+    }
+    if (f & DISSECT_SYN) {
+        x->window = s->window; /* never scaled in a SYN */
+    } else {
+        /* Scaling holds when both SYNs carried the option; when the
+         * handshake was not seen the scale is unknown and the largest is
+         * assumed, so that no in-window reset is called forged. */
+        unsigned shift;
+        if ((x->flags & EP_WS_OPT) && (y->flags & EP_WS_OPT))
+            shift = x->wscale;
+        else if ((x->flags & EP_ISN_KNOWN) && (y->flags & EP_ISN_KNOWN))
+            shift = 0;
+        else
+            shift = MAX_WSCALE;
+        x->window = (uint32_t)s->window << shift;
+    }
+    x->flags |= EP_WIN_KNOWN;
+    x->ttl = s->ttl;
+    x->flags |= EP_TTL_KNOWN;
+    if ((f & DISSECT_ACK) && (y->flags & EP_FIN_SENT) && SEQ_GT(s->ack, y->fin_seq))
+        x->flags |= EP_ACKED_PEER_FIN;
+}
+
+/* A sender still in SYN_SENT/LISTEN that sends a plain ACK segment proves a
+ * handshake step the capture missed: it is established. */
+static void infer_established(endpoint *x, const dissect_segment *s) {
+    if ((s->flags & (DISSECT_SYN | DISSECT_ACK)) == DISSECT_ACK &&
+        (x->state == CONN_SYN_SENT || x->state == CONN_LISTEN))
+        x->state = CONN_ESTABLISHED;
+}
+
+static void process(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts) {
+    endpoint *x = &c->ep[d], *y = &c->ep[!d];
+    if (s->flags & DISSECT_RST) {
+        on_rst(t, c, d, s, ts);
+        return;
+    }
+    if (c->cross != CROSS_NONE)
+        resolve_crossing(c, d, s, ts);
+    if (s->flags & DISSECT_SYN)
+        on_syn(c, d, s, ts);
+    else
+        infer_established(x, s);
+    track_sender(c, x, y, s);
+    if (s->flags & DISSECT_FIN)
+        send_fin(c, d, s);
+    receive(t, c, d, s, ts);
+}
+
+/* Fingerprint of a segment for exact-duplicate detection. */
+static uint32_t segment_sig(const dissect_segment *s) {
+    uint32_t h = 2166136261u;
+    uint32_t v[7] = {s->seq, s->ack, s->flags, s->payload_len, s->window, s->ip_id, s->ts_val};
+    for (int i = 0; i < 7; i++) {
+        h ^= v[i];
+        h *= 16777619u;
+        h ^= h >> 15;
+    }
+    return h;
+}
+
+int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts) {
+    t->stats.segments++;
+    if (!t->clock_set || ts > t->clock) {
+        t->clock = ts;
+        t->clock_set = 1;
+    } else if (ts < t->clock) {
+        t->stats.out_of_order++;
+    }
+    expire_due(t);
+
+    flow_key k;
+    int sender_is_a = make_key(s, &k);
+    conn *c = NULL;
+    HASH_FIND(hh, t->hash, &k, sizeof(k), c);
+    if (c && c->on_closing && c->deadline <= t->clock) {
+        expire_conn(t, c); /* due, but behind a later deadline in the list */
+        c = NULL;
+    }
+    if (c) {
+        int d = (!!sender_is_a == !!c->client_is_a) ? CLIENT : SERVER;
+        if (starts_new_instance(c, &c->ep[d], s)) {
+            end_conn(t, c, END_REUSED, ts, TW_REUSED);
+            c = NULL;
+        }
+    }
+    if (!c) {
+        c = new_conn(t, &k, sender_is_a, s, ts);
+        if (!c)
+            return -1;
+    }
+    int d = (!!sender_is_a == !!c->client_is_a) ? CLIENT : SERVER;
+    endpoint *x = &c->ep[d];
+
+    uint32_t sig = segment_sig(s);
+    if ((x->flags & EP_DUP_VALID) && x->dup_sig == sig && ts - x->dup_ts <= DUP_WINDOW_NS &&
+        ts >= x->dup_ts) {
+        t->stats.duplicates++;
+        return 0;
+    }
+    x->dup_sig = sig;
+    x->dup_ts = ts;
+    x->flags |= EP_DUP_VALID;
+
+    c->packets[d]++;
+    c->bytes[d] += s->payload_len;
+    if (ts > c->last_ts)
+        c->last_ts = ts;
+    if (ts < c->first_ts)
+        c->first_ts = ts;
+
+    process(t, c, d, s, ts);
+    reschedule(t, c);
+    return 0;
+}
+
+void flows_finish(flows_table *t, int64_t capture_end) {
+    if (!t->clock_set || capture_end > t->clock)
+        t->clock = capture_end;
+    expire_due(t);
+    /* Whatever is left was alive at the end of the capture. Closing
+     * instances whose deadline is due but sat behind a later one first. */
+    while (t->closing.head) {
+        conn *c = t->closing.head;
+        if (c->deadline <= capture_end)
+            expire_conn(t, c);
+        else
+            end_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
+    }
+    while (t->active.head)
+        end_conn(t, t->active.head, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
+}
+
+void flows_free(flows_table *t) {
+    if (!t)
+        return;
+    conn *c, *tmp;
+    HASH_ITER(hh, t->hash, c, tmp) {
+        HASH_DEL(t->hash, c);
+        free(c);
+    }
+    free(t);
+}

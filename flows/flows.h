@@ -1,4 +1,159 @@
+/*
+ * flows: the flow table and the per-endpoint RFC 793 state machine.
+ *
+ * Segments go in (flows_packet) in capture order; finished connection
+ * instances come out through a callback (flows_emit_fn) as soon as they end
+ * and are freed right after, so memory follows the instances alive at a
+ * moment. All time is capture time (integer nanoseconds since the epoch);
+ * nothing here reads a clock or does I/O. ../shared/SPEC.md is the contract.
+ */
 #ifndef SYNFIN_FLOWS_H
 #define SYNFIN_FLOWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
 #include "dissect.h"
+
+#define FLOWS_NS_PER_SEC INT64_C(1000000000)
+
+typedef enum conn_state {
+    CONN_CLOSED = 0,
+    CONN_LISTEN,
+    CONN_SYN_SENT,
+    CONN_SYN_RCVD,
+    CONN_ESTABLISHED,
+    CONN_FIN_WAIT1,
+    CONN_FIN_WAIT2,
+    CONN_CLOSING,
+    CONN_TIME_WAIT,
+    CONN_CLOSE_WAIT,
+    CONN_LAST_ACK,
+    CONN_STATE_COUNT
+} conn_state;
+
+typedef enum conn_role_by { ROLE_BY_SYN = 0, ROLE_BY_SYNACK, ROLE_BY_PORT } conn_role_by;
+
+typedef enum conn_handshake {
+    HS_COMPLETE = 0,
+    HS_SYN_ONLY,
+    HS_NO_ACK,
+    HS_REFUSED,
+    HS_SIMULTANEOUS_OPEN,
+    HS_MIDSTREAM,
+    HS_COUNT
+} conn_handshake;
+
+/* Who: close initiator and TIME_WAIT side share these values. */
+typedef enum conn_side { SIDE_NONE = 0, SIDE_CLIENT, SIDE_SERVER, SIDE_BOTH, SIDE_COUNT } conn_side;
+
+typedef enum conn_close_type {
+    CLOSE_NONE = 0,
+    CLOSE_FIN,
+    CLOSE_RST,
+    CLOSE_TYPE_COUNT
+} conn_close_type;
+
+typedef enum conn_tw_reason {
+    TW_REASON_NONE = 0, /* no endpoint entered TIME_WAIT */
+    TW_EXPIRED,         /* 2*MSL after the (last restart of the) timer, within the capture */
+    TW_REUSED,          /* a new SYN on the same 4-tuple came first */
+    TW_CAPTURE_END,     /* the capture ended first: the duration is censored */
+    TW_RESET,           /* an acceptable RST ended TIME_WAIT (RFC 1337 "assassination") */
+    TW_EVICTED,         /* synfin ended the instance early (--max-flows) */
+    TW_REASON_COUNT
+} conn_tw_reason;
+
+/* Anomaly bits, in the order the CSV lists them. */
+enum {
+    ANOM_RST_OUT_OF_WINDOW = 1u << 0,
+    ANOM_RST_TTL_CHANGED = 1u << 1,
+    ANOM_DATA_AFTER_FIN = 1u << 2,
+    ANOM_SYN_WITH_DATA = 1u << 3,
+    ANOM_IDLE_TIMEOUT = 1u << 4,
+    ANOM_EVICTED = 1u << 5,
+    ANOM_COUNT = 6
+};
+
+/* Why an instance was handed over. */
+typedef enum conn_end_reason {
+    END_CLOSED = 0,  /* TIME_WAIT expired, or the linger after a close/reset passed */
+    END_REUSED,      /* a new SYN started another instance on the 4-tuple */
+    END_IDLE,        /* idle past the idle timeout */
+    END_EVICTED,     /* the table was full (max_flows) */
+    END_CAPTURE_END, /* still tracked at the end of the input */
+} conn_end_reason;
+
+/* One finished connection instance: a CSV row's worth of values. */
+typedef struct conn_record {
+    uint64_t conn_id; /* 1, 2, ... in order of the instances' first packets */
+    int64_t first_ts, last_ts;
+    uint8_t ip_version;
+    uint8_t client_ip[16], server_ip[16];
+    uint16_t client_port, server_port;
+    conn_role_by role_by;
+    conn_handshake handshake;
+    uint32_t syn_retransmits, synack_retransmits;
+    int64_t handshake_rtt; /* ns; < 0 when not applicable */
+    conn_side close_initiator;
+    conn_close_type close_type;
+    uint8_t closing; /* 0, 1, 2 */
+    conn_side time_wait_side;
+    int64_t time_wait_start, time_wait_end; /* valid when time_wait_side != SIDE_NONE */
+    conn_tw_reason time_wait_end_reason;
+    conn_state client_state, server_state;
+    uint64_t packets_c2s, packets_s2c, bytes_c2s, bytes_s2c;
+    uint32_t fin_retransmits;
+    uint32_t anomalies; /* ANOM_* bits */
+    conn_end_reason end_reason;
+} conn_record;
+
+typedef struct flows_config {
+    int64_t msl;          /* ns; TIME_WAIT lasts 2*msl. Default 30 s. */
+    int64_t idle_timeout; /* ns; 0 = never. Default 2 h. */
+    size_t max_flows;     /* instances alive at once; 0 = unbounded */
+} flows_config;
+
+typedef struct flows_stats {
+    uint64_t segments;     /* segments given to flows_packet */
+    uint64_t duplicates;   /* exact duplicates (SPAN copies) skipped */
+    uint64_t out_of_order; /* segments older than the newest one seen */
+    uint64_t instances;    /* instances created */
+    uint64_t alive;        /* instances tracked now */
+    uint64_t peak_alive;
+    uint64_t idle_timeouts;
+    uint64_t evicted;
+    uint64_t reused; /* instances ended by a new SYN on their 4-tuple */
+} flows_stats;
+
+typedef struct flows_table flows_table;
+
+/* Receives each finished instance; the record is valid during the call only. */
+typedef void (*flows_emit_fn)(void *ctx, const conn_record *rec);
+
+void flows_config_default(flows_config *cfg);
+
+/* Creates a table. Returns NULL when out of memory. Free with flows_free. */
+flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx);
+
+/* Replays one segment captured at ts (ns). Returns 0, or -1 when out of
+ * memory (the segment is then counted but not tracked). */
+int flows_packet(flows_table *t, const dissect_segment *seg, int64_t ts);
+
+/* End of input at capture_end (the last packet's timestamp): expires what
+ * is due, then hands over every instance still tracked. */
+void flows_finish(flows_table *t, int64_t capture_end);
+
+void flows_free(flows_table *t);
+
+const flows_stats *flows_get_stats(const flows_table *t);
+
+const char *conn_state_name(conn_state s);
+const char *conn_role_by_name(conn_role_by r);
+const char *conn_handshake_name(conn_handshake h);
+const char *conn_side_name(conn_side s);
+const char *conn_close_type_name(conn_close_type c);
+const char *conn_tw_reason_name(conn_tw_reason r); /* "" for TW_REASON_NONE */
+const char *conn_anomaly_name(unsigned bit_index);
+
 #endif
