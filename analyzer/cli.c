@@ -1,2 +1,532 @@
+/*
+ * cli.c: the command line and the run loop
+ *   inputs -> (BPF filter) -> dissect -> flows -> CSV / summary / stats.
+ *
+ * Exit codes: 0 success; 1 some input was damaged or unreadable (the rest
+ * was processed and written), or the output could not be written; 2 usage
+ * error; 3 nothing could be read. A closed output pipe ends the run quietly
+ * with 0. This is the only file that decides the exit code.
+ */
 #include "synfin.h"
-int synfin_main(int argc, char **argv) { (void)argc; (void)argv; return 0; }
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "input.h"
+#include "report.h"
+
+#ifndef SYNFIN_VERSION
+#define SYNFIN_VERSION "dev"
+#endif
+
+enum { EXIT_OK = 0, EXIT_DAMAGED = 1, EXIT_USAGE = 2, EXIT_NOTHING = 3 };
+
+typedef struct input_stats {
+    uint64_t read, tcp, filtered;
+    uint64_t skipped[DISSECT_RESULT_COUNT];
+} input_stats;
+
+typedef struct filter_cache {
+    uint32_t linktype;
+    int ok;
+    struct bpf_program prog;
+} filter_cache;
+
+typedef struct options {
+    const char *output;
+    const char *filter;
+    const char **files;
+    size_t n_files;
+    flows_config flows;
+    int summary, stats, header, quiet;
+} options;
+
+typedef struct run {
+    options opt;
+    FILE *out;
+    report *rep;
+    flows_table *flows;
+    filter_cache *filters;
+    size_t n_filters;
+    input_stats total;
+    input_stats *per_input;
+    int damaged, opened;
+    int64_t capture_end;
+    int have_ts;
+    int stop;     /* output failed: stop reading */
+    int progress; /* stderr is a terminal */
+    uint64_t bytes_total, bytes_done;
+    struct timespec started, last_progress;
+} run;
+
+static const char usage_text[] =
+    "usage: synfin [options] FILE...   (FILE '-' = standard input)\n"
+    "Replays every TCP connection of pcap/pcapng captures (gzip too) through the\n"
+    "RFC 793 state machine and writes one CSV row per connection instance.\n"
+    "\n"
+    "  -r FILE               read FILE (repeatable; besides positional files)\n"
+    "  -o, --output FILE     write the CSV to FILE instead of standard output\n"
+    "  -f, --filter EXPR     only packets matching the BPF expression EXPR\n"
+    "      --msl SECONDS     maximum segment lifetime; TIME_WAIT = 2*MSL (default 30)\n"
+    "      --idle-timeout SECONDS  end idle connections after SECONDS (default 7200;\n"
+    "                        0 = never)\n"
+    "      --max-flows N     at most N connections tracked at once; the least\n"
+    "                        recently active is ended early (default 0 = unbounded)\n"
+    "      --summary         print a summary to standard error after the run\n"
+    "      --stats           print packet accounting per input instead of the CSV\n"
+    "      --no-header       omit the CSV header row\n"
+    "  -q, --quiet           no progress line, no warnings about damaged input\n"
+    "  -h, --help            this help\n"
+    "  -V, --version         the version\n"
+    "\n"
+    "Exit status: 0 success; 1 some input was damaged or unreadable, or the output\n"
+    "could not be written (everything else was still processed and written);\n"
+    "2 usage error; 3 nothing could be read.\n";
+
+/* Prints "synfin: OPT: 'ARG' WHAT" and the hint; returns EXIT_USAGE. */
+static int usage_error(const char *opt, const char *arg, const char *what)
+{
+    if (opt)
+        fprintf(stderr, "synfin: %s: '%s' %s\n", opt, arg, what);
+    else
+        fprintf(stderr, "synfin: %s\n", what);
+    fprintf(stderr, "Try 'synfin --help' for more information.\n");
+    return EXIT_USAGE;
+}
+
+/* Parses a non-negative decimal number of seconds (fractions allowed) into
+ * ns. Returns 0 or -1. */
+static int parse_seconds(const char *s, int64_t max_s, int64_t *ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > (double)max_s)
+        return -1;
+    *ns = (int64_t)(v * 1e9 + 0.5);
+    return 0;
+}
+
+static int parse_count(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-' || *s == '+')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v > SIZE_MAX / 2)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+enum { OPT_MSL = 256, OPT_IDLE, OPT_MAX_FLOWS, OPT_SUMMARY, OPT_STATS, OPT_NO_HEADER };
+
+/* Returns -1 to go on, else an exit code. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"filter", required_argument, NULL, 'f'},
+        {"msl", required_argument, NULL, OPT_MSL},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+        {"summary", no_argument, NULL, OPT_SUMMARY},
+        {"stats", no_argument, NULL, OPT_STATS},
+        {"no-header", no_argument, NULL, OPT_NO_HEADER},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    flows_config_default(&o->flows);
+    o->header = 1;
+    o->files = calloc((size_t)argc + 1, sizeof(*o->files));
+    if (!o->files) {
+        fprintf(stderr, "synfin: out of memory\n");
+        return EXIT_NOTHING;
+    }
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":r:o:f:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            o->files[o->n_files++] = optarg;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'f':
+            o->filter = optarg;
+            break;
+        case OPT_MSL:
+            if (parse_seconds(optarg, 86400, &o->flows.msl) < 0 || o->flows.msl == 0)
+                return usage_error("--msl", optarg, "is not a number of seconds in (0, 86400]");
+            break;
+        case OPT_IDLE:
+            if (parse_seconds(optarg, 100LL * 365 * 86400, &o->flows.idle_timeout) < 0)
+                return usage_error("--idle-timeout", optarg, "is not a number of seconds >= 0");
+            break;
+        case OPT_MAX_FLOWS:
+            if (parse_count(optarg, &o->flows.max_flows) < 0)
+                return usage_error("--max-flows", optarg, "is not a whole number >= 0");
+            break;
+        case OPT_SUMMARY:
+            o->summary = 1;
+            break;
+        case OPT_STATS:
+            o->stats = 1;
+            break;
+        case OPT_NO_HEADER:
+            o->header = 0;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("synfin %s (%s)\n", SYNFIN_VERSION, pcap_lib_version());
+            return EXIT_OK;
+        case ':':
+            if (optopt)
+                fprintf(stderr, "synfin: option '-%c' needs a value\n", optopt);
+            else
+                fprintf(stderr, "synfin: option '%s' needs a value\n", argv[optind - 1]);
+            fprintf(stderr, "Try 'synfin --help' for more information.\n");
+            return EXIT_USAGE;
+        default:
+            if (optopt)
+                fprintf(stderr, "synfin: unknown option '-%c'\n", optopt);
+            else
+                fprintf(stderr, "synfin: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "Try 'synfin --help' for more information.\n");
+            return EXIT_USAGE;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        o->files[o->n_files++] = argv[i];
+    if (o->n_files == 0)
+        return usage_error(NULL, NULL, "no input file (use '-' for standard input)");
+    return -1;
+}
+
+/* ---- BPF --------------------------------------------------------------- */
+
+static int compile_filter(const char *expr, uint32_t linktype, struct bpf_program *prog, char *err,
+                          size_t errlen)
+{
+    pcap_t *p = pcap_open_dead((int)linktype, 262144);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = pcap_compile(p, prog, expr, 1, PCAP_NETMASK_UNKNOWN);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", pcap_geterr(p));
+    pcap_close(p);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The compiled filter for a link type; NULL when it does not compile for it
+ * (reported once, its packets are then counted as filtered out). */
+static const struct bpf_program *filter_for(run *R, uint32_t linktype, const char *file)
+{
+    for (size_t i = 0; i < R->n_filters; i++)
+        if (R->filters[i].linktype == linktype)
+            return R->filters[i].ok ? &R->filters[i].prog : NULL;
+    filter_cache *n = realloc(R->filters, (R->n_filters + 1) * sizeof(*n));
+    if (!n)
+        return NULL;
+    R->filters = n;
+    filter_cache *fc = &R->filters[R->n_filters++];
+    memset(fc, 0, sizeof(*fc));
+    fc->linktype = linktype;
+    char err[PCAP_ERRBUF_SIZE + 64];
+    fc->ok = compile_filter(R->opt.filter, linktype, &fc->prog, err, sizeof(err)) == 0;
+    if (!fc->ok) {
+        fprintf(stderr, "synfin: %s: filter '%s' does not apply to link type %u: %s\n", file,
+                R->opt.filter, linktype, err);
+        R->damaged = 1;
+    }
+    return fc->ok ? &fc->prog : NULL;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static double secs_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void show_progress(run *R, const synfin_input *in, int final)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!final && secs_between(&R->last_progress, &now) < 0.25)
+        return;
+    R->last_progress = now;
+    if (final) {
+        fputs("\r\033[K", stderr);
+        return;
+    }
+    double el = secs_between(&R->started, &now);
+    uint64_t done = R->bytes_done + (in ? input_offset(in) : 0);
+    double pps = el > 0 ? (double)R->total.read / el : 0;
+    const flows_stats *fs = R->flows ? flows_get_stats(R->flows) : NULL;
+    if (R->bytes_total)
+        fprintf(stderr, "\r\033[Ksynfin: %.1f%% of %.1f MB, %.0f packets/s, %llu connections alive",
+                100.0 * (double)done / (double)R->bytes_total, (double)R->bytes_total / 1e6, pps,
+                (unsigned long long)(fs ? fs->alive : 0));
+    else
+        fprintf(stderr, "\r\033[Ksynfin: %.1f MB read, %.0f packets/s, %llu connections alive",
+                (double)done / 1e6, pps, (unsigned long long)(fs ? fs->alive : 0));
+}
+
+/* ---- the run ----------------------------------------------------------- */
+
+static void read_input(run *R, size_t idx)
+{
+    const char *path = R->opt.files[idx];
+    input_stats *st = &R->per_input[idx];
+    char err[640];
+    synfin_input *in = input_open(path, err, sizeof(err));
+    if (!in) {
+        if (!R->opt.quiet)
+            fprintf(stderr, "synfin: %s\n", err);
+        R->damaged = 1;
+        return;
+    }
+    R->opened++;
+    if (R->rep && strcmp(path, "-") == 0)
+        report_set_precision(R->rep, input_precision(in));
+
+    input_packet pkt;
+    input_status status;
+    uint64_t n = 0;
+    while (!R->stop && (status = input_next(in, &pkt)) == INPUT_PACKET) {
+        st->read++;
+        if (!R->have_ts || pkt.ts > R->capture_end) {
+            R->capture_end = pkt.ts;
+            R->have_ts = 1;
+        }
+        if (R->opt.filter) {
+            const struct bpf_program *prog = filter_for(R, pkt.linktype, path);
+            struct pcap_pkthdr h = {.caplen = pkt.caplen, .len = pkt.wirelen};
+            if (!prog || !pcap_offline_filter(prog, &h, pkt.data)) {
+                st->filtered++;
+                continue;
+            }
+        }
+        dissect_segment seg;
+        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, &seg);
+        if (dr != DISSECT_OK) {
+            st->skipped[dr]++;
+            continue;
+        }
+        st->tcp++;
+        if (R->flows) {
+            if (flows_packet(R->flows, &seg, pkt.ts) < 0) {
+                fprintf(stderr, "synfin: %s: packet %llu: out of memory, connection not tracked\n",
+                        path, (unsigned long long)input_packets(in));
+                R->damaged = 1;
+            }
+            if (R->rep && report_failed(R->rep))
+                R->stop = 1;
+        }
+        if (R->progress && (++n & 4095) == 0)
+            show_progress(R, in, 0);
+    }
+    if (!R->stop && status == INPUT_DAMAGED) {
+        if (!R->opt.quiet)
+            fprintf(stderr, "synfin: %s\n", input_error(in));
+        R->damaged = 1;
+    }
+    R->bytes_done += input_offset(in);
+    input_close(in);
+}
+
+static void add_stats(input_stats *to, const input_stats *from)
+{
+    to->read += from->read;
+    to->tcp += from->tcp;
+    to->filtered += from->filtered;
+    for (int i = 0; i < DISSECT_RESULT_COUNT; i++)
+        to->skipped[i] += from->skipped[i];
+}
+
+static void print_stats_row(FILE *f, int width, const char *name, const input_stats *s)
+{
+    uint64_t skipped = s->filtered;
+    for (int i = 1; i < DISSECT_RESULT_COUNT; i++)
+        skipped += s->skipped[i];
+    fprintf(f, "%-*s %10llu %10llu %10llu", width, name, (unsigned long long)s->read,
+            (unsigned long long)s->tcp, (unsigned long long)skipped);
+    for (int i = 1; i < DISSECT_RESULT_COUNT; i++)
+        fprintf(f, " %*llu", (int)strlen(dissect_result_name((dissect_result)i)),
+                (unsigned long long)s->skipped[i]);
+    fprintf(f, " %8llu\n", (unsigned long long)s->filtered);
+}
+
+/* Packet accounting: per input and in total; read = tcp + skipped. */
+static void print_stats(FILE *f, const run *R)
+{
+    int width = 5;
+    for (size_t i = 0; i < R->opt.n_files; i++)
+        if ((int)strlen(R->opt.files[i]) > width)
+            width = (int)strlen(R->opt.files[i]);
+    fprintf(f, "%-*s %10s %10s %10s", width, "input", "read", "tcp", "skipped");
+    for (int i = 1; i < DISSECT_RESULT_COUNT; i++)
+        fprintf(f, " %s", dissect_result_name((dissect_result)i));
+    fprintf(f, " %8s\n", "filtered");
+    for (size_t i = 0; i < R->opt.n_files; i++)
+        print_stats_row(f, width, R->opt.files[i], &R->per_input[i]);
+    print_stats_row(f, width, "total", &R->total);
+}
+
+static int finish_output(run *R)
+{
+    if (!R->out)
+        return 0;
+    int err = R->rep ? report_flush(R->rep) : 0;
+    if (!err && (fflush(R->out) != 0 || ferror(R->out)))
+        err = errno ? errno : EIO;
+    if (R->out != stdout) {
+        if (fclose(R->out) != 0 && !err)
+            err = errno ? errno : EIO;
+    }
+    R->out = NULL;
+    return err;
+}
+
+static int decide_precision(const options *o)
+{
+    int p = 6;
+    for (size_t i = 0; i < o->n_files; i++)
+        if (strcmp(o->files[i], "-") != 0 && input_probe_precision(o->files[i]) == 9)
+            p = 9;
+    return p;
+}
+
+int synfin_main(int argc, char **argv)
+{
+    run R;
+    memset(&R, 0, sizeof(R));
+    int rc = parse_args(argc, argv, &R.opt);
+    if (rc >= 0) {
+        free(R.opt.files);
+        return rc;
+    }
+    options *o = &R.opt;
+    if (o->filter) {
+        struct bpf_program prog;
+        char err[PCAP_ERRBUF_SIZE];
+        if (compile_filter(o->filter, DISSECT_LINK_ETHERNET, &prog, err, sizeof(err)) < 0 &&
+            compile_filter(o->filter, DISSECT_LINK_RAW_DLT, &prog, err, sizeof(err)) < 0) {
+            fprintf(stderr, "synfin: bad filter expression '%s': %s\n", o->filter, err);
+            free(o->files);
+            return EXIT_USAGE;
+        }
+        pcap_freecode(&prog);
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    R.per_input = calloc(o->n_files, sizeof(*R.per_input));
+    if (!R.per_input) {
+        fprintf(stderr, "synfin: out of memory\n");
+        free(o->files);
+        return EXIT_NOTHING;
+    }
+    if (o->output) {
+        R.out = fopen(o->output, "w");
+        if (!R.out) {
+            fprintf(stderr, "synfin: %s: cannot write: %s\n", o->output, strerror(errno));
+            free(R.per_input);
+            free(o->files);
+            return EXIT_NOTHING;
+        }
+    } else {
+        R.out = stdout;
+    }
+    static char outbuf[1 << 16];
+    setvbuf(R.out, outbuf, _IOFBF, sizeof(outbuf));
+
+    if (!o->stats) {
+        R.rep = report_new(R.out, decide_precision(o));
+        R.flows = R.rep ? flows_new(&o->flows, report_row, R.rep) : NULL;
+        if (!R.rep || !R.flows) {
+            fprintf(stderr, "synfin: out of memory\n");
+            report_free(R.rep);
+            free(R.per_input);
+            free(o->files);
+            return EXIT_NOTHING;
+        }
+        if (o->header)
+            report_header(R.rep);
+    }
+
+    R.progress = !o->quiet && isatty(STDERR_FILENO);
+    for (size_t i = 0; i < o->n_files; i++) {
+        struct stat sb;
+        if (strcmp(o->files[i], "-") != 0 && stat(o->files[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            R.bytes_total += (uint64_t)sb.st_size;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &R.started);
+
+    for (size_t i = 0; i < o->n_files && !R.stop; i++) {
+        read_input(&R, i);
+        add_stats(&R.total, &R.per_input[i]);
+    }
+    if (R.progress)
+        show_progress(&R, NULL, 1);
+    if (R.flows && !R.stop)
+        flows_finish(R.flows, R.capture_end);
+
+    int werr = R.rep ? report_failed(R.rep) : 0;
+    if (o->stats)
+        print_stats(R.out, &R);
+    int ferr = finish_output(&R);
+    if (!werr)
+        werr = ferr;
+
+    if (o->summary && R.rep) {
+        report_summary(R.rep, flows_get_stats(R.flows), stderr);
+        fprintf(stderr, "packets:\n");
+        print_stats(stderr, &R);
+    }
+
+    int exit_code = EXIT_OK;
+    if (werr == EPIPE) {
+        exit_code = EXIT_OK; /* the reader went away (| head): stop quietly */
+    } else if (werr) {
+        fprintf(stderr, "synfin: %s: write error: %s\n", o->output ? o->output : "standard output",
+                strerror(werr));
+        exit_code = EXIT_DAMAGED;
+    } else if (R.opened == 0) {
+        exit_code = EXIT_NOTHING;
+    } else if (R.damaged) {
+        exit_code = EXIT_DAMAGED;
+    }
+
+    flows_free(R.flows);
+    report_free(R.rep);
+    for (size_t i = 0; i < R.n_filters; i++)
+        if (R.filters[i].ok)
+            pcap_freecode(&R.filters[i].prog);
+    free(R.filters);
+    free(R.per_input);
+    free(o->files);
+    return exit_code;
+}

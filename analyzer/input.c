@@ -1,1 +1,281 @@
-#include "synfin.h"
+/*
+ * input.c: open a capture (file, "-", gzip or not) and hand out packets.
+ *
+ * zlib reads every input: gzdopen passes non-gzip data through unchanged,
+ * so compression is told by the magic bytes, never by the name. The first
+ * bytes are peeked to tell pcap from pcapng and then replayed to the reader
+ * (a small push-back buffer in front of zlib). Classic pcap goes to libpcap
+ * through fopencookie(); pcapng goes to pcapng.c.
+ */
+#include "input.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define PEEK_LEN   4
+#define GZ_BUFSIZE (256u * 1024u)
+
+enum { KIND_PCAP, KIND_PCAPNG };
+
+struct synfin_input {
+    char *name;
+    gzFile gz;
+    uint8_t peek[PEEK_LEN];
+    size_t peek_len, peek_pos;
+    int gz_error; /* the byte stream failed (e.g. gzip cut short) */
+    char gz_msg[160];
+    int kind;
+    int precision;
+    FILE *fp;     /* KIND_PCAP: the stream libpcap reads */
+    pcap_t *pcap; /* KIND_PCAP */
+    pcapng_reader *ng;
+    uint64_t packets;
+    char err[512];
+};
+
+/* Reads from the push-back buffer, then zlib. */
+static long raw_read(void *src, void *buf, size_t len)
+{
+    synfin_input *in = src;
+    size_t done = 0;
+    while (in->peek_pos < in->peek_len && done < len)
+        ((uint8_t *)buf)[done++] = in->peek[in->peek_pos++];
+    while (done < len) {
+        size_t want = len - done;
+        if (want > (1u << 30))
+            want = 1u << 30;
+        int n = gzread(in->gz, (uint8_t *)buf + done, (unsigned)want);
+        if (n < 0) {
+            int zerr;
+            const char *m = gzerror(in->gz, &zerr);
+            in->gz_error = 1;
+            snprintf(in->gz_msg, sizeof(in->gz_msg), "%s", m && *m ? m : "read error");
+            return done ? (long)done : -1;
+        }
+        if (n == 0) {
+            /* A gzip stream cut short reads as a plain end of file; zlib
+             * only tells through gzerror. */
+            int zerr = Z_OK;
+            const char *m = gzerror(in->gz, &zerr);
+            if (zerr != Z_OK && zerr != Z_STREAM_END) {
+                in->gz_error = 1;
+                snprintf(in->gz_msg, sizeof(in->gz_msg), "%s", m && *m ? m : "read error");
+            }
+            break;
+        }
+        done += (size_t)n;
+    }
+    return (long)done;
+}
+
+static ssize_t cookie_read(void *cookie, char *buf, size_t size)
+{
+    long n = raw_read(cookie, buf, size);
+    return n < 0 ? -1 : (ssize_t)n;
+}
+
+static int pcap_magic_precision(const uint8_t *m)
+{
+    uint32_t be = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+    switch (be) {
+    case 0xa1b2c3d4u:
+    case 0xd4c3b2a1u:
+    case 0xa1b2cd34u: /* Alexey Kuznetsov's modified pcap */
+    case 0x34cdb2a1u:
+        return 6;
+    case 0xa1b23c4du:
+    case 0x4d3cb2a1u:
+        return 9;
+    default:
+        return 0;
+    }
+}
+
+static int is_pcapng(const uint8_t *m)
+{
+    return m[0] == 0x0a && m[1] == 0x0d && m[2] == 0x0d && m[3] == 0x0a;
+}
+
+static gzFile open_gz(const char *path, char *err, size_t errlen)
+{
+    int fd;
+    if (strcmp(path, "-") == 0) {
+        fd = dup(STDIN_FILENO);
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    gzFile gz = gzdopen(fd, "rb");
+    if (!gz) {
+        close(fd);
+        snprintf(err, errlen, "%s: cannot open: out of memory", path);
+        return NULL;
+    }
+    gzbuffer(gz, GZ_BUFSIZE);
+    return gz;
+}
+
+synfin_input *input_open(const char *path, char *err, size_t errlen)
+{
+    synfin_input *in = calloc(1, sizeof(*in));
+    if (!in || !(in->name = strdup(path))) {
+        free(in);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    in->gz = open_gz(path, err, errlen);
+    if (!in->gz) {
+        input_close(in);
+        return NULL;
+    }
+    long n = raw_read(in, in->peek, PEEK_LEN);
+    if (n != PEEK_LEN) {
+        if (in->gz_error)
+            snprintf(err, errlen, "%s: %s", path, in->gz_msg);
+        else if (n <= 0)
+            snprintf(err, errlen, "%s: empty file, not a capture", path);
+        else
+            snprintf(err, errlen, "%s: too short to be a capture (%ld bytes)", path, n);
+        input_close(in);
+        return NULL;
+    }
+    in->peek_len = PEEK_LEN;
+    in->peek_pos = 0;
+
+    if (is_pcapng(in->peek)) {
+        in->kind = KIND_PCAPNG;
+        in->ng = pcapng_open(raw_read, in);
+        if (!in->ng) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            input_close(in);
+            return NULL;
+        }
+        in->precision = 6;
+        return in;
+    }
+    in->precision = pcap_magic_precision(in->peek);
+    if (!in->precision) {
+        snprintf(err, errlen, "%s: not a pcap or pcapng capture (magic %02x%02x%02x%02x)", path,
+                 in->peek[0], in->peek[1], in->peek[2], in->peek[3]);
+        input_close(in);
+        return NULL;
+    }
+    in->kind = KIND_PCAP;
+    cookie_io_functions_t io = {.read = cookie_read, .write = NULL, .seek = NULL, .close = NULL};
+    in->fp = fopencookie(in, "r", io);
+    if (!in->fp) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        input_close(in);
+        return NULL;
+    }
+    char pcap_err[PCAP_ERRBUF_SIZE] = "";
+    in->pcap =
+        pcap_fopen_offline_with_tstamp_precision(in->fp, PCAP_TSTAMP_PRECISION_NANO, pcap_err);
+    if (!in->pcap) {
+        snprintf(err, errlen, "%s: bad pcap file header: %s", path,
+                 in->gz_error ? in->gz_msg : pcap_err);
+        input_close(in);
+        return NULL;
+    }
+    in->fp = NULL; /* libpcap owns and closes it now */
+    return in;
+}
+
+input_status input_next(synfin_input *in, input_packet *pkt)
+{
+    if (in->kind == KIND_PCAPNG) {
+        input_status st = pcapng_next(in->ng, pkt);
+        if (st == INPUT_PACKET) {
+            in->packets++;
+        } else if (st == INPUT_DAMAGED || in->gz_error) {
+            snprintf(in->err, sizeof(in->err), "%s: packet %llu: %s", in->name,
+                     (unsigned long long)in->packets + 1,
+                     in->gz_error ? in->gz_msg : pcapng_error(in->ng));
+            return INPUT_DAMAGED;
+        }
+        return st;
+    }
+    struct pcap_pkthdr *hdr;
+    const u_char *data;
+    int r = pcap_next_ex(in->pcap, &hdr, &data);
+    if (r == 1) {
+        in->packets++;
+        pkt->ts = (int64_t)hdr->ts.tv_sec * 1000000000 + (int64_t)hdr->ts.tv_usec;
+        pkt->linktype = (uint32_t)pcap_datalink(in->pcap);
+        pkt->caplen = hdr->caplen;
+        pkt->wirelen = hdr->len < hdr->caplen ? hdr->caplen : hdr->len;
+        pkt->data = data;
+        return INPUT_PACKET;
+    }
+    if (r == PCAP_ERROR_BREAK && !in->gz_error)
+        return INPUT_END;
+    snprintf(in->err, sizeof(in->err), "%s: packet %llu: %s", in->name,
+             (unsigned long long)in->packets + 1,
+             in->gz_error ? in->gz_msg : pcap_geterr(in->pcap));
+    return INPUT_DAMAGED;
+}
+
+const char *input_error(const synfin_input *in)
+{
+    return in->err;
+}
+
+uint64_t input_packets(const synfin_input *in)
+{
+    return in->packets;
+}
+
+uint64_t input_offset(const synfin_input *in)
+{
+    long off = gzoffset(in->gz);
+    return off < 0 ? 0 : (uint64_t)off;
+}
+
+int input_precision(const synfin_input *in)
+{
+    if (in->kind == KIND_PCAPNG)
+        return pcapng_precision(in->ng);
+    return in->precision;
+}
+
+void input_close(synfin_input *in)
+{
+    if (!in)
+        return;
+    if (in->pcap)
+        pcap_close(in->pcap); /* also fcloses in->fp */
+    else if (in->fp)
+        fclose(in->fp);
+    if (in->ng)
+        pcapng_close(in->ng);
+    if (in->gz)
+        gzclose(in->gz);
+    free(in->name);
+    free(in);
+}
+
+int input_probe_precision(const char *path)
+{
+    char err[256];
+    gzFile gz = open_gz(path, err, sizeof(err));
+    if (!gz)
+        return -1;
+    uint8_t buf[64 * 1024];
+    int n = gzread(gz, buf, sizeof(buf));
+    gzclose(gz);
+    if (n < 4)
+        return -1;
+    if (is_pcapng(buf))
+        return pcapng_probe_precision(buf, (size_t)n);
+    int p = pcap_magic_precision(buf);
+    return p ? p : -1;
+}

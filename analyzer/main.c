@@ -1,2 +1,5 @@
 #include "synfin.h"
-int main(int argc, char **argv) { return synfin_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return synfin_main(argc, argv);
+}

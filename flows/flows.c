@@ -141,38 +141,45 @@ static const char *const state_names[CONN_STATE_COUNT] = {
     "CLOSED",    "LISTEN",  "SYN_SENT",  "SYN_RCVD",   "ESTABLISHED", "FIN_WAIT1",
     "FIN_WAIT2", "CLOSING", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK"};
 
-const char *conn_state_name(conn_state s) {
+const char *conn_state_name(conn_state s)
+{
     return (unsigned)s < CONN_STATE_COUNT ? state_names[s] : "?";
 }
 
-const char *conn_role_by_name(conn_role_by r) {
+const char *conn_role_by_name(conn_role_by r)
+{
     static const char *const n[] = {"syn", "synack", "port"};
     return (unsigned)r < 3 ? n[r] : "?";
 }
 
-const char *conn_handshake_name(conn_handshake h) {
+const char *conn_handshake_name(conn_handshake h)
+{
     static const char *const n[HS_COUNT] = {"complete", "syn_only",          "no_ack",
                                             "refused",  "simultaneous_open", "midstream"};
     return (unsigned)h < HS_COUNT ? n[h] : "?";
 }
 
-const char *conn_side_name(conn_side s) {
+const char *conn_side_name(conn_side s)
+{
     static const char *const n[SIDE_COUNT] = {"none", "client", "server", "both"};
     return (unsigned)s < SIDE_COUNT ? n[s] : "?";
 }
 
-const char *conn_close_type_name(conn_close_type c) {
+const char *conn_close_type_name(conn_close_type c)
+{
     static const char *const n[CLOSE_TYPE_COUNT] = {"none", "fin", "rst"};
     return (unsigned)c < CLOSE_TYPE_COUNT ? n[c] : "?";
 }
 
-const char *conn_tw_reason_name(conn_tw_reason r) {
+const char *conn_tw_reason_name(conn_tw_reason r)
+{
     static const char *const n[TW_REASON_COUNT] = {"",      "expired", "reused", "capture_end",
                                                    "reset", "evicted"};
     return (unsigned)r < TW_REASON_COUNT ? n[r] : "?";
 }
 
-const char *conn_anomaly_name(unsigned bit_index) {
+const char *conn_anomaly_name(unsigned bit_index)
+{
     static const char *const n[ANOM_COUNT] = {"rst_out_of_window", "rst_ttl_changed",
                                               "data_after_fin",    "syn_with_data",
                                               "idle_timeout",      "evicted"};
@@ -181,7 +188,8 @@ const char *conn_anomaly_name(unsigned bit_index) {
 
 /* ---- lists ------------------------------------------------------------ */
 
-static void list_remove(conn_list *l, conn *c) {
+static void list_remove(conn_list *l, conn *c)
+{
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -193,7 +201,8 @@ static void list_remove(conn_list *l, conn *c) {
     c->prev = c->next = NULL;
 }
 
-static void list_append(conn_list *l, conn *c) {
+static void list_append(conn_list *l, conn *c)
+{
     c->next = NULL;
     c->prev = l->tail;
     if (l->tail)
@@ -203,19 +212,22 @@ static void list_append(conn_list *l, conn *c) {
     l->tail = c;
 }
 
-static conn_list *list_of(flows_table *t, conn *c) {
+static conn_list *list_of(flows_table *t, conn *c)
+{
     return c->on_closing ? &t->closing : &t->active;
 }
 
 /* ---- configuration and life cycle ------------------------------------- */
 
-void flows_config_default(flows_config *cfg) {
+void flows_config_default(flows_config *cfg)
+{
     cfg->msl = 30 * FLOWS_NS_PER_SEC;
     cfg->idle_timeout = 2 * 3600 * FLOWS_NS_PER_SEC;
     cfg->max_flows = 0;
 }
 
-flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx) {
+flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
+{
     flows_table *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
@@ -229,13 +241,15 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx) {
     return t;
 }
 
-const flows_stats *flows_get_stats(const flows_table *t) {
+const flows_stats *flows_get_stats(const flows_table *t)
+{
     return &t->stats;
 }
 
 /* ---- emitting --------------------------------------------------------- */
 
-static conn_handshake classify_handshake(const conn *c) {
+static conn_handshake classify_handshake(const conn *c)
+{
     if (c->hs & HSF_SIMUL)
         return HS_SIMULTANEOUS_OPEN;
     if (!(c->hs & HSF_SYN))
@@ -249,17 +263,22 @@ static conn_handshake classify_handshake(const conn *c) {
     return HS_SYN_ONLY;
 }
 
-/* Ends TIME_WAIT of endpoint e at `when` for `reason` (no-op elsewhere). */
-static void leave_time_wait(endpoint *e, int64_t when, conn_tw_reason reason) {
-    if (e->state != CONN_TIME_WAIT)
+/* Ends TIME_WAIT of endpoint e at `when` for `reason` (no-op elsewhere).
+ * Censored ends (capture end, eviction) keep the state as it is: the row
+ * then says the endpoint was still in TIME_WAIT. */
+static void leave_time_wait(endpoint *e, int64_t when, conn_tw_reason reason)
+{
+    if (e->state != CONN_TIME_WAIT || (e->flags & EP_TW_LEFT))
         return;
-    e->state = CONN_CLOSED;
+    if (reason != TW_CAPTURE_END && reason != TW_EVICTED)
+        e->state = CONN_CLOSED;
     e->tw_end = when;
     e->tw_reason = (uint8_t)reason;
     e->flags |= EP_TW_LEFT;
 }
 
-static void fill_record(const conn *c, conn_record *r) {
+static void fill_record(const conn *c, conn_record *r)
+{
     const flow_key *k = &c->key;
     memset(r, 0, sizeof(*r));
     r->conn_id = c->id;
@@ -313,7 +332,8 @@ static void fill_record(const conn *c, conn_record *r) {
 /* Hands the instance over and frees it. `when` is the moment it ends; an
  * endpoint still in TIME_WAIT leaves it then for `tw_reason`. */
 static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
-                     conn_tw_reason tw_reason) {
+                     conn_tw_reason tw_reason)
+{
     conn_record rec;
     for (int i = 0; i < 2; i++)
         leave_time_wait(&c->ep[i], when, tw_reason);
@@ -338,14 +358,16 @@ static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
 
 /* The natural end of a closing instance at its deadline: TIME_WAIT expired
  * (each endpoint at its own deadline) or the linger after a reset passed. */
-static void expire_conn(flows_table *t, conn *c) {
+static void expire_conn(flows_table *t, conn *c)
+{
     for (int i = 0; i < 2; i++)
         leave_time_wait(&c->ep[i], c->ep[i].tw_deadline, TW_EXPIRED);
     end_conn(t, c, END_CLOSED, c->deadline, TW_REASON_NONE);
 }
 
 /* Ends whatever is due at t->clock. */
-static void expire_due(flows_table *t) {
+static void expire_due(flows_table *t)
+{
     while (t->closing.head && t->closing.head->deadline <= t->clock)
         expire_conn(t, t->closing.head);
     if (t->cfg.idle_timeout > 0) {
@@ -359,7 +381,8 @@ static void expire_due(flows_table *t) {
 /* Puts the instance on the right list after a segment: `closing` with the
  * latest deadline of its endpoints when it is closing, else the tail of
  * `active`. */
-static void reschedule(flows_table *t, conn *c) {
+static void reschedule(flows_table *t, conn *c)
+{
     int64_t deadline = 0;
     int closing = 0;
     for (int i = 0; i < 2; i++) {
@@ -381,7 +404,8 @@ static void reschedule(flows_table *t, conn *c) {
     list_append(list_of(t, c), c);
 }
 
-static void enter_time_wait(flows_table *t, endpoint *e, int64_t ts) {
+static void enter_time_wait(flows_table *t, endpoint *e, int64_t ts)
+{
     if (!(e->flags & EP_TW)) {
         e->flags |= EP_TW;
         e->tw_start = ts;
@@ -392,7 +416,8 @@ static void enter_time_wait(flows_table *t, endpoint *e, int64_t ts) {
 
 /* ---- lookup and creation ---------------------------------------------- */
 
-static int addr_port_cmp(const uint8_t *a1, uint16_t p1, const uint8_t *a2, uint16_t p2) {
+static int addr_port_cmp(const uint8_t *a1, uint16_t p1, const uint8_t *a2, uint16_t p2)
+{
     int r = memcmp(a1, a2, 16);
     if (r)
         return r;
@@ -400,7 +425,8 @@ static int addr_port_cmp(const uint8_t *a1, uint16_t p1, const uint8_t *a2, uint
 }
 
 /* Canonical key; returns 1 when the segment's sender is the key's `a`. */
-static int make_key(const dissect_segment *s, flow_key *k) {
+static int make_key(const dissect_segment *s, flow_key *k)
+{
     memset(k, 0, sizeof(*k));
     k->ip_version = s->ip_version;
     int src_first = addr_port_cmp(s->src, s->sport, s->dst, s->dport) <= 0;
@@ -419,7 +445,8 @@ static int make_key(const dissect_segment *s, flow_key *k) {
 }
 
 static conn *new_conn(flows_table *t, const flow_key *k, int sender_is_a, const dissect_segment *s,
-                      int64_t ts) {
+                      int64_t ts)
+{
     if (t->cfg.max_flows && t->stats.alive >= t->cfg.max_flows) {
         /* Evict the least recently active instance of either list. */
         conn *a = t->active.head, *z = t->closing.head, *victim = a;
@@ -486,7 +513,8 @@ static conn *new_conn(flows_table *t, const flow_key *k, int sender_is_a, const 
 }
 
 /* Does this SYN start a new instance on the 4-tuple of c (SPEC §1)? */
-static int starts_new_instance(const conn *c, const endpoint *x, const dissect_segment *s) {
+static int starts_new_instance(const conn *c, const endpoint *x, const dissect_segment *s)
+{
     if ((s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) != DISSECT_SYN)
         return 0;
     if ((x->flags & EP_ISN_KNOWN) && x->isn == s->seq)
@@ -503,11 +531,13 @@ static int starts_new_instance(const conn *c, const endpoint *x, const dissect_s
 
 /* ---- the state machine ------------------------------------------------ */
 
-static uint32_t seg_end(const dissect_segment *s) {
+static uint32_t seg_end(const dissect_segment *s)
+{
     return s->seq + s->payload_len + !!(s->flags & DISSECT_SYN) + !!(s->flags & DISSECT_FIN);
 }
 
-static void note_close(conn *c, int d, conn_close_type type) {
+static void note_close(conn *c, int d, conn_close_type type)
+{
     if (c->close_initiator == SIDE_NONE) {
         c->close_initiator = (uint8_t)(d == CLIENT ? SIDE_CLIENT : SIDE_SERVER);
         c->close_type = (uint8_t)type;
@@ -515,7 +545,8 @@ static void note_close(conn *c, int d, conn_close_type type) {
 }
 
 /* Is an RST from x acceptable to y (SPEC §2)? */
-static int rst_acceptable(const endpoint *x, const endpoint *y, const dissect_segment *s) {
+static int rst_acceptable(const endpoint *x, const endpoint *y, const dissect_segment *s)
+{
     if (y->state == CONN_SYN_SENT) {
         /* Acceptable only when it acks the SYN. */
         return (s->flags & DISSECT_ACK) && (y->flags & EP_ISN_KNOWN) && SEQ_GT(s->ack, y->isn) &&
@@ -530,7 +561,8 @@ static int rst_acceptable(const endpoint *x, const endpoint *y, const dissect_se
     return SEQ_GEQ(s->seq, rcv_nxt - w) && SEQ_LT(s->seq, rcv_nxt + w);
 }
 
-static void on_rst(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts) {
+static void on_rst(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts)
+{
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
     if ((x->flags & EP_TTL_KNOWN) && x->ttl != s->ttl)
         c->anomalies |= ANOM_RST_TTL_CHANGED;
@@ -555,7 +587,8 @@ static void on_rst(flows_table *t, conn *c, int d, const dissect_segment *s, int
 }
 
 /* The window scale an endpoint announced in its SYN (RFC 7323 caps it). */
-static void note_wscale(endpoint *x, const dissect_segment *s) {
+static void note_wscale(endpoint *x, const dissect_segment *s)
+{
     if (s->opts & DISSECT_OPT_WSCALE) {
         x->flags |= EP_WS_OPT;
         x->wscale = s->wscale > MAX_WSCALE ? MAX_WSCALE : s->wscale;
@@ -563,7 +596,8 @@ static void note_wscale(endpoint *x, const dissect_segment *s) {
 }
 
 /* X sends a SYN or SYN-ACK; Y receives it. */
-static void on_syn(conn *c, int d, const dissect_segment *s, int64_t ts) {
+static void on_syn(conn *c, int d, const dissect_segment *s, int64_t ts)
+{
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
     if (s->payload_len > 0)
         c->anomalies |= ANOM_SYN_WITH_DATA;
@@ -639,7 +673,8 @@ static void on_syn(conn *c, int d, const dissect_segment *s, int64_t ts) {
  * FIN_WAIT2 at X's ACK and TIME_WAIT at the retransmission.
  * Called for a segment from `d`, before that segment's transitions.
  */
-static void resolve_crossing(conn *c, int d, const dissect_segment *s, int64_t ts) {
+static void resolve_crossing(conn *c, int d, const dissect_segment *s, int64_t ts)
+{
     int who = c->cross_who;
     endpoint *y = &c->ep[who], *x = &c->ep[!who];
     int has_ack = !!(s->flags & DISSECT_ACK);
@@ -665,7 +700,8 @@ static void resolve_crossing(conn *c, int d, const dissect_segment *s, int64_t t
 }
 
 /* X sends a FIN (sender-side transitions). */
-static void send_fin(conn *c, int d, const dissect_segment *s) {
+static void send_fin(conn *c, int d, const dissect_segment *s)
+{
     endpoint *x = &c->ep[d];
     uint32_t fin_seq = seg_end(s) - 1;
     if (x->flags & EP_FIN_SENT) {
@@ -702,7 +738,8 @@ static void send_fin(conn *c, int d, const dissect_segment *s) {
 }
 
 /* Y receives a segment from X: ACK of Y's SYN or FIN, and X's FIN. */
-static void receive(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts) {
+static void receive(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts)
+{
     endpoint *y = &c->ep[!d];
     uint16_t f = s->flags;
     int has_ack = !!(f & DISSECT_ACK);
@@ -765,7 +802,8 @@ static void receive(flows_table *t, conn *c, int d, const dissect_segment *s, in
 }
 
 /* Sequence, window and TTL bookkeeping of the sender, before transitions. */
-static void track_sender(conn *c, endpoint *x, const endpoint *y, const dissect_segment *s) {
+static void track_sender(conn *c, endpoint *x, const endpoint *y, const dissect_segment *s)
+{
     uint16_t f = s->flags;
     uint32_t end = seg_end(s);
     if ((x->flags & EP_FIN_SENT) && s->payload_len > 0 &&
@@ -801,13 +839,15 @@ static void track_sender(conn *c, endpoint *x, const endpoint *y, const dissect_
 
 /* A sender still in SYN_SENT/LISTEN that sends a plain ACK segment proves a
  * handshake step the capture missed: it is established. */
-static void infer_established(endpoint *x, const dissect_segment *s) {
+static void infer_established(endpoint *x, const dissect_segment *s)
+{
     if ((s->flags & (DISSECT_SYN | DISSECT_ACK)) == DISSECT_ACK &&
         (x->state == CONN_SYN_SENT || x->state == CONN_LISTEN))
         x->state = CONN_ESTABLISHED;
 }
 
-static void process(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts) {
+static void process(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts)
+{
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
     if (s->flags & DISSECT_RST) {
         on_rst(t, c, d, s, ts);
@@ -826,7 +866,8 @@ static void process(flows_table *t, conn *c, int d, const dissect_segment *s, in
 }
 
 /* Fingerprint of a segment for exact-duplicate detection. */
-static uint32_t segment_sig(const dissect_segment *s) {
+static uint32_t segment_sig(const dissect_segment *s)
+{
     uint32_t h = 2166136261u;
     uint32_t v[7] = {s->seq, s->ack, s->flags, s->payload_len, s->window, s->ip_id, s->ts_val};
     for (int i = 0; i < 7; i++) {
@@ -837,7 +878,8 @@ static uint32_t segment_sig(const dissect_segment *s) {
     return h;
 }
 
-int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts) {
+int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
+{
     t->stats.segments++;
     if (!t->clock_set || ts > t->clock) {
         t->clock = ts;
@@ -892,7 +934,8 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts) {
     return 0;
 }
 
-void flows_finish(flows_table *t, int64_t capture_end) {
+void flows_finish(flows_table *t, int64_t capture_end)
+{
     if (!t->clock_set || capture_end > t->clock)
         t->clock = capture_end;
     expire_due(t);
@@ -909,11 +952,13 @@ void flows_finish(flows_table *t, int64_t capture_end) {
         end_conn(t, t->active.head, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
 }
 
-void flows_free(flows_table *t) {
+void flows_free(flows_table *t)
+{
     if (!t)
         return;
     conn *c, *tmp;
-    HASH_ITER(hh, t->hash, c, tmp) {
+    HASH_ITER(hh, t->hash, c, tmp)
+    {
         HASH_DEL(t->hash, c);
         free(c);
     }

@@ -1,0 +1,77 @@
+/*
+ * input: one capture file (or standard input) as a stream of packets.
+ *
+ * Files are read through zlib, so gzip-compressed captures are recognised
+ * by their magic bytes, not their name (plain files pass through zlib's
+ * transparent mode). Classic pcap (µs and ns, both byte orders) is read by
+ * libpcap from a stdio stream made on top of zlib; pcapng is read by our own
+ * block reader (pcapng.c), because libpcap 1.10 cannot read a pcapng file
+ * whose interfaces have different link types.
+ *
+ * Private to analyzer/.
+ */
+#ifndef SYNFIN_INPUT_H
+#define SYNFIN_INPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct input_packet {
+    int64_t ts;        /* ns since the epoch */
+    uint32_t linktype; /* LINKTYPE_ / DLT_ number, as dissect_packet takes it */
+    uint32_t caplen;
+    uint32_t wirelen;
+    const uint8_t *data; /* valid until the next input_next call */
+} input_packet;
+
+typedef struct synfin_input synfin_input;
+
+typedef enum input_status {
+    INPUT_PACKET = 1,   /* *pkt is filled */
+    INPUT_END = 0,      /* end of file */
+    INPUT_DAMAGED = -1, /* the file is damaged here: input_error() says how */
+} input_status;
+
+/* Opens `path` ("-" = standard input). On failure returns NULL and writes
+ * a message that names the file into err. Close with input_close. */
+synfin_input *input_open(const char *path, char *err, size_t errlen);
+
+input_status input_next(synfin_input *in, input_packet *pkt);
+
+/* After INPUT_DAMAGED: what is wrong, naming the file and packet number. */
+const char *input_error(const synfin_input *in);
+
+/* Records read so far (the number of the last packet returned). */
+uint64_t input_packets(const synfin_input *in);
+
+/* Bytes consumed of the (possibly compressed) file so far. */
+uint64_t input_offset(const synfin_input *in);
+
+/* 9 when the file's timestamps are finer than microseconds, else 6. */
+int input_precision(const synfin_input *in);
+
+void input_close(synfin_input *in);
+
+/* Reads the first bytes of `path` to tell its timestamp precision (6 or 9)
+ * without consuming it; -1 when it cannot be opened or is no capture.
+ * Not for "-" (standard input can only be read once). */
+int input_probe_precision(const char *path);
+
+/* ---- pcapng.c ---- */
+
+typedef struct pcapng_reader pcapng_reader;
+
+/* Raw byte source: returns bytes read, 0 at the end, -1 on error. */
+typedef long (*pcapng_read_fn)(void *src, void *buf, size_t len);
+
+pcapng_reader *pcapng_open(pcapng_read_fn read, void *src);
+/* Same contract as input_next; errors go to pcapng_error(). */
+input_status pcapng_next(pcapng_reader *r, input_packet *pkt);
+const char *pcapng_error(const pcapng_reader *r);
+int pcapng_precision(const pcapng_reader *r);
+void pcapng_close(pcapng_reader *r);
+
+/* Precision (6 or 9) from the first bytes of a pcapng file; 6 when unsure. */
+int pcapng_probe_precision(const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * report: the CSV writer (SPEC §4) and the --summary accumulator.
+ * Private to analyzer/.
+ */
+#ifndef SYNFIN_REPORT_H
+#define SYNFIN_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "flows.h"
+
+typedef struct report report;
+
+/* Writes CSV rows to `out` (not owned). precision: 6 or 9 decimals. */
+report *report_new(FILE *out, int precision);
+void report_free(report *r);
+void report_set_precision(report *r, int precision);
+
+/* Writes the header row. Returns 0, or -1 on a write error. */
+int report_header(report *r);
+
+/* flows_emit_fn: writes one row and adds it to the summary. After a write
+ * error rows are only counted; report_failed() tells. */
+void report_row(void *report_ctx, const conn_record *rec);
+
+/* 0 while every write succeeded, else the errno of the first failure. */
+int report_failed(const report *r);
+
+/* Flushes the output; returns 0 or the errno of the failure. */
+int report_flush(report *r);
+
+/* The --summary text (everything but the packet accounting). */
+void report_summary(const report *r, const flows_stats *fs, FILE *f);
+
+/* Formats ts (ns) with `precision` decimals into buf; returns its length.
+ * buf must hold 32 bytes. Exposed for tests. */
+size_t report_format_ts(char *buf, int64_t ts, int precision);
+
+/* Appends `s` to buf as an RFC 4180 field (quoted when it holds a comma,
+ * quote, CR or LF). Returns the new length, or 0 when cap is too small. */
+size_t report_csv_field(char *buf, size_t len, size_t cap, const char *s);
+
+#endif
