@@ -28,25 +28,29 @@ typedef struct cursor {
 } cursor;
 
 /* True when the n bytes at offset off were captured. */
-static inline bool cursor_has(const cursor *c, size_t off, size_t n) {
+static inline bool cursor_has(const cursor *c, size_t off, size_t n)
+{
     return n <= c->len && off <= c->len - n;
 }
 
-static inline bool cursor_get_u8(const cursor *c, size_t off, uint8_t *v) {
+static inline bool cursor_get_u8(const cursor *c, size_t off, uint8_t *v)
+{
     if (!cursor_has(c, off, 1))
         return false;
     *v = c->p[off];
     return true;
 }
 
-static inline bool cursor_get_be16(const cursor *c, size_t off, uint16_t *v) {
+static inline bool cursor_get_be16(const cursor *c, size_t off, uint16_t *v)
+{
     if (!cursor_has(c, off, 2))
         return false;
     *v = (uint16_t)((unsigned)c->p[off] << 8 | (unsigned)c->p[off + 1]);
     return true;
 }
 
-static inline bool cursor_get_be32(const cursor *c, size_t off, uint32_t *v) {
+static inline bool cursor_get_be32(const cursor *c, size_t off, uint32_t *v)
+{
     if (!cursor_has(c, off, 4))
         return false;
     *v = (uint32_t)c->p[off] << 24 | (uint32_t)c->p[off + 1] << 16 | (uint32_t)c->p[off + 2] << 8 |
@@ -54,7 +58,8 @@ static inline bool cursor_get_be32(const cursor *c, size_t off, uint32_t *v) {
     return true;
 }
 
-static inline bool cursor_get_le32(const cursor *c, size_t off, uint32_t *v) {
+static inline bool cursor_get_le32(const cursor *c, size_t off, uint32_t *v)
+{
     if (!cursor_has(c, off, 4))
         return false;
     *v = (uint32_t)c->p[off + 3] << 24 | (uint32_t)c->p[off + 2] << 16 |
@@ -63,7 +68,8 @@ static inline bool cursor_get_le32(const cursor *c, size_t off, uint32_t *v) {
 }
 
 /* Copies n bytes at offset off (addresses). */
-static inline bool cursor_get_bytes(const cursor *c, size_t off, uint8_t *dst, size_t n) {
+static inline bool cursor_get_bytes(const cursor *c, size_t off, uint8_t *dst, size_t n)
+{
     if (!cursor_has(c, off, n))
         return false;
     memcpy(dst, c->p + off, n);
@@ -71,7 +77,8 @@ static inline bool cursor_get_bytes(const cursor *c, size_t off, uint8_t *dst, s
 }
 
 /* Moves the start of the window n bytes forward. */
-static inline bool cursor_skip(cursor *c, size_t n) {
+static inline bool cursor_skip(cursor *c, size_t n)
+{
     if (n > c->len)
         return false;
     c->p += n;
@@ -80,7 +87,8 @@ static inline bool cursor_skip(cursor *c, size_t n) {
 }
 
 /* Shrinks the window to at most n bytes (never grows it). */
-static inline void cursor_limit(cursor *c, size_t n) {
+static inline void cursor_limit(cursor *c, size_t n)
+{
     if (n < c->len)
         c->len = n;
 }

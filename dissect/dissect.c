@@ -94,7 +94,8 @@ enum {
  * is the size the data offset claims. Damage stops the walk and sets
  * DISSECT_OPT_MALFORMED; what was parsed before it stays.
  */
-static void tcp_options(const cursor *opt, size_t declared_len, dissect_segment *seg) {
+static void tcp_options(const cursor *opt, size_t declared_len, dissect_segment *seg)
+{
     size_t i = 0;
 
     while (i < opt->len) {
@@ -155,7 +156,8 @@ static void tcp_options(const cursor *opt, size_t declared_len, dissect_segment 
  * the TCP header means "the rest is in the next fragment", not malformed.
  */
 static dissect_result dissect_tcp(cursor c, uint32_t ip_len, bool first_fragment,
-                                  dissect_segment *seg) {
+                                  dissect_segment *seg)
+{
     const dissect_result too_short = first_fragment ? DISSECT_FRAGMENT : DISSECT_MALFORMED;
     uint8_t off_x2 = 0, flags = 0;
 
@@ -186,7 +188,8 @@ static dissect_result dissect_tcp(cursor c, uint32_t ip_len, bool first_fragment
 /* ---- IPv4 --------------------------------------------------------------- */
 
 /* wire_left: bytes of the packet on the wire from the IP header on. */
-static dissect_result dissect_ipv4(cursor c, uint32_t wire_left, dissect_segment *seg) {
+static dissect_result dissect_ipv4(cursor c, uint32_t wire_left, dissect_segment *seg)
+{
     uint8_t vhl = 0, proto = 0;
     uint16_t total_len = 0, frag = 0;
 
@@ -223,7 +226,8 @@ static dissect_result dissect_ipv4(cursor c, uint32_t wire_left, dissect_segment
  * the fixed header carries one, else what the wire length leaves. c starts
  * after the fixed header; nh is the fixed header's next header.
  */
-static uint32_t ipv6_unstated_len(const cursor *c, uint8_t nh, uint32_t wire_left) {
+static uint32_t ipv6_unstated_len(const cursor *c, uint8_t nh, uint32_t wire_left)
+{
     uint8_t units = 0;
 
     if (nh == PROTO_HOPOPTS && cursor_get_u8(c, 1, &units)) {
@@ -252,13 +256,15 @@ static uint32_t ipv6_unstated_len(const cursor *c, uint8_t nh, uint32_t wire_lef
 }
 
 /* True for the headers dissect_ipv6 walks through on its way to TCP. */
-static bool ipv6_is_extension(uint8_t nh) {
+static bool ipv6_is_extension(uint8_t nh)
+{
     return nh == PROTO_HOPOPTS || nh == PROTO_ROUTING || nh == PROTO_FRAGMENT ||
            nh == PROTO_DSTOPTS || nh == PROTO_AH;
 }
 
 /* wire_left: bytes of the packet on the wire from the IP header on. */
-static dissect_result dissect_ipv6(cursor c, uint32_t wire_left, dissect_segment *seg) {
+static dissect_result dissect_ipv6(cursor c, uint32_t wire_left, dissect_segment *seg)
+{
     uint8_t vtc = 0, nh = 0;
     uint16_t payload_len = 0;
     bool first_fragment = false;
@@ -327,7 +333,8 @@ static dissect_result dissect_ipv6(cursor c, uint32_t wire_left, dissect_segment
 
 /* MPLS label stack: no next-protocol field, so after the bottom-of-stack
  * label guess by the version nibble, as every analyzer does. */
-static dissect_result dissect_mpls(cursor *c, uint8_t *ipver) {
+static dissect_result dissect_mpls(cursor *c, uint8_t *ipver)
+{
     uint32_t label = 0;
     uint8_t vhl = 0;
 
@@ -345,7 +352,8 @@ static dissect_result dissect_mpls(cursor *c, uint8_t *ipver) {
 }
 
 /* PPPoE session header, then the PPP protocol number. */
-static dissect_result dissect_pppoe(cursor *c, uint8_t *ipver) {
+static dissect_result dissect_pppoe(cursor *c, uint8_t *ipver)
+{
     uint8_t ver_type = 0;
     uint16_t proto = 0;
 
@@ -368,7 +376,8 @@ static dissect_result dissect_pppoe(cursor *c, uint8_t *ipver) {
 
 /* c starts right after an EtherType field holding `type`: peels any number
  * of VLAN tags, then PPPoE or MPLS if present. */
-static dissect_result dissect_ethertype(cursor *c, uint16_t type, uint8_t *ipver) {
+static dissect_result dissect_ethertype(cursor *c, uint16_t type, uint8_t *ipver)
+{
     for (;;) {
         switch (type) {
         case ETHERTYPE_IPV4:
@@ -396,7 +405,8 @@ static dissect_result dissect_ethertype(cursor *c, uint16_t type, uint8_t *ipver
     }
 }
 
-static dissect_result dissect_ethernet(cursor *c, uint8_t *ipver) {
+static dissect_result dissect_ethernet(cursor *c, uint8_t *ipver)
+{
     uint16_t type = 0;
 
     if (!cursor_get_be16(c, 12, &type))
@@ -407,7 +417,8 @@ static dissect_result dissect_ethernet(cursor *c, uint8_t *ipver) {
 
 /* Linux cooked v1: packet type, ARPHRD, address length, 8-byte address,
  * protocol (an EtherType for everything synfin cares about). */
-static dissect_result dissect_sll(cursor *c, uint8_t *ipver) {
+static dissect_result dissect_sll(cursor *c, uint8_t *ipver)
+{
     uint16_t proto = 0;
 
     if (!cursor_get_be16(c, 14, &proto))
@@ -417,7 +428,8 @@ static dissect_result dissect_sll(cursor *c, uint8_t *ipver) {
 }
 
 /* Linux cooked v2: the protocol comes first. */
-static dissect_result dissect_sll2(cursor *c, uint8_t *ipver) {
+static dissect_result dissect_sll2(cursor *c, uint8_t *ipver)
+{
     uint16_t proto = 0;
 
     if (!cursor_get_be16(c, 0, &proto) || !cursor_skip(c, SLL2_HDR_LEN))
@@ -426,7 +438,8 @@ static dissect_result dissect_sll2(cursor *c, uint8_t *ipver) {
 }
 
 /* A BSD address family; IPv6 has a different number on every BSD. */
-static dissect_result bsd_af(uint32_t af, uint8_t *ipver) {
+static dissect_result bsd_af(uint32_t af, uint8_t *ipver)
+{
     switch (af) {
     case BSD_AF_INET:
         *ipver = 4;
@@ -445,7 +458,8 @@ static dissect_result bsd_af(uint32_t af, uint8_t *ipver) {
 /* DLT_NULL: the AF in the capturing machine's byte order, which the file
  * does not record. Families are small numbers, so a value with any of the
  * upper 16 bits set was written by the other byte order. */
-static dissect_result dissect_null(cursor *c, uint8_t *ipver) {
+static dissect_result dissect_null(cursor *c, uint8_t *ipver)
+{
     uint32_t af = 0;
 
     if (!cursor_get_be32(c, 0, &af))
@@ -457,7 +471,8 @@ static dissect_result dissect_null(cursor *c, uint8_t *ipver) {
 }
 
 /* DLT_LOOP: the same AF, always in network byte order. */
-static dissect_result dissect_loop(cursor *c, uint8_t *ipver) {
+static dissect_result dissect_loop(cursor *c, uint8_t *ipver)
+{
     uint32_t af = 0;
 
     if (!cursor_get_be32(c, 0, &af))
@@ -467,7 +482,8 @@ static dissect_result dissect_loop(cursor *c, uint8_t *ipver) {
 }
 
 /* Raw IP: no link header; the version nibble says which IP. */
-static dissect_result dissect_raw(const cursor *c, uint8_t *ipver) {
+static dissect_result dissect_raw(const cursor *c, uint8_t *ipver)
+{
     uint8_t vhl = 0;
 
     if (!cursor_get_u8(c, 0, &vhl))
@@ -478,7 +494,8 @@ static dissect_result dissect_raw(const cursor *c, uint8_t *ipver) {
     return DISSECT_OK;
 }
 
-static dissect_result dissect_link(uint32_t linktype, cursor *c, uint8_t *ipver) {
+static dissect_result dissect_link(uint32_t linktype, cursor *c, uint8_t *ipver)
+{
     switch (linktype) {
     case DISSECT_LINK_NULL:
         return dissect_null(c, ipver);
@@ -508,7 +525,8 @@ static dissect_result dissect_link(uint32_t linktype, cursor *c, uint8_t *ipver)
 /* ---- public API ---------------------------------------------------------- */
 
 dissect_result dissect_packet(uint32_t linktype, const uint8_t *data, uint32_t caplen,
-                              uint32_t wirelen, dissect_segment *seg) {
+                              uint32_t wirelen, dissect_segment *seg)
+{
     cursor c = {data, caplen};
     uint8_t ipver = 0;
 
@@ -526,7 +544,8 @@ dissect_result dissect_packet(uint32_t linktype, const uint8_t *data, uint32_t c
     return ipver == 4 ? dissect_ipv4(c, wire_left, seg) : dissect_ipv6(c, wire_left, seg);
 }
 
-int dissect_link_supported(uint32_t linktype) {
+int dissect_link_supported(uint32_t linktype)
+{
     switch (linktype) {
     case DISSECT_LINK_NULL:
     case DISSECT_LINK_ETHERNET:
@@ -544,7 +563,8 @@ int dissect_link_supported(uint32_t linktype) {
     }
 }
 
-const char *dissect_result_name(dissect_result r) {
+const char *dissect_result_name(dissect_result r)
+{
     switch (r) {
     case DISSECT_OK:
         return "ok";

@@ -25,38 +25,45 @@ typedef struct pkt {
     size_t n;
 } pkt;
 
-static void put8(pkt *p, unsigned v) {
+static void put8(pkt *p, unsigned v)
+{
     assert_true(p->n < sizeof p->b);
     p->b[p->n++] = (uint8_t)v;
 }
 
-static void put16(pkt *p, unsigned v) {
+static void put16(pkt *p, unsigned v)
+{
     put8(p, v >> 8);
     put8(p, v & 0xff);
 }
 
-static void put32(pkt *p, uint32_t v) {
+static void put32(pkt *p, uint32_t v)
+{
     put16(p, v >> 16);
     put16(p, v & 0xffff);
 }
 
-static void put_le32(pkt *p, uint32_t v) {
+static void put_le32(pkt *p, uint32_t v)
+{
     put8(p, v & 0xff);
     put8(p, (v >> 8) & 0xff);
     put8(p, (v >> 16) & 0xff);
     put8(p, v >> 24);
 }
 
-static void put_mem(pkt *p, const uint8_t *m, size_t n) {
+static void put_mem(pkt *p, const uint8_t *m, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         put8(p, m[i]);
 }
 
-static void append(pkt *p, const pkt *q) {
+static void append(pkt *p, const pkt *q)
+{
     put_mem(p, q->b, q->n);
 }
 
-static void set16(pkt *p, size_t off, unsigned v) {
+static void set16(pkt *p, size_t off, unsigned v)
+{
     assert_true(off + 2 <= p->n);
     p->b[off] = (uint8_t)(v >> 8);
     p->b[off + 1] = (uint8_t)(v & 0xff);
@@ -88,7 +95,8 @@ static const uint8_t LINUX_SYN_OPTS[20] = {2,    4,    0x05, 0xb4, 4,    2,    8
                                            0x03, 0x04, 0x0a, 0x0b, 0x0c, 0x0d, 1, 3,  3,    7};
 
 /* TCP header with the fields above; optlen must be a multiple of 4. */
-static pkt tcp_opts(unsigned flags, const uint8_t *opts, size_t optlen) {
+static pkt tcp_opts(unsigned flags, const uint8_t *opts, size_t optlen)
+{
     pkt t = {.n = 0};
 
     assert_int_equal(optlen % 4, 0);
@@ -105,14 +113,16 @@ static pkt tcp_opts(unsigned flags, const uint8_t *opts, size_t optlen) {
     return t;
 }
 
-static pkt tcp(void) {
+static pkt tcp(void)
+{
     return tcp_opts(DISSECT_ACK, NULL, 0);
 }
 
 /* IPv4 header (with options) carrying l4 and `payload` more bytes that
  * are not captured. Returns the offset of the header in p. */
 static size_t ipv4_opts(pkt *p, unsigned proto, const pkt *l4, uint32_t payload,
-                        const uint8_t *opts, size_t optlen) {
+                        const uint8_t *opts, size_t optlen)
+{
     size_t at = p->n;
 
     assert_int_equal(optlen % 4, 0);
@@ -131,12 +141,14 @@ static size_t ipv4_opts(pkt *p, unsigned proto, const pkt *l4, uint32_t payload,
     return at;
 }
 
-static size_t ipv4(pkt *p, const pkt *l4, uint32_t payload) {
+static size_t ipv4(pkt *p, const pkt *l4, uint32_t payload)
+{
     return ipv4_opts(p, 6, l4, payload, NULL, 0);
 }
 
 /* IPv6 header; `rest` holds the extension headers and the TCP header. */
-static size_t ipv6_nh(pkt *p, unsigned nh, const pkt *rest, uint32_t payload) {
+static size_t ipv6_nh(pkt *p, unsigned nh, const pkt *rest, uint32_t payload)
+{
     size_t at = p->n;
 
     put32(p, 0x60000000);
@@ -149,13 +161,15 @@ static size_t ipv6_nh(pkt *p, unsigned nh, const pkt *rest, uint32_t payload) {
     return at;
 }
 
-static size_t ipv6(pkt *p, const pkt *l4, uint32_t payload) {
+static size_t ipv6(pkt *p, const pkt *l4, uint32_t payload)
+{
     return ipv6_nh(p, 6, l4, payload);
 }
 
 /* Hop-by-hop / routing / destination options header of (units + 1) * 8
  * bytes, the space after the first two bytes filled with one PadN. */
-static void ext_hdr(pkt *p, unsigned next, unsigned units) {
+static void ext_hdr(pkt *p, unsigned next, unsigned units)
+{
     size_t len = ((size_t)units + 1) * 8;
 
     put8(p, next);
@@ -166,26 +180,30 @@ static void ext_hdr(pkt *p, unsigned next, unsigned units) {
         put8(p, 0);
 }
 
-static void frag_hdr(pkt *p, unsigned next, unsigned offset8, int more) {
+static void frag_hdr(pkt *p, unsigned next, unsigned offset8, int more)
+{
     put8(p, next);
     put8(p, 0);
     put16(p, offset8 << 3 | (more ? 1u : 0u));
     put32(p, 0xcafe);
 }
 
-static void eth(pkt *p, unsigned type) {
+static void eth(pkt *p, unsigned type)
+{
     static const uint8_t macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
 
     put_mem(p, macs, sizeof macs);
     put16(p, type);
 }
 
-static void vlan_tag(pkt *p, unsigned vid, unsigned inner_type) {
+static void vlan_tag(pkt *p, unsigned vid, unsigned inner_type)
+{
     put16(p, vid);
     put16(p, inner_type);
 }
 
-static void sll(pkt *p, unsigned proto) {
+static void sll(pkt *p, unsigned proto)
+{
     put16(p, 0); /* packet type: to us */
     put16(p, 1); /* ARPHRD_ETHER */
     put16(p, 6); /* address length */
@@ -194,7 +212,8 @@ static void sll(pkt *p, unsigned proto) {
     put16(p, proto);
 }
 
-static void sll2(pkt *p, unsigned proto) {
+static void sll2(pkt *p, unsigned proto)
+{
     put16(p, proto);
     put16(p, 0); /* reserved */
     put32(p, 3); /* interface index */
@@ -205,7 +224,8 @@ static void sll2(pkt *p, unsigned proto) {
     put32(p, 0x00010000);
 }
 
-static void pppoe_hdr(pkt *p, unsigned ppp_proto) {
+static void pppoe_hdr(pkt *p, unsigned ppp_proto)
+{
     put8(p, 0x11); /* version 1, type 1 */
     put8(p, 0);    /* code: session data */
     put16(p, 0x1234);
@@ -213,12 +233,14 @@ static void pppoe_hdr(pkt *p, unsigned ppp_proto) {
     put16(p, ppp_proto);
 }
 
-static void pppoe(pkt *p, unsigned ppp_proto) {
+static void pppoe(pkt *p, unsigned ppp_proto)
+{
     eth(p, 0x8864);
     pppoe_hdr(p, ppp_proto);
 }
 
-static void mpls_label(pkt *p, uint32_t label, int bottom) {
+static void mpls_label(pkt *p, uint32_t label, int bottom)
+{
     put32(p, label << 12 | (bottom ? 1u << 8 : 0u) | 64);
 }
 
@@ -226,7 +248,8 @@ static void mpls_label(pkt *p, uint32_t label, int bottom) {
 
 /* Dissects the first caplen bytes of p from an exact-size heap copy. */
 static dissect_result run_cap(uint32_t linktype, const pkt *p, size_t caplen, uint32_t wirelen,
-                              dissect_segment *seg) {
+                              dissect_segment *seg)
+{
     uint8_t *copy = malloc(caplen); /* malloc(0) too: ASan flags any read */
 
     assert_true(caplen <= p->n);
@@ -241,11 +264,13 @@ static dissect_result run_cap(uint32_t linktype, const pkt *p, size_t caplen, ui
 }
 
 /* The whole packet captured; `payload` bytes more on the wire. */
-static dissect_result run(uint32_t linktype, const pkt *p, uint32_t payload, dissect_segment *seg) {
+static dissect_result run(uint32_t linktype, const pkt *p, uint32_t payload, dissect_segment *seg)
+{
     return run_cap(linktype, p, p->n, (uint32_t)(p->n + payload), seg);
 }
 
-static void assert_tcp_fields(const dissect_segment *s, int ipver, uint32_t payload) {
+static void assert_tcp_fields(const dissect_segment *s, int ipver, uint32_t payload)
+{
     static const uint8_t zero[12] = {0};
 
     assert_int_equal(s->ip_version, ipver);
@@ -271,7 +296,8 @@ static void assert_tcp_fields(const dissect_segment *s, int ipver, uint32_t payl
 }
 
 /* A plain ACK segment with 100 payload bytes, checked in full. */
-static void assert_plain_ok(uint32_t linktype, const pkt *p, int ipver) {
+static void assert_plain_ok(uint32_t linktype, const pkt *p, int ipver)
+{
     dissect_segment s;
 
     assert_int_equal(run(linktype, p, 100, &s), DISSECT_OK);
@@ -280,7 +306,8 @@ static void assert_plain_ok(uint32_t linktype, const pkt *p, int ipver) {
     assert_int_equal(s.opts, 0);
 }
 
-static dissect_result run_plain(uint32_t linktype, const pkt *p) {
+static dissect_result run_plain(uint32_t linktype, const pkt *p)
+{
     dissect_segment s;
 
     return run(linktype, p, 100, &s);
@@ -288,7 +315,8 @@ static dissect_result run_plain(uint32_t linktype, const pkt *p) {
 
 /* ---- link layers --------------------------------------------------------- */
 
-static void test_ethernet_ipv4_fills_every_field(void **state) {
+static void test_ethernet_ipv4_fills_every_field(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     eth(&p, 0x0800);
@@ -296,7 +324,8 @@ static void test_ethernet_ipv4_fills_every_field(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p, 4);
 }
 
-static void test_ethernet_ipv6_fills_every_field(void **state) {
+static void test_ethernet_ipv6_fills_every_field(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     eth(&p, 0x86dd);
@@ -304,7 +333,8 @@ static void test_ethernet_ipv6_fills_every_field(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p, 6);
 }
 
-static void test_vlan_single_tag_reaches_tcp(void **state) {
+static void test_vlan_single_tag_reaches_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     eth(&p, 0x8100);
@@ -313,7 +343,8 @@ static void test_vlan_single_tag_reaches_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p, 4);
 }
 
-static void test_vlan_qinq_stack_reaches_tcp(void **state) {
+static void test_vlan_qinq_stack_reaches_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     eth(&p, 0x88a8);
@@ -323,7 +354,8 @@ static void test_vlan_qinq_stack_reaches_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p, 6);
 }
 
-static void test_vlan_three_stacked_tags_reach_tcp(void **state) {
+static void test_vlan_three_stacked_tags_reach_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     eth(&p, 0x9100);
@@ -334,7 +366,8 @@ static void test_vlan_three_stacked_tags_reach_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p, 4);
 }
 
-static void test_linux_sll_v1_reaches_tcp(void **state) {
+static void test_linux_sll_v1_reaches_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p4 = {.n = 0}, p6 = {.n = 0};
     sll(&p4, 0x0800);
@@ -345,7 +378,8 @@ static void test_linux_sll_v1_reaches_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_LINUX_SLL, &p6, 6);
 }
 
-static void test_linux_sll_v2_reaches_tcp(void **state) {
+static void test_linux_sll_v2_reaches_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p4 = {.n = 0}, p6 = {.n = 0};
     sll2(&p4, 0x0800);
@@ -356,7 +390,8 @@ static void test_linux_sll_v2_reaches_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_LINUX_SLL2, &p6, 6);
 }
 
-static void test_linux_sll_non_ip_protocol_is_not_ip(void **state) {
+static void test_linux_sll_non_ip_protocol_is_not_ip(void **state)
+{
     (void)state;
     pkt p = {.n = 0}, q = {.n = 0};
     sll(&p, 0x0806); /* ARP */
@@ -367,7 +402,8 @@ static void test_linux_sll_non_ip_protocol_is_not_ip(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_LINUX_SLL2, &q), DISSECT_NOT_IP);
 }
 
-static void test_raw_link_types_pick_ip_version_by_nibble(void **state) {
+static void test_raw_link_types_pick_ip_version_by_nibble(void **state)
+{
     (void)state;
     static const uint32_t raw[] = {DISSECT_LINK_RAW, DISSECT_LINK_RAW_DLT, DISSECT_LINK_RAW_DLT14};
     pkt t = tcp(), p4 = {.n = 0}, p6 = {.n = 0};
@@ -379,7 +415,8 @@ static void test_raw_link_types_pick_ip_version_by_nibble(void **state) {
     }
 }
 
-static void test_raw_link_with_unknown_ip_version_is_malformed(void **state) {
+static void test_raw_link_with_unknown_ip_version_is_malformed(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     ipv4(&p, &t, 100);
@@ -387,7 +424,8 @@ static void test_raw_link_with_unknown_ip_version_is_malformed(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &p), DISSECT_MALFORMED);
 }
 
-static void test_ipv4_and_ipv6_link_types_reach_tcp(void **state) {
+static void test_ipv4_and_ipv6_link_types_reach_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p4 = {.n = 0}, p6 = {.n = 0};
     ipv4(&p4, &t, 100);
@@ -396,7 +434,8 @@ static void test_ipv4_and_ipv6_link_types_reach_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_IPV6, &p6, 6);
 }
 
-static void test_ipv4_link_type_with_ipv6_packet_is_malformed(void **state) {
+static void test_ipv4_link_type_with_ipv6_packet_is_malformed(void **state)
+{
     (void)state;
     pkt t = tcp(), p4 = {.n = 0}, p6 = {.n = 0};
     ipv4(&p4, &t, 100);
@@ -405,7 +444,8 @@ static void test_ipv4_link_type_with_ipv6_packet_is_malformed(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_IPV6, &p4), DISSECT_MALFORMED);
 }
 
-static void test_null_loopback_accepts_both_byte_orders_and_every_af(void **state) {
+static void test_null_loopback_accepts_both_byte_orders_and_every_af(void **state)
+{
     (void)state;
     static const struct {
         uint32_t af;
@@ -429,7 +469,8 @@ static void test_null_loopback_accepts_both_byte_orders_and_every_af(void **stat
     }
 }
 
-static void test_null_loopback_unknown_af_is_not_ip(void **state) {
+static void test_null_loopback_unknown_af_is_not_ip(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0}, q = {.n = 0};
     put_le32(&p, 7); /* AF_NS */
@@ -440,7 +481,8 @@ static void test_null_loopback_unknown_af_is_not_ip(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_NULL, &q), DISSECT_NOT_IP);
 }
 
-static void test_loop_reads_af_in_network_byte_order(void **state) {
+static void test_loop_reads_af_in_network_byte_order(void **state)
+{
     (void)state;
     pkt t = tcp(), p4 = {.n = 0}, p6 = {.n = 0}, le = {.n = 0};
     put32(&p4, 2);
@@ -455,7 +497,8 @@ static void test_loop_reads_af_in_network_byte_order(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_LOOP, &le), DISSECT_NOT_IP);
 }
 
-static void test_pppoe_session_reaches_tcp(void **state) {
+static void test_pppoe_session_reaches_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p4 = {.n = 0}, p6 = {.n = 0};
     pppoe(&p4, 0x0021);
@@ -466,7 +509,8 @@ static void test_pppoe_session_reaches_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p6, 6);
 }
 
-static void test_pppoe_control_protocol_is_not_ip(void **state) {
+static void test_pppoe_control_protocol_is_not_ip(void **state)
+{
     (void)state;
     pkt p = {.n = 0}, q = {.n = 0};
     pppoe(&p, 0xc021); /* LCP */
@@ -478,7 +522,8 @@ static void test_pppoe_control_protocol_is_not_ip(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_ETHERNET, &q), DISSECT_NOT_IP);
 }
 
-static void test_pppoe_inside_vlan_reaches_tcp(void **state) {
+static void test_pppoe_inside_vlan_reaches_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     eth(&p, 0x8100);
@@ -488,7 +533,8 @@ static void test_pppoe_inside_vlan_reaches_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p, 4);
 }
 
-static void test_mpls_two_labels_reach_tcp(void **state) {
+static void test_mpls_two_labels_reach_tcp(void **state)
+{
     (void)state;
     pkt t = tcp(), p4 = {.n = 0}, p6 = {.n = 0};
     eth(&p4, 0x8847);
@@ -503,7 +549,8 @@ static void test_mpls_two_labels_reach_tcp(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p6, 6);
 }
 
-static void test_mpls_non_ip_payload_is_not_ip(void **state) {
+static void test_mpls_non_ip_payload_is_not_ip(void **state)
+{
     (void)state;
     pkt p = {.n = 0};
     eth(&p, 0x8847);
@@ -513,7 +560,8 @@ static void test_mpls_non_ip_payload_is_not_ip(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_ETHERNET, &p), DISSECT_NOT_IP);
 }
 
-static void test_arp_is_not_ip(void **state) {
+static void test_arp_is_not_ip(void **state)
+{
     (void)state;
     pkt p = {.n = 0}, q = {.n = 0};
     eth(&p, 0x0806);
@@ -526,7 +574,8 @@ static void test_arp_is_not_ip(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_ETHERNET, &q), DISSECT_NOT_IP);
 }
 
-static void test_ieee8023_length_frame_is_not_ip(void **state) {
+static void test_ieee8023_length_frame_is_not_ip(void **state)
+{
     (void)state;
     pkt p = {.n = 0};
     eth(&p, 0x0026); /* 802.3 length 38: LLC follows */
@@ -536,7 +585,8 @@ static void test_ieee8023_length_frame_is_not_ip(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_ETHERNET, &p), DISSECT_NOT_IP);
 }
 
-static void test_unknown_link_type_is_unsupported(void **state) {
+static void test_unknown_link_type_is_unsupported(void **state)
+{
     (void)state;
     static const uint32_t unknown[] = {105 /* 802.11 */, 127 /* radiotap */, 9, 0xffffffffu};
     pkt t = tcp(), p = {.n = 0};
@@ -550,7 +600,8 @@ static void test_unknown_link_type_is_unsupported(void **state) {
     assert_int_equal(run_cap(105, &p, 0, 0, &s), DISSECT_UNSUPPORTED_LINK);
 }
 
-static void test_link_supported_for_every_dissected_type(void **state) {
+static void test_link_supported_for_every_dissected_type(void **state)
+{
     (void)state;
     static const uint32_t known[] = {
         DISSECT_LINK_NULL, DISSECT_LINK_ETHERNET,  DISSECT_LINK_RAW_DLT,   DISSECT_LINK_RAW_DLT14,
@@ -562,7 +613,8 @@ static void test_link_supported_for_every_dissected_type(void **state) {
 
 /* ---- IPv4 ------------------------------------------------------------------ */
 
-static void test_ipv4_options_are_skipped(void **state) {
+static void test_ipv4_options_are_skipped(void **state)
+{
     (void)state;
     /* Record route (3 slots) + EOL padding: IHL 9. */
     static const uint8_t rr[16] = {7, 15, 4, [15] = 0};
@@ -572,7 +624,8 @@ static void test_ipv4_options_are_skipped(void **state) {
     assert_plain_ok(DISSECT_LINK_ETHERNET, &p, 4);
 }
 
-static void test_ipv4_non_first_fragment_is_fragment(void **state) {
+static void test_ipv4_non_first_fragment_is_fragment(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0}, q = {.n = 0};
     size_t ip = ipv4(&p, &t, 100);
@@ -583,7 +636,8 @@ static void test_ipv4_non_first_fragment_is_fragment(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &q), DISSECT_FRAGMENT);
 }
 
-static void test_ipv4_non_first_fragment_of_udp_is_not_tcp(void **state) {
+static void test_ipv4_non_first_fragment_of_udp_is_not_tcp(void **state)
+{
     (void)state;
     pkt u = {.n = 0}, p = {.n = 0};
     put32(&u, 0);
@@ -592,7 +646,8 @@ static void test_ipv4_non_first_fragment_of_udp_is_not_tcp(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &p), DISSECT_NOT_TCP);
 }
 
-static void test_ipv4_first_fragment_with_whole_tcp_header_is_used(void **state) {
+static void test_ipv4_first_fragment_with_whole_tcp_header_is_used(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     dissect_segment s;
@@ -602,7 +657,8 @@ static void test_ipv4_first_fragment_with_whole_tcp_header_is_used(void **state)
     assert_tcp_fields(&s, 4, 500); /* this fragment's share only */
 }
 
-static void test_ipv4_first_fragment_without_whole_tcp_header_is_fragment(void **state) {
+static void test_ipv4_first_fragment_without_whole_tcp_header_is_fragment(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     size_t ip = ipv4(&p, &t, 0);
@@ -618,7 +674,8 @@ static void test_ipv4_first_fragment_without_whole_tcp_header_is_fragment(void *
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &q), DISSECT_FRAGMENT);
 }
 
-static void test_udp_and_icmp_are_not_tcp(void **state) {
+static void test_udp_and_icmp_are_not_tcp(void **state)
+{
     (void)state;
     pkt u = {.n = 0}, p4 = {.n = 0}, p6 = {.n = 0}, icmp = {.n = 0};
     put16(&u, 53);
@@ -635,7 +692,8 @@ static void test_udp_and_icmp_are_not_tcp(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &icmp), DISSECT_NOT_TCP);
 }
 
-static void test_ipv4_ihl_below_5_is_malformed(void **state) {
+static void test_ipv4_ihl_below_5_is_malformed(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     size_t ip = ipv4(&p, &t, 100);
@@ -643,7 +701,8 @@ static void test_ipv4_ihl_below_5_is_malformed(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW_DLT, &p), DISSECT_MALFORMED);
 }
 
-static void test_ipv4_wrong_version_is_malformed(void **state) {
+static void test_ipv4_wrong_version_is_malformed(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     eth(&p, 0x0800);
@@ -652,7 +711,8 @@ static void test_ipv4_wrong_version_is_malformed(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_ETHERNET, &p), DISSECT_MALFORMED);
 }
 
-static void test_ipv4_total_length_below_header_is_malformed(void **state) {
+static void test_ipv4_total_length_below_header_is_malformed(void **state)
+{
     (void)state;
     static const uint8_t nops[4] = {1, 1, 1, 0};
     pkt t = tcp(), p = {.n = 0}, q = {.n = 0};
@@ -664,7 +724,8 @@ static void test_ipv4_total_length_below_header_is_malformed(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &q), DISSECT_MALFORMED);
 }
 
-static void test_ipv4_length_smaller_than_tcp_header_is_malformed(void **state) {
+static void test_ipv4_length_smaller_than_tcp_header_is_malformed(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     size_t ip = ipv4(&p, &t, 0);
@@ -677,7 +738,8 @@ static void test_ipv4_length_smaller_than_tcp_header_is_malformed(void **state) 
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &q), DISSECT_MALFORMED);
 }
 
-static void test_payload_len_comes_from_ip_length_with_54_byte_caplen(void **state) {
+static void test_payload_len_comes_from_ip_length_with_54_byte_caplen(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     dissect_segment s;
@@ -691,7 +753,8 @@ static void test_payload_len_comes_from_ip_length_with_54_byte_caplen(void **sta
     assert_int_equal(s.payload_len, 1460);
 }
 
-static void test_ethernet_padding_is_not_payload_or_options(void **state) {
+static void test_ethernet_padding_is_not_payload_or_options(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     dissect_segment s;
@@ -704,7 +767,8 @@ static void test_ethernet_padding_is_not_payload_or_options(void **state) {
     assert_int_equal(s.opts, 0);
 }
 
-static void test_ipv4_total_length_zero_uses_wirelen(void **state) {
+static void test_ipv4_total_length_zero_uses_wirelen(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     dissect_segment s;
@@ -720,7 +784,8 @@ static void test_ipv4_total_length_zero_uses_wirelen(void **state) {
 
 /* ---- IPv6 ------------------------------------------------------------------ */
 
-static void test_ipv6_extension_chain_reaches_tcp(void **state) {
+static void test_ipv6_extension_chain_reaches_tcp(void **state)
+{
     (void)state;
     pkt rest = {.n = 0}, t = tcp(), p = {.n = 0};
     dissect_segment s;
@@ -735,7 +800,8 @@ static void test_ipv6_extension_chain_reaches_tcp(void **state) {
     assert_tcp_fields(&s, 6, 300);
 }
 
-static void test_ipv6_authentication_header_is_walked(void **state) {
+static void test_ipv6_authentication_header_is_walked(void **state)
+{
     (void)state;
     pkt rest = {.n = 0}, t = tcp(), p = {.n = 0};
     dissect_segment s;
@@ -752,7 +818,8 @@ static void test_ipv6_authentication_header_is_walked(void **state) {
     assert_tcp_fields(&s, 6, 100);
 }
 
-static void test_ipv6_non_first_fragment_is_fragment(void **state) {
+static void test_ipv6_non_first_fragment_is_fragment(void **state)
+{
     (void)state;
     pkt rest = {.n = 0}, p = {.n = 0}, udp_rest = {.n = 0}, q = {.n = 0};
     frag_hdr(&rest, 6, 181, 1);
@@ -765,7 +832,8 @@ static void test_ipv6_non_first_fragment_is_fragment(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &q), DISSECT_NOT_TCP);
 }
 
-static void test_ipv6_first_fragment_without_whole_tcp_header_is_fragment(void **state) {
+static void test_ipv6_first_fragment_without_whole_tcp_header_is_fragment(void **state)
+{
     (void)state;
     pkt rest = {.n = 0}, t = tcp(), p = {.n = 0};
     frag_hdr(&rest, 6, 0, 1);
@@ -775,7 +843,8 @@ static void test_ipv6_first_fragment_without_whole_tcp_header_is_fragment(void *
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &p), DISSECT_FRAGMENT);
 }
 
-static void test_ipv6_no_next_header_and_esp_are_not_tcp(void **state) {
+static void test_ipv6_no_next_header_and_esp_are_not_tcp(void **state)
+{
     (void)state;
     pkt none = {.n = 0}, p = {.n = 0}, esp = {.n = 0}, q = {.n = 0};
     ipv6_nh(&p, 59, &none, 0);
@@ -791,7 +860,8 @@ static void test_ipv6_no_next_header_and_esp_are_not_tcp(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &r), DISSECT_NOT_TCP);
 }
 
-static void test_ipv6_wrong_version_is_malformed(void **state) {
+static void test_ipv6_wrong_version_is_malformed(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     eth(&p, 0x86dd);
@@ -800,7 +870,8 @@ static void test_ipv6_wrong_version_is_malformed(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_ETHERNET, &p), DISSECT_MALFORMED);
 }
 
-static void test_ipv6_extension_header_longer_than_payload_is_malformed(void **state) {
+static void test_ipv6_extension_header_longer_than_payload_is_malformed(void **state)
+{
     (void)state;
     pkt rest = {.n = 0}, t = tcp(), p = {.n = 0};
     ext_hdr(&rest, 6, 3); /* 32 bytes */
@@ -810,7 +881,8 @@ static void test_ipv6_extension_header_longer_than_payload_is_malformed(void **s
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &p), DISSECT_MALFORMED);
 }
 
-static void test_ipv6_length_smaller_than_tcp_header_is_malformed(void **state) {
+static void test_ipv6_length_smaller_than_tcp_header_is_malformed(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     size_t ip = ipv6(&p, &t, 0);
@@ -818,7 +890,8 @@ static void test_ipv6_length_smaller_than_tcp_header_is_malformed(void **state) 
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &p), DISSECT_MALFORMED);
 }
 
-static void test_ipv6_jumbo_payload_length_is_used(void **state) {
+static void test_ipv6_jumbo_payload_length_is_used(void **state)
+{
     (void)state;
     pkt rest = {.n = 0}, t = tcp(), p = {.n = 0};
     dissect_segment s;
@@ -835,7 +908,8 @@ static void test_ipv6_jumbo_payload_length_is_used(void **state) {
     assert_tcp_fields(&s, 6, 100000);
 }
 
-static void test_ipv6_payload_length_zero_without_jumbo_uses_wirelen(void **state) {
+static void test_ipv6_payload_length_zero_without_jumbo_uses_wirelen(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0}, rest = {.n = 0}, q = {.n = 0};
     dissect_segment s;
@@ -857,7 +931,8 @@ static void test_ipv6_payload_length_zero_without_jumbo_uses_wirelen(void **stat
 
 /* ---- TCP ------------------------------------------------------------------- */
 
-static void test_every_flag_is_reported_including_ae(void **state) {
+static void test_every_flag_is_reported_including_ae(void **state)
+{
     (void)state;
     for (unsigned bit = 0; bit < 9; bit++) {
         pkt t = tcp_opts(1u << bit, NULL, 0), p = {.n = 0};
@@ -874,7 +949,8 @@ static void test_every_flag_is_reported_including_ae(void **state) {
                                   DISSECT_URG | DISSECT_ECE | DISSECT_CWR | DISSECT_AE);
 }
 
-static void test_tcp_data_offset_below_5_is_malformed(void **state) {
+static void test_tcp_data_offset_below_5_is_malformed(void **state)
+{
     (void)state;
     pkt t = tcp(), p = {.n = 0};
     t.b[12] = 0x40;
@@ -882,14 +958,16 @@ static void test_tcp_data_offset_below_5_is_malformed(void **state) {
     assert_int_equal(run_plain(DISSECT_LINK_RAW, &p), DISSECT_MALFORMED);
 }
 
-static dissect_result run_opts(const uint8_t *opts, size_t optlen, dissect_segment *s) {
+static dissect_result run_opts(const uint8_t *opts, size_t optlen, dissect_segment *s)
+{
     pkt t = tcp_opts(DISSECT_SYN, opts, optlen), p = {.n = 0};
     eth(&p, 0x0800);
     ipv4(&p, &t, 0);
     return run(DISSECT_LINK_ETHERNET, &p, 0, s);
 }
 
-static void test_each_option_is_parsed(void **state) {
+static void test_each_option_is_parsed(void **state)
+{
     (void)state;
     dissect_segment s;
     assert_int_equal(run_opts(LINUX_SYN_OPTS, sizeof LINUX_SYN_OPTS, &s), DISSECT_OK);
@@ -920,7 +998,8 @@ static void test_each_option_is_parsed(void **state) {
     assert_int_equal(s.ts_ecr, 0xffffffffu);
 }
 
-static void test_unknown_option_is_skipped_by_length(void **state) {
+static void test_unknown_option_is_skipped_by_length(void **state)
+{
     (void)state;
     /* SACK block (kind 5, len 10), then MSS. */
     static const uint8_t opts[16] = {1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 2, 4, 0x05, 0x78};
@@ -930,7 +1009,8 @@ static void test_unknown_option_is_skipped_by_length(void **state) {
     assert_int_equal(s.mss, 1400);
 }
 
-static void test_eol_ends_option_parsing(void **state) {
+static void test_eol_ends_option_parsing(void **state)
+{
     (void)state;
     static const uint8_t opts[8] = {0, 2, 4, 0x05, 0xb4, 0xff, 0x00, 0x01};
     dissect_segment s;
@@ -938,7 +1018,8 @@ static void test_eol_ends_option_parsing(void **state) {
     assert_int_equal(s.opts, 0);
 }
 
-static void test_malformed_option_length_keeps_segment(void **state) {
+static void test_malformed_option_length_keeps_segment(void **state)
+{
     (void)state;
     static const uint8_t len0[4] = {2, 0, 0, 0};
     static const uint8_t len1[4] = {3, 1, 7, 0};
@@ -969,7 +1050,8 @@ static void test_malformed_option_length_keeps_segment(void **state) {
  * is kept with DISSECT_OPT_MALFORMED; the whole packet parses clean.
  */
 static void assert_every_prefix(uint32_t linktype, const pkt *p, size_t tcp_at, int ipver,
-                                uint32_t payload) {
+                                uint32_t payload)
+{
     uint32_t wirelen = (uint32_t)p->n + payload;
 
     for (size_t n = 0; n <= p->n; n++) {
@@ -994,7 +1076,8 @@ static void assert_every_prefix(uint32_t linktype, const pkt *p, size_t tcp_at, 
     }
 }
 
-static void test_ipv4_stack_truncated_at_every_offset(void **state) {
+static void test_ipv4_stack_truncated_at_every_offset(void **state)
+{
     (void)state;
     static const uint8_t ip_opts[8] = {0x94, 4, 0, 0, 1, 1, 1, 0}; /* router alert */
     pkt t = tcp_opts(DISSECT_SYN | DISSECT_ACK, LINUX_SYN_OPTS, sizeof LINUX_SYN_OPTS);
@@ -1005,7 +1088,8 @@ static void test_ipv4_stack_truncated_at_every_offset(void **state) {
     assert_every_prefix(DISSECT_LINK_ETHERNET, &p, ETH_LEN + 4 + IP4_LEN + 8, 4, 64);
 }
 
-static void test_ipv6_stack_truncated_at_every_offset(void **state) {
+static void test_ipv6_stack_truncated_at_every_offset(void **state)
+{
     (void)state;
     pkt t = tcp_opts(DISSECT_SYN, LINUX_SYN_OPTS, sizeof LINUX_SYN_OPTS);
     pkt rest = {.n = 0}, p = {.n = 0};
@@ -1021,7 +1105,8 @@ static void test_ipv6_stack_truncated_at_every_offset(void **state) {
     assert_every_prefix(DISSECT_LINK_ETHERNET, &p, ETH_LEN + 8 + IP6_LEN + 8 + 16 + 8 + 8, 6, 64);
 }
 
-static void test_other_links_truncated_at_every_offset(void **state) {
+static void test_other_links_truncated_at_every_offset(void **state)
+{
     (void)state;
     pkt t = tcp_opts(DISSECT_SYN, LINUX_SYN_OPTS, sizeof LINUX_SYN_OPTS);
     pkt s1 = {.n = 0}, s2 = {.n = 0}, nul = {.n = 0}, ppp = {.n = 0}, mpls = {.n = 0};
@@ -1046,7 +1131,8 @@ static void test_other_links_truncated_at_every_offset(void **state) {
 
 /* ---- names ------------------------------------------------------------------ */
 
-static void test_result_names_are_short_and_stable(void **state) {
+static void test_result_names_are_short_and_stable(void **state)
+{
     (void)state;
     static const char *const names[DISSECT_RESULT_COUNT] = {
         [DISSECT_OK] = "ok",
@@ -1064,7 +1150,8 @@ static void test_result_names_are_short_and_stable(void **state) {
     assert_non_null(dissect_result_name(DISSECT_RESULT_COUNT));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ethernet_ipv4_fills_every_field),
         cmocka_unit_test(test_ethernet_ipv6_fills_every_field),
