@@ -21,8 +21,8 @@ build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
-	@echo "== synfin --summary samples/close_client.pcap"
-	@./$(BUILD)/synfin --summary samples/close_client.pcap
+	@echo "== synfin --summary samples/busy_server.pcap"
+	@./$(BUILD)/synfin --summary samples/busy_server.pcap
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
