@@ -524,8 +524,12 @@ static int starts_new_instance(const conn *c, const endpoint *x, const dissect_s
         c->reset ||
         ((a->state == CONN_CLOSED || a->state == CONN_TIME_WAIT) &&
          (b->state == CONN_CLOSED || b->state == CONN_TIME_WAIT || b->state == CONN_LISTEN));
-    /* An attempt that was never answered was abandoned by its client. */
-    int abandoned = a->state == CONN_SYN_SENT && !(b->flags & EP_SEQ_KNOWN);
+    /* The same endpoint sending a SYN with another ISN while its first one
+     * was never answered abandoned that attempt (retrying clients,
+     * scanners). The peer's SYN is a simultaneous open instead. */
+    const endpoint *peer = x == a ? b : a;
+    int abandoned = (x->flags & EP_SENT_SYN) && x->state == CONN_SYN_SENT &&
+                    !(peer->flags & EP_SEQ_KNOWN);
     return closed || abandoned;
 }
 
