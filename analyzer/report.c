@@ -163,28 +163,6 @@ static size_t put_ts(const report *r, char *b, size_t n, int64_t ts)
     return put_str(b, n, tmp);
 }
 
-size_t report_csv_field(char *buf, size_t len, size_t cap, const char *s)
-{
-    int quote = strpbrk(s, ",\"\r\n") != NULL;
-    size_t need = strlen(s) + (quote ? 2 : 0);
-    for (const char *p = s; quote && *p; p++)
-        need += *p == '"';
-    if (len + need >= cap)
-        return 0;
-    if (!quote) {
-        memcpy(buf + len, s, need);
-        return len + need;
-    }
-    buf[len++] = '"';
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            buf[len++] = '"';
-        buf[len++] = *p;
-    }
-    buf[len++] = '"';
-    return len;
-}
-
 static size_t put_ip(char *b, size_t n, int version, const uint8_t *addr)
 {
     char tmp[INET6_ADDRSTRLEN];

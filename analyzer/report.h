@@ -37,8 +37,4 @@ void report_summary(const report *r, const flows_stats *fs, FILE *f);
  * buf must hold 32 bytes. Exposed for tests. */
 size_t report_format_ts(char *buf, int64_t ts, int precision);
 
-/* Appends `s` to buf as an RFC 4180 field (quoted when it holds a comma,
- * quote, CR or LF). Returns the new length, or 0 when cap is too small. */
-size_t report_csv_field(char *buf, size_t len, size_t cap, const char *s);
-
 #endif
