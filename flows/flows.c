@@ -56,7 +56,7 @@ enum {
     EP_CLOSING = 1u << 8,   /* passed through CLOSING */
     EP_TW = 1u << 9,        /* entered TIME_WAIT */
     EP_WS_OPT = 1u << 10,   /* its SYN carried a window scale option */
-    EP_TW_LEFT = 1u << 11,  /* left TIME_WAIT (tw_end, tw_reason valid) */
+    EP_TW_LEFT = 1u << 11,  /* left TIME_WAIT: tw_deadline is when, tw_reason why */
     EP_DUP_VALID = 1u << 12 /* dup_sig/dup_ts describe its last segment */
 };
 
@@ -71,8 +71,9 @@ typedef struct endpoint {
     uint8_t ttl;      /* TTL / hop limit of its last non-RST segment */
     uint8_t wscale;   /* shift applied to its windows; WSCALE_UNKNOWN */
     uint8_t tw_reason;
-    int64_t dup_ts;
-    int64_t tw_start, tw_deadline, tw_end;
+    uint32_t dup_ts; /* low 32 bits of its last segment's time (ns) */
+    int64_t tw_start;
+    int64_t tw_deadline; /* when TIME_WAIT expires; once left, when it ended */
 } endpoint;
 
 typedef struct flow_key {
@@ -102,9 +103,11 @@ typedef struct conn {
     uint64_t id;
     int64_t first_ts, last_ts;
     int64_t deadline; /* on the closing list: when the instance ends */
-    int64_t syn_ts;   /* the client's last SYN (for the handshake RTT) */
-    int64_t hs_rtt;
-    uint64_t packets[2], bytes[2];
+    /* The client's last SYN until the handshake completes (HSF_ACK), then
+     * the handshake RTT. */
+    int64_t hs_time;
+    uint32_t packets[2];
+    uint64_t bytes[2];
     endpoint ep[2]; /* CLIENT, SERVER */
     uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
     uint16_t anomalies;
@@ -272,7 +275,7 @@ static void leave_time_wait(endpoint *e, int64_t when, conn_tw_reason reason)
         return;
     if (reason != TW_CAPTURE_END && reason != TW_EVICTED)
         e->state = CONN_CLOSED;
-    e->tw_end = when;
+    e->tw_deadline = when;
     e->tw_reason = (uint8_t)reason;
     e->flags |= EP_TW_LEFT;
 }
@@ -293,7 +296,7 @@ static void fill_record(const conn *c, conn_record *r)
     r->handshake = classify_handshake(c);
     r->syn_retransmits = c->syn_retransmits;
     r->synack_retransmits = c->synack_retransmits;
-    r->handshake_rtt = r->handshake == HS_COMPLETE ? c->hs_rtt : -1;
+    r->handshake_rtt = r->handshake == HS_COMPLETE ? c->hs_time : -1;
     r->close_initiator = (conn_side)c->close_initiator;
     r->close_type = (conn_close_type)c->close_type;
     r->closing =
@@ -312,8 +315,8 @@ static void fill_record(const conn *c, conn_record *r)
             if (first || e->tw_start < r->time_wait_start)
                 r->time_wait_start = e->tw_start;
             /* The last endpoint to leave decides end and reason. */
-            if (first || e->tw_end >= r->time_wait_end) {
-                r->time_wait_end = e->tw_end;
+            if (first || e->tw_deadline >= r->time_wait_end) {
+                r->time_wait_end = e->tw_deadline;
                 r->time_wait_end_reason = (conn_tw_reason)e->tw_reason;
             }
             first = 0;
@@ -461,7 +464,6 @@ static conn *new_conn(flows_table *t, const flow_key *k, int sender_is_a, const 
     c->key = *k;
     c->id = t->next_id++;
     c->first_ts = c->last_ts = ts;
-    c->hs_rtt = -1;
 
     int sender_role; /* CLIENT or SERVER */
     uint16_t f = s->flags;
@@ -528,8 +530,8 @@ static int starts_new_instance(const conn *c, const endpoint *x, const dissect_s
      * was never answered abandoned that attempt (retrying clients,
      * scanners). The peer's SYN is a simultaneous open instead. */
     const endpoint *peer = x == a ? b : a;
-    int abandoned = (x->flags & EP_SENT_SYN) && x->state == CONN_SYN_SENT &&
-                    !(peer->flags & EP_SEQ_KNOWN);
+    int abandoned =
+        (x->flags & EP_SENT_SYN) && x->state == CONN_SYN_SENT && !(peer->flags & EP_SEQ_KNOWN);
     return closed || abandoned;
 }
 
@@ -610,8 +612,8 @@ static void on_syn(conn *c, int d, const dissect_segment *s, int64_t ts)
         if (x->flags & EP_SENT_SYN) {
             if (x->isn == s->seq) {
                 c->syn_retransmits++;
-                if (d == CLIENT)
-                    c->syn_ts = ts;
+                if (d == CLIENT && !(c->hs & HSF_ACK))
+                    c->hs_time = ts; /* Karn: time from the SYN answered */
             }
             return;
         }
@@ -620,7 +622,7 @@ static void on_syn(conn *c, int d, const dissect_segment *s, int64_t ts)
         note_wscale(x, s);
         if (d == CLIENT && c->role_by == ROLE_BY_SYN) {
             c->hs |= HSF_SYN;
-            c->syn_ts = ts;
+            c->hs_time = ts;
         }
         if (y->flags & EP_SENT_SYN) {
             /* Y's SYN had not arrived when X sent its own: simultaneous
@@ -753,7 +755,7 @@ static void receive(flows_table *t, conn *c, int d, const dissect_segment *s, in
             y->state = CONN_ESTABLISHED;
             if (d == CLIENT && (c->hs & HSF_SYNACK) && !(c->hs & HSF_SIMUL)) {
                 c->hs |= HSF_ACK;
-                c->hs_rtt = ts - c->syn_ts;
+                c->hs_time = ts - c->hs_time;
             }
         } else if (y->state == CONN_SYN_SENT) {
             y->state = CONN_ESTABLISHED; /* the SYN-ACK was not seen */
@@ -917,13 +919,14 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
     endpoint *x = &c->ep[d];
 
     uint32_t sig = segment_sig(s);
-    if ((x->flags & EP_DUP_VALID) && x->dup_sig == sig && ts - x->dup_ts <= DUP_WINDOW_NS &&
-        ts >= x->dup_ts) {
+    /* 32-bit time arithmetic: wraps every 4.3 s, far above the window. */
+    if ((x->flags & EP_DUP_VALID) && x->dup_sig == sig &&
+        (uint32_t)ts - x->dup_ts <= (uint32_t)DUP_WINDOW_NS) {
         t->stats.duplicates++;
         return 0;
     }
     x->dup_sig = sig;
-    x->dup_ts = ts;
+    x->dup_ts = (uint32_t)ts;
     x->flags |= EP_DUP_VALID;
 
     c->packets[d]++;
