@@ -28,6 +28,35 @@
  * single-threaded, like everything in flows/. */
 static int hash_oom;
 #define uthash_nonfatal_oom(elt) ((void)(elt), hash_oom = 1)
+
+/* A multiply-xorshift finaliser (MurmurHash3's fmix64). */
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 33;
+    return h;
+}
+
+/* uthash's default (Jenkins) works byte by byte; the key is 40 bytes, so
+ * five 8-byte words are mixed instead. */
+static inline unsigned flow_hash(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ len;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+        h ^= h >> 29;
+    }
+    for (; len; p++, len--)
+        h = (h ^ *p) * UINT64_C(0x100000001b3);
+    return (unsigned)mix64(h);
+}
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = flow_hash((keyptr), (keylen)))
 #include "uthash.h"
 
 /* Sequence space comparisons, modulo 2^32 (RFC 793 §3.3). */
@@ -37,6 +66,7 @@ static int hash_oom;
 #define SEQ_GEQ(a, b) SEQ_LEQ(b, a)
 
 #define DUP_WINDOW_NS  INT64_C(1000000) /* SPAN copies arrive within 1 ms */
+#define DEDUP_SLOTS    8192u            /* recent fingerprints kept; power of 2 */
 #define WSCALE_UNKNOWN 0xff
 #define MAX_WSCALE     14
 #define DEFAULT_WINDOW 65535u
@@ -53,11 +83,10 @@ enum {
     EP_ACKED_PEER_FIN = 1u << 5, /* sent an ACK covering the peer's FIN */
     EP_WIN_KNOWN = 1u << 6,
     EP_TTL_KNOWN = 1u << 7,
-    EP_CLOSING = 1u << 8,   /* passed through CLOSING */
-    EP_TW = 1u << 9,        /* entered TIME_WAIT */
-    EP_WS_OPT = 1u << 10,   /* its SYN carried a window scale option */
-    EP_TW_LEFT = 1u << 11,  /* left TIME_WAIT: tw_deadline is when, tw_reason why */
-    EP_DUP_VALID = 1u << 12 /* dup_sig/dup_ts describe its last segment */
+    EP_CLOSING = 1u << 8,  /* passed through CLOSING */
+    EP_TW = 1u << 9,       /* entered TIME_WAIT */
+    EP_WS_OPT = 1u << 10,  /* its SYN carried a window scale option */
+    EP_TW_LEFT = 1u << 11, /* left TIME_WAIT: tw_deadline is when, tw_reason why */
 };
 
 typedef struct endpoint {
@@ -65,13 +94,11 @@ typedef struct endpoint {
     uint32_t snd_nxt; /* sequence number after everything it sent */
     uint32_t fin_seq; /* sequence number of its FIN */
     uint32_t window;  /* last advertised receive window, scaled */
-    uint32_t dup_sig; /* fingerprint of its last segment */
     uint16_t flags;   /* EP_* */
     uint8_t state;    /* conn_state */
     uint8_t ttl;      /* TTL / hop limit of its last non-RST segment */
     uint8_t wscale;   /* shift applied to its windows; WSCALE_UNKNOWN */
     uint8_t tw_reason;
-    uint32_t dup_ts; /* low 32 bits of its last segment's time (ns) */
     int64_t tw_start;
     int64_t tw_deadline; /* when TIME_WAIT expires; once left, when it ended */
 } endpoint;
@@ -133,6 +160,12 @@ struct flows_table {
     conn *hash;
     conn_list active, closing;
     int64_t clock; /* newest capture time seen */
+    /* Exact-duplicate filter: the fingerprints of recent segments in a
+     * direct-mapped cache (see is_duplicate()). */
+    struct dedup_slot {
+        uint64_t fp;
+        int64_t ts;
+    } * dedup;
     int clock_set;
     uint64_t next_id;
     flows_stats stats;
@@ -241,6 +274,11 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
     t->emit = emit;
     t->ctx = ctx;
     t->next_id = 1;
+    t->dedup = calloc(DEDUP_SLOTS, sizeof(*t->dedup));
+    if (!t->dedup) {
+        free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -447,8 +485,8 @@ static int make_key(const dissect_segment *s, flow_key *k)
     return src_first;
 }
 
-static conn *new_conn(flows_table *t, const flow_key *k, int sender_is_a, const dissect_segment *s,
-                      int64_t ts)
+static conn *new_conn(flows_table *t, const flow_key *k, unsigned hashv, int sender_is_a,
+                      const dissect_segment *s, int64_t ts)
 {
     if (t->cfg.max_flows && t->stats.alive >= t->cfg.max_flows) {
         /* Evict the least recently active instance of either list. */
@@ -501,7 +539,7 @@ static conn *new_conn(flows_table *t, const flow_key *k, int sender_is_a, const 
     }
 
     hash_oom = 0;
-    HASH_ADD(hh, t->hash, key, sizeof(c->key), c);
+    HASH_ADD_BYHASHVALUE(hh, t->hash, key, sizeof(c->key), hashv, c);
     if (hash_oom) {
         free(c);
         return NULL;
@@ -871,17 +909,28 @@ static void process(flows_table *t, conn *c, int d, const dissect_segment *s, in
     receive(t, c, d, s, ts);
 }
 
-/* Fingerprint of a segment for exact-duplicate detection. */
-static uint32_t segment_sig(const dissect_segment *s)
+/*
+ * Exact duplicates (SPAN copies): a segment whose fingerprint (direction,
+ * 4-tuple, seq, ack, flags, window, payload length, IPv4 ID, TCP timestamp)
+ * was seen less than 1 ms earlier. The cache is global and direct-mapped, so
+ * a copy is found however many other segments came in between, in constant
+ * memory; a slot taken over by another segment only means a duplicate may
+ * be missed at extreme rates, never a false one.
+ */
+static int is_duplicate(flows_table *t, const dissect_segment *s, unsigned hashv, int sender_is_a,
+                        int64_t ts)
 {
-    uint32_t h = 2166136261u;
-    uint32_t v[7] = {s->seq, s->ack, s->flags, s->payload_len, s->window, s->ip_id, s->ts_val};
-    for (int i = 0; i < 7; i++) {
-        h ^= v[i];
-        h *= 16777619u;
-        h ^= h >> 15;
-    }
-    return h;
+    uint64_t fp =
+        mix64(((uint64_t)s->seq << 32 | s->ack) ^
+              mix64(((uint64_t)s->flags << 48 | (uint64_t)s->window << 32 | s->payload_len) ^
+                    mix64(((uint64_t)s->ip_id << 32 | s->ts_val) ^
+                          ((uint64_t)hashv << 1 | (unsigned)sender_is_a))));
+    struct dedup_slot *slot = &t->dedup[fp & (DEDUP_SLOTS - 1)];
+    if (slot->fp == fp && ts >= slot->ts && ts - slot->ts <= DUP_WINDOW_NS)
+        return 1;
+    slot->fp = fp;
+    slot->ts = ts;
+    return 0;
 }
 
 int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
@@ -897,8 +946,14 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
 
     flow_key k;
     int sender_is_a = make_key(s, &k);
+    unsigned hashv;
+    HASH_VALUE(&k, sizeof(k), hashv);
+    if (is_duplicate(t, s, hashv, sender_is_a, ts)) {
+        t->stats.duplicates++;
+        return 0;
+    }
     conn *c = NULL;
-    HASH_FIND(hh, t->hash, &k, sizeof(k), c);
+    HASH_FIND_BYHASHVALUE(hh, t->hash, &k, sizeof(k), hashv, c);
     if (c && c->on_closing && c->deadline <= t->clock) {
         expire_conn(t, c); /* due, but behind a later deadline in the list */
         c = NULL;
@@ -911,23 +966,11 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
         }
     }
     if (!c) {
-        c = new_conn(t, &k, sender_is_a, s, ts);
+        c = new_conn(t, &k, hashv, sender_is_a, s, ts);
         if (!c)
             return -1;
     }
     int d = (!!sender_is_a == !!c->client_is_a) ? CLIENT : SERVER;
-    endpoint *x = &c->ep[d];
-
-    uint32_t sig = segment_sig(s);
-    /* 32-bit time arithmetic: wraps every 4.3 s, far above the window. */
-    if ((x->flags & EP_DUP_VALID) && x->dup_sig == sig &&
-        (uint32_t)ts - x->dup_ts <= (uint32_t)DUP_WINDOW_NS) {
-        t->stats.duplicates++;
-        return 0;
-    }
-    x->dup_sig = sig;
-    x->dup_ts = (uint32_t)ts;
-    x->flags |= EP_DUP_VALID;
 
     c->packets[d]++;
     c->bytes[d] += s->payload_len;
@@ -969,5 +1012,6 @@ void flows_free(flows_table *t)
         HASH_DEL(t->hash, c);
         free(c);
     }
+    free(t->dedup);
     free(t);
 }
