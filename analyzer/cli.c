@@ -60,6 +60,7 @@ typedef struct run {
     input_stats total;
     input_stats *per_input;
     int damaged, opened;
+    uint64_t untracked; /* segments flows could not track (out of memory) */
     int64_t capture_end;
     int have_ts;
     int stop;     /* output failed: stop reading */
@@ -339,8 +340,13 @@ static void read_input(run *R, size_t idx)
         st->tcp++;
         if (R->flows) {
             if (flows_packet(R->flows, &seg, pkt.ts) < 0) {
-                fprintf(stderr, "synfin: %s: packet %llu: out of memory, connection not tracked\n",
-                        path, (unsigned long long)input_packets(in));
+                /* One message, then a count: memory does not come back
+                 * for the next packet either. */
+                if (R->untracked++ == 0)
+                    fprintf(stderr,
+                            "synfin: %s: packet %llu: out of memory, connection not tracked "
+                            "(see --max-flows)\n",
+                            path, (unsigned long long)input_packets(in));
                 R->damaged = 1;
             }
             if (R->rep && report_failed(R->rep))
@@ -494,6 +500,9 @@ int synfin_main(int argc, char **argv)
     if (R.flows && !R.stop)
         flows_finish(R.flows, R.capture_end);
 
+    if (R.untracked > 1)
+        fprintf(stderr, "synfin: %llu segments in all could not be tracked (out of memory)\n",
+                (unsigned long long)R.untracked);
     int werr = R.rep ? report_failed(R.rep) : 0;
     if (o->stats)
         print_stats(R.out, &R);
