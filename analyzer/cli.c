@@ -91,7 +91,8 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 success; 1 some input was damaged or unreadable, or the output\n"
     "could not be written (everything else was still processed and written);\n"
-    "2 usage error; 3 nothing could be read.\n";
+    "2 usage error; 3 nothing could be read (no input opened as a capture, or\n"
+    "damage before the first packet).\n";
 
 /* Prints "synfin: OPT: 'ARG' WHAT" and the hint; returns EXIT_USAGE. */
 static int usage_error(const char *opt, const char *arg, const char *what)
@@ -523,8 +524,8 @@ int synfin_main(int argc, char **argv)
         fprintf(stderr, "synfin: %s: write error: %s\n", o->output ? o->output : "standard output",
                 strerror(werr));
         exit_code = EXIT_DAMAGED;
-    } else if (R.opened == 0) {
-        exit_code = EXIT_NOTHING;
+    } else if (R.opened == 0 || (R.damaged && R.total.read == 0)) {
+        exit_code = EXIT_NOTHING; /* not one packet could be read */
     } else if (R.damaged) {
         exit_code = EXIT_DAMAGED;
     }

@@ -1,11 +1,12 @@
 /*
  * input.c: open a capture (file, "-", gzip or not) and hand out packets.
  *
- * zlib reads every input: gzdopen passes non-gzip data through unchanged,
- * so compression is told by the magic bytes, never by the name. The first
- * bytes are peeked to tell pcap from pcapng and then replayed to the reader
- * (a small push-back buffer in front of zlib). Classic pcap goes to libpcap
- * through fopencookie(); pcapng goes to pcapng.c.
+ * Compression is told by the magic bytes, never by the name. A seekable
+ * file that is not gzip is read straight through stdio (the fast path for
+ * archives); anything else (gzip, pipes, standard input) goes through zlib,
+ * whose gzdopen passes non-gzip data through unchanged, behind a small
+ * push-back buffer that replays the peeked magic. Classic pcap goes to
+ * libpcap (through fopencookie() on the zlib path); pcapng goes to pcapng.c.
  */
 #include "input.h"
 
@@ -18,13 +19,15 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define PEEK_LEN   4
-#define GZ_BUFSIZE (256u * 1024u)
+#define PEEK_LEN    4
+#define GZ_BUFSIZE  (256u * 1024u)
+#define STDIO_BUFSZ (1u << 20)
 
 enum { KIND_PCAP, KIND_PCAPNG };
 
 struct synfin_input {
     char *name;
+    FILE *plain; /* the fast path: a seekable uncompressed file */
     gzFile gz;
     uint8_t peek[PEEK_LEN];
     size_t peek_len, peek_pos;
@@ -43,6 +46,15 @@ struct synfin_input {
 static long raw_read(void *src, void *buf, size_t len)
 {
     synfin_input *in = src;
+    if (in->plain) {
+        size_t n = fread(buf, 1, len, in->plain);
+        if (n < len && ferror(in->plain)) {
+            in->gz_error = 1;
+            snprintf(in->gz_msg, sizeof(in->gz_msg), "read error: %s", strerror(errno));
+            return n ? (long)n : -1;
+        }
+        return (long)n;
+    }
     size_t done = 0;
     while (in->peek_pos < in->peek_len && done < len)
         ((uint8_t *)buf)[done++] = in->peek[in->peek_pos++];
@@ -102,18 +114,16 @@ static int is_pcapng(const uint8_t *m)
     return m[0] == 0x0a && m[1] == 0x0d && m[2] == 0x0d && m[3] == 0x0a;
 }
 
-static gzFile open_gz(const char *path, char *err, size_t errlen)
+static int open_fd(const char *path, char *err, size_t errlen)
 {
-    int fd;
-    if (strcmp(path, "-") == 0) {
-        fd = dup(STDIN_FILENO);
-    } else {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    }
-    if (fd < 0) {
+    int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    return fd;
+}
+
+static gzFile gz_of(int fd, const char *path, char *err, size_t errlen)
+{
     gzFile gz = gzdopen(fd, "rb");
     if (!gz) {
         close(fd);
@@ -124,6 +134,8 @@ static gzFile open_gz(const char *path, char *err, size_t errlen)
     return gz;
 }
 
+static synfin_input *open_reader(synfin_input *in, const char *path, char *err, size_t errlen);
+
 synfin_input *input_open(const char *path, char *err, size_t errlen)
 {
     synfin_input *in = calloc(1, sizeof(*in));
@@ -132,7 +144,27 @@ synfin_input *input_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
-    in->gz = open_gz(path, err, errlen);
+    int fd = open_fd(path, err, errlen);
+    if (fd < 0) {
+        input_close(in);
+        return NULL;
+    }
+    uint8_t magic[PEEK_LEN];
+    ssize_t m = pread(fd, magic, sizeof(magic), 0);
+    if (m == PEEK_LEN && !(magic[0] == 0x1f && magic[1] == 0x8b)) {
+        /* Seekable and not gzip: stdio, read from the start. */
+        in->plain = fdopen(fd, "rb");
+        if (!in->plain) {
+            close(fd);
+            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+            input_close(in);
+            return NULL;
+        }
+        setvbuf(in->plain, NULL, _IOFBF, STDIO_BUFSZ);
+        memcpy(in->peek, magic, PEEK_LEN);
+        return open_reader(in, path, err, errlen);
+    }
+    in->gz = gz_of(fd, path, err, errlen);
     if (!in->gz) {
         input_close(in);
         return NULL;
@@ -150,7 +182,12 @@ synfin_input *input_open(const char *path, char *err, size_t errlen)
     }
     in->peek_len = PEEK_LEN;
     in->peek_pos = 0;
+    return open_reader(in, path, err, errlen);
+}
 
+/* Starts the pcap or pcapng reader on in->peek's magic. */
+static synfin_input *open_reader(synfin_input *in, const char *path, char *err, size_t errlen)
+{
     if (is_pcapng(in->peek)) {
         in->kind = KIND_PCAPNG;
         in->ng = pcapng_open(raw_read, in);
@@ -170,8 +207,13 @@ synfin_input *input_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     in->kind = KIND_PCAP;
-    cookie_io_functions_t io = {.read = cookie_read, .write = NULL, .seek = NULL, .close = NULL};
-    in->fp = fopencookie(in, "r", io);
+    if (in->plain) {
+        in->fp = in->plain; /* libpcap reads it directly */
+    } else {
+        cookie_io_functions_t io = {
+            .read = cookie_read, .write = NULL, .seek = NULL, .close = NULL};
+        in->fp = fopencookie(in, "r", io);
+    }
     if (!in->fp) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         input_close(in);
@@ -183,10 +225,14 @@ synfin_input *input_open(const char *path, char *err, size_t errlen)
     if (!in->pcap) {
         snprintf(err, errlen, "%s: bad pcap file header: %s", path,
                  in->gz_error ? in->gz_msg : pcap_err);
+        if (in->fp == in->plain)
+            in->fp = NULL; /* one stream, closed once through in->plain */
         input_close(in);
         return NULL;
     }
-    in->fp = NULL; /* libpcap owns and closes it now */
+    if (in->fp == in->plain)
+        in->plain = NULL; /* libpcap owns and closes it now */
+    in->fp = NULL;
     return in;
 }
 
@@ -236,7 +282,13 @@ uint64_t input_packets(const synfin_input *in)
 
 uint64_t input_offset(const synfin_input *in)
 {
-    long off = gzoffset(in->gz);
+    long off = -1;
+    if (in->gz)
+        off = gzoffset(in->gz);
+    else if (in->pcap)
+        off = ftell(pcap_file(in->pcap));
+    else if (in->plain)
+        off = ftell(in->plain);
     return off < 0 ? 0 : (uint64_t)off;
 }
 
@@ -257,6 +309,8 @@ void input_close(synfin_input *in)
         fclose(in->fp);
     if (in->ng)
         pcapng_close(in->ng);
+    if (in->plain)
+        fclose(in->plain);
     if (in->gz)
         gzclose(in->gz);
     free(in->name);
@@ -266,7 +320,10 @@ void input_close(synfin_input *in)
 int input_probe_precision(const char *path)
 {
     char err[256];
-    gzFile gz = open_gz(path, err, sizeof(err));
+    int fd = open_fd(path, err, sizeof(err));
+    if (fd < 0)
+        return -1;
+    gzFile gz = gz_of(fd, path, err, sizeof(err));
     if (!gz)
         return -1;
     uint8_t buf[64 * 1024];

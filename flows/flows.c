@@ -23,11 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* uthash is built with HASH_NONFATAL_OOM: a failed insertion leaves the
- * table intact and raises this flag instead of calling exit(). The table is
- * single-threaded, like everything in flows/. */
-static int hash_oom;
-#define uthash_nonfatal_oom(elt) ((void)(elt), hash_oom = 1)
+#include "conntab.h"
 
 /* A multiply-xorshift finaliser (MurmurHash3's fmix64). */
 static inline uint64_t mix64(uint64_t h)
@@ -40,9 +36,8 @@ static inline uint64_t mix64(uint64_t h)
     return h;
 }
 
-/* uthash's default (Jenkins) works byte by byte; the key is 40 bytes, so
- * five 8-byte words are mixed instead. */
-static inline unsigned flow_hash(const void *key, size_t len)
+/* The key is 40 bytes: five 8-byte words are mixed. */
+static inline uint32_t flow_hash(const void *key, size_t len)
 {
     const unsigned char *p = key;
     uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ len;
@@ -54,10 +49,8 @@ static inline unsigned flow_hash(const void *key, size_t len)
     }
     for (; len; p++, len--)
         h = (h ^ *p) * UINT64_C(0x100000001b3);
-    return (unsigned)mix64(h);
+    return (uint32_t)mix64(h);
 }
-#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = flow_hash((keyptr), (keylen)))
-#include "uthash.h"
 
 /* Sequence space comparisons, modulo 2^32 (RFC 793 §3.3). */
 #define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
@@ -66,7 +59,7 @@ static inline unsigned flow_hash(const void *key, size_t len)
 #define SEQ_GEQ(a, b) SEQ_LEQ(b, a)
 
 #define DUP_WINDOW_NS  INT64_C(1000000) /* SPAN copies arrive within 1 ms */
-#define DEDUP_SLOTS    8192u            /* recent fingerprints kept; power of 2 */
+#define DEDUP_SLOTS    2048u            /* recent fingerprints kept; power of 2 */
 #define WSCALE_UNKNOWN 0xff
 #define MAX_WSCALE     14
 #define DEFAULT_WINDOW 65535u
@@ -124,12 +117,11 @@ enum {
 enum { CROSS_NONE = 0, CROSS_PENDING, CROSS_PURE_ACKED };
 
 typedef struct conn {
-    flow_key key;
-    UT_hash_handle hh;
-    struct conn *prev, *next; /* on t->active or t->closing */
+    flow_key key;        /* first: conntab compares it */
+    uint32_t prev, next; /* on t->active or t->closing; CONNTAB_NONE ends */
     uint64_t id;
     int64_t first_ts, last_ts;
-    int64_t deadline; /* on the closing list: when the instance ends */
+    int64_t deadline; /* closing list: when the instance ends; active list: when queued */
     /* The client's last SYN until the handshake completes (HSF_ACK), then
      * the handshake RTT. */
     int64_t hs_time;
@@ -150,14 +142,14 @@ typedef struct conn {
 } conn;
 
 typedef struct conn_list {
-    conn *head, *tail;
+    uint32_t head, tail; /* CONNTAB_NONE when empty */
 } conn_list;
 
 struct flows_table {
     flows_config cfg;
     flows_emit_fn emit;
     void *ctx;
-    conn *hash;
+    conntab tab; /* the instances and the index of their 4-tuples */
     conn_list active, closing;
     int64_t clock; /* newest capture time seen */
     /* Exact-duplicate filter: the fingerprints of recent segments in a
@@ -224,28 +216,40 @@ const char *conn_anomaly_name(unsigned bit_index)
 
 /* ---- lists ------------------------------------------------------------ */
 
-static void list_remove(conn_list *l, conn *c)
+static conn *at(const flows_table *t, uint32_t i)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        l->tail = c->prev;
-    c->prev = c->next = NULL;
+    return conntab_at(&t->tab, i);
 }
 
-static void list_append(conn_list *l, conn *c)
+static void list_remove(flows_table *t, conn_list *l, conn *c)
 {
-    c->next = NULL;
-    c->prev = l->tail;
-    if (l->tail)
-        l->tail->next = c;
+    if (c->prev != CONNTAB_NONE)
+        at(t, c->prev)->next = c->next;
     else
-        l->head = c;
-    l->tail = c;
+        l->head = c->next;
+    if (c->next != CONNTAB_NONE)
+        at(t, c->next)->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = CONNTAB_NONE;
+}
+
+static void list_append(flows_table *t, conn_list *l, conn *c)
+{
+    uint32_t i = conntab_index_of(&t->tab, c);
+    c->next = CONNTAB_NONE;
+    c->prev = l->tail;
+    if (l->tail != CONNTAB_NONE)
+        at(t, l->tail)->next = i;
+    else
+        l->head = i;
+    l->tail = i;
+}
+
+/* The first instance of a list, or NULL. */
+static conn *list_head(const flows_table *t, const conn_list *l)
+{
+    return l->head == CONNTAB_NONE ? NULL : at(t, l->head);
 }
 
 static conn_list *list_of(flows_table *t, conn *c)
@@ -274,8 +278,11 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
     t->emit = emit;
     t->ctx = ctx;
     t->next_id = 1;
+    t->active.head = t->active.tail = CONNTAB_NONE;
+    t->closing.head = t->closing.tail = CONNTAB_NONE;
     t->dedup = calloc(DEDUP_SLOTS, sizeof(*t->dedup));
-    if (!t->dedup) {
+    if (!t->dedup || conntab_init(&t->tab, sizeof(conn), sizeof(flow_key)) < 0) {
+        free(t->dedup);
         free(t);
         return NULL;
     }
@@ -389,12 +396,13 @@ static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
     }
     fill_record(c, &rec);
     rec.end_reason = why;
-    HASH_DEL(t->hash, c);
-    list_remove(list_of(t, c), c);
+    uint32_t i = conntab_index_of(&t->tab, c);
+    conntab_remove(&t->tab, i, flow_hash(&c->key, sizeof(c->key)));
+    list_remove(t, list_of(t, c), c);
     t->stats.alive--;
+    conntab_release(&t->tab, i);
     if (t->emit)
         t->emit(t->ctx, &rec);
-    free(c);
 }
 
 /* The natural end of a closing instance at its deadline: TIME_WAIT expired
@@ -407,13 +415,44 @@ static void expire_conn(flows_table *t, conn *c)
 }
 
 /* Ends whatever is due at t->clock. */
+/*
+ * The active list is a lazy LRU: an instance is queued with the time it was
+ * queued (kept in `deadline`, unused while active) and is not moved when it
+ * sees a packet, which would cost two cache misses on its list neighbours
+ * per packet. A head that was active since it was queued is queued again
+ * when it reaches the front: at most once per idle period, O(1) amortised.
+ * No instance can be idle-expired while the head's queue time is recent,
+ * because last_ts >= queue time everywhere and queue times are in order.
+ */
+static void requeue(flows_table *t, conn *c)
+{
+    list_remove(t, &t->active, c);
+    c->deadline = c->last_ts;
+    list_append(t, &t->active, c);
+}
+
+/* The least recently active instance of the active list, or NULL. */
+static conn *least_recent_active(flows_table *t)
+{
+    conn *c;
+    while ((c = list_head(t, &t->active)) && c->last_ts > c->deadline)
+        requeue(t, c);
+    return c;
+}
+
 static void expire_due(flows_table *t)
 {
-    while (t->closing.head && t->closing.head->deadline <= t->clock)
-        expire_conn(t, t->closing.head);
+    conn *c;
+    while ((c = list_head(t, &t->closing)) && c->deadline <= t->clock)
+        expire_conn(t, c);
     if (t->cfg.idle_timeout > 0) {
-        while (t->active.head && t->active.head->last_ts + t->cfg.idle_timeout <= t->clock)
-            end_conn(t, t->active.head, END_IDLE, t->clock, TW_REASON_NONE);
+        int64_t limit = t->clock - t->cfg.idle_timeout;
+        while ((c = list_head(t, &t->active)) && c->deadline <= limit) {
+            if (c->last_ts <= limit)
+                end_conn(t, c, END_IDLE, t->clock, TW_REASON_NONE);
+            else
+                requeue(t, c);
+        }
     }
 }
 
@@ -438,11 +477,14 @@ static void reschedule(flows_table *t, conn *c)
             deadline = c->deadline; /* linger set by the reset */
         closing = 1;
     }
-    list_remove(list_of(t, c), c);
-    c->on_closing = (uint8_t)closing;
-    if (closing)
-        c->deadline = deadline;
-    list_append(list_of(t, c), c);
+    /* An active instance stays where it is (the active list is a lazy LRU,
+     * see expire_due()); a closing one moves only when its deadline does. */
+    if (!closing || (c->on_closing && c->deadline == deadline))
+        return;
+    list_remove(t, list_of(t, c), c);
+    c->on_closing = 1;
+    c->deadline = deadline;
+    list_append(t, &t->closing, c);
 }
 
 static void enter_time_wait(flows_table *t, endpoint *e, int64_t ts)
@@ -485,21 +527,23 @@ static int make_key(const dissect_segment *s, flow_key *k)
     return src_first;
 }
 
-static conn *new_conn(flows_table *t, const flow_key *k, unsigned hashv, int sender_is_a,
+static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sender_is_a,
                       const dissect_segment *s, int64_t ts)
 {
     if (t->cfg.max_flows && t->stats.alive >= t->cfg.max_flows) {
         /* Evict the least recently active instance of either list. */
-        conn *a = t->active.head, *z = t->closing.head, *victim = a;
+        conn *a = least_recent_active(t), *z = list_head(t, &t->closing), *victim = a;
         if (!a || (z && z->last_ts < a->last_ts))
             victim = z;
         if (victim)
             end_conn(t, victim, END_EVICTED, t->clock, TW_EVICTED);
     }
-    conn *c = calloc(1, sizeof(*c));
-    if (!c)
+    uint32_t idx = conntab_alloc(&t->tab);
+    if (idx == CONNTAB_NONE)
         return NULL;
+    conn *c = at(t, idx);
     c->key = *k;
+    c->prev = c->next = CONNTAB_NONE;
     c->id = t->next_id++;
     c->first_ts = c->last_ts = ts;
 
@@ -538,13 +582,13 @@ static conn *new_conn(flows_table *t, const flow_key *k, unsigned hashv, int sen
         break;
     }
 
-    hash_oom = 0;
-    HASH_ADD_BYHASHVALUE(hh, t->hash, key, sizeof(c->key), hashv, c);
-    if (hash_oom) {
-        free(c);
+    if (conntab_insert(&t->tab, idx, hashv) < 0) {
+        conntab_release(&t->tab, idx);
+        t->next_id--;
         return NULL;
     }
-    list_append(&t->active, c);
+    c->deadline = ts; /* queue time on the active list */
+    list_append(t, &t->active, c);
     t->stats.instances++;
     t->stats.alive++;
     if (t->stats.alive > t->stats.peak_alive)
@@ -917,7 +961,7 @@ static void process(flows_table *t, conn *c, int d, const dissect_segment *s, in
  * memory; a slot taken over by another segment only means a duplicate may
  * be missed at extreme rates, never a false one.
  */
-static int is_duplicate(flows_table *t, const dissect_segment *s, unsigned hashv, int sender_is_a,
+static int is_duplicate(flows_table *t, const dissect_segment *s, uint32_t hashv, int sender_is_a,
                         int64_t ts)
 {
     uint64_t fp =
@@ -946,14 +990,13 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
 
     flow_key k;
     int sender_is_a = make_key(s, &k);
-    unsigned hashv;
-    HASH_VALUE(&k, sizeof(k), hashv);
+    uint32_t hashv = flow_hash(&k, sizeof(k));
     if (is_duplicate(t, s, hashv, sender_is_a, ts)) {
         t->stats.duplicates++;
         return 0;
     }
-    conn *c = NULL;
-    HASH_FIND_BYHASHVALUE(hh, t->hash, &k, sizeof(k), hashv, c);
+    uint32_t found = conntab_find(&t->tab, &k, hashv);
+    conn *c = found == CONNTAB_NONE ? NULL : at(t, found);
     if (c && c->on_closing && c->deadline <= t->clock) {
         expire_conn(t, c); /* due, but behind a later deadline in the list */
         c = NULL;
@@ -991,27 +1034,22 @@ void flows_finish(flows_table *t, int64_t capture_end)
     expire_due(t);
     /* Whatever is left was alive at the end of the capture. Closing
      * instances whose deadline is due but sat behind a later one first. */
-    while (t->closing.head) {
-        conn *c = t->closing.head;
+    conn *c;
+    while ((c = list_head(t, &t->closing))) {
         if (c->deadline <= capture_end)
             expire_conn(t, c);
         else
             end_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
     }
-    while (t->active.head)
-        end_conn(t, t->active.head, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
+    while ((c = list_head(t, &t->active)))
+        end_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
 }
 
 void flows_free(flows_table *t)
 {
     if (!t)
         return;
-    conn *c, *tmp;
-    HASH_ITER(hh, t->hash, c, tmp)
-    {
-        HASH_DEL(t->hash, c);
-        free(c);
-    }
+    conntab_destroy(&t->tab);
     free(t->dedup);
     free(t);
 }

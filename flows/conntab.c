@@ -1,0 +1,151 @@
+/*
+ * conntab.c: element pool and open-addressing index (see conntab.h).
+ *
+ * Invariants: the index holds at most 70% of its slots (linear probing
+ * stays short); every probe sequence is unbroken, which removal keeps by
+ * shifting later entries back (no tombstones).
+ */
+#include "conntab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define INITIAL_SLOTS 1024u
+#define INITIAL_POOL  256u
+
+int conntab_init(conntab *t, size_t elem_size, size_t key_len)
+{
+    memset(t, 0, sizeof(*t));
+    t->elem_size = elem_size;
+    t->key_len = key_len;
+    t->free_head = CONNTAB_NONE;
+    t->slots = calloc(INITIAL_SLOTS, sizeof(*t->slots));
+    if (!t->slots)
+        return -1;
+    t->mask = INITIAL_SLOTS - 1;
+    return 0;
+}
+
+void conntab_destroy(conntab *t)
+{
+    free(t->pool);
+    free(t->slots);
+    memset(t, 0, sizeof(*t));
+}
+
+uint32_t conntab_alloc(conntab *t)
+{
+    uint32_t i;
+    if (t->free_head != CONNTAB_NONE) {
+        i = t->free_head;
+        memcpy(&t->free_head, conntab_at(t, i), sizeof(t->free_head));
+    } else {
+        if (t->pool_used == t->pool_cap) {
+            uint32_t cap = t->pool_cap ? t->pool_cap * 2 : INITIAL_POOL;
+            if (cap <= t->pool_cap || cap >= CONNTAB_NONE)
+                return CONNTAB_NONE;
+            /* Large blocks are mremap()ed by glibc: no copy, and pages
+             * beyond the high-water mark are never touched. */
+            unsigned char *p = realloc(t->pool, (size_t)cap * t->elem_size);
+            if (!p)
+                return CONNTAB_NONE;
+            t->pool = p;
+            t->pool_cap = cap;
+        }
+        i = t->pool_used++;
+    }
+    memset(conntab_at(t, i), 0, t->elem_size);
+    return i;
+}
+
+void conntab_release(conntab *t, uint32_t i)
+{
+    memcpy(conntab_at(t, i), &t->free_head, sizeof(t->free_head));
+    t->free_head = i;
+}
+
+/* memcmp() == 0 without a library call for the usual 8-byte multiples. */
+static inline int key_equal(const void *a, const void *b, size_t len)
+{
+    const unsigned char *p = a, *q = b;
+    uint64_t diff = 0;
+    for (; len >= 8; p += 8, q += 8, len -= 8) {
+        uint64_t x, y;
+        memcpy(&x, p, 8);
+        memcpy(&y, q, 8);
+        diff |= x ^ y;
+    }
+    return diff == 0 && memcmp(p, q, len) == 0;
+}
+
+uint32_t conntab_find(const conntab *t, const void *key, uint32_t tag)
+{
+    for (uint32_t pos = tag & t->mask;; pos = (pos + 1) & t->mask) {
+        uint64_t s = t->slots[pos];
+        if (!s)
+            return CONNTAB_NONE;
+        if ((uint32_t)(s >> 32) == tag) {
+            uint32_t i = (uint32_t)s - 1;
+            if (key_equal(conntab_at(t, i), key, t->key_len))
+                return i;
+        }
+    }
+}
+
+static void place(uint64_t *slots, uint32_t mask, uint64_t s)
+{
+    uint32_t pos = (uint32_t)(s >> 32) & mask;
+    while (slots[pos])
+        pos = (pos + 1) & mask;
+    slots[pos] = s;
+}
+
+static int grow(conntab *t)
+{
+    uint32_t n = (t->mask + 1) * 2;
+    if (n == 0)
+        return -1;
+    uint64_t *slots = calloc(n, sizeof(*slots));
+    if (!slots)
+        return -1;
+    for (uint32_t pos = 0; pos <= t->mask; pos++)
+        if (t->slots[pos])
+            place(slots, n - 1, t->slots[pos]);
+    free(t->slots);
+    t->slots = slots;
+    t->mask = n - 1;
+    return 0;
+}
+
+int conntab_insert(conntab *t, uint32_t i, uint32_t tag)
+{
+    if ((uint64_t)(t->count + 1) * 10 > (uint64_t)(t->mask + 1) * 7 && grow(t) < 0)
+        return -1;
+    place(t->slots, t->mask, (uint64_t)tag << 32 | (uint64_t)(i + 1));
+    t->count++;
+    return 0;
+}
+
+void conntab_remove(conntab *t, uint32_t i, uint32_t tag)
+{
+    uint64_t want = (uint64_t)tag << 32 | (uint64_t)(i + 1);
+    uint32_t pos = tag & t->mask;
+    while (t->slots[pos] != want) {
+        if (!t->slots[pos])
+            return; /* not indexed */
+        pos = (pos + 1) & t->mask;
+    }
+    /* Backward-shift deletion: move later entries of the run into the hole
+     * when their home position does not lie cyclically in (hole, entry]. */
+    uint32_t hole = pos;
+    for (uint32_t j = (hole + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
+        uint32_t home = (uint32_t)(t->slots[j] >> 32) & t->mask;
+        int stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (!stays) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole] = 0;
+    t->count--;
+}

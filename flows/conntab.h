@@ -1,0 +1,70 @@
+/*
+ * conntab: storage for the flow table. Private to flows/.
+ *
+ * - A pool of fixed-size elements addressed by 32-bit indices, with a free
+ *   list: no malloc per connection, and freed elements are reused first, so
+ *   the memory touched follows the peak number alive.
+ * - An open-addressing index (linear probing) from a key to an element.
+ *   A slot is 8 bytes: the key's 32-bit hash ("tag") and the element index.
+ *   The slot position is derived from the tag, so growing the index and
+ *   removing from it never touch the elements themselves; only a lookup
+ *   whose tag matches compares the key, which sits at the start of the
+ *   element.
+ *
+ * Why not uthash: its handle is 56 bytes per element and its chained buckets
+ * cost a cache miss per element visited; at archive scale (hundreds of
+ * thousands of TIME_WAIT instances) that dominated the run time and made the
+ * memory target unreachable (see bench/BENCHMARKS.md).
+ *
+ * Element pointers are valid until the next conntab_alloc (the pool may
+ * move); indices are stable.
+ */
+#ifndef SYNFIN_CONNTAB_H
+#define SYNFIN_CONNTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONNTAB_NONE UINT32_MAX
+
+typedef struct conntab {
+    unsigned char *pool;
+    size_t elem_size;
+    size_t key_len;
+    uint32_t pool_cap;  /* elements allocated */
+    uint32_t pool_used; /* high-water mark: elements ever handed out */
+    uint32_t free_head; /* free list, linked through the elements' first 4 bytes */
+    uint64_t *slots;    /* (uint64_t)tag << 32 | (index + 1); 0 = empty */
+    uint32_t mask;      /* slots - 1 */
+    uint32_t count;     /* elements in the index */
+} conntab;
+
+/* Returns 0, or -1 when out of memory. Elements start with a key of key_len
+ * bytes compared with memcmp. */
+int conntab_init(conntab *t, size_t elem_size, size_t key_len);
+void conntab_destroy(conntab *t);
+
+static inline void *conntab_at(const conntab *t, uint32_t i)
+{
+    return t->pool + (size_t)i * t->elem_size;
+}
+
+static inline uint32_t conntab_index_of(const conntab *t, const void *elem)
+{
+    return (uint32_t)(((const unsigned char *)elem - t->pool) / t->elem_size);
+}
+
+/* A zeroed element, or CONNTAB_NONE when out of memory. */
+uint32_t conntab_alloc(conntab *t);
+void conntab_release(conntab *t, uint32_t i);
+
+/* The element whose key equals `key` (hash `tag`), or CONNTAB_NONE. */
+uint32_t conntab_find(const conntab *t, const void *key, uint32_t tag);
+
+/* Indexes element i under `tag`. Returns 0, or -1 when out of memory. */
+int conntab_insert(conntab *t, uint32_t i, uint32_t tag);
+
+/* Removes element i (indexed under `tag`) from the index. */
+void conntab_remove(conntab *t, uint32_t i, uint32_t tag);
+
+#endif
