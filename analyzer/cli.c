@@ -50,6 +50,8 @@ typedef struct options {
     int summary, stats, header, quiet;
 } options;
 
+#define BATCH 256 /* segments handed to flows at once (it prefetches across them) */
+
 typedef struct run {
     options opt;
     FILE *out;
@@ -61,6 +63,9 @@ typedef struct run {
     input_stats *per_input;
     int damaged, opened;
     uint64_t untracked; /* segments flows could not track (out of memory) */
+    dissect_segment batch[BATCH];
+    int64_t batch_ts[BATCH];
+    size_t n_batch;
     int64_t capture_end;
     int have_ts;
     int stop;     /* output failed: stop reading */
@@ -299,6 +304,26 @@ static void show_progress(run *R, const synfin_input *in, int final)
 
 /* ---- the run ----------------------------------------------------------- */
 
+/* Replays the batched segments; `path` names the input in messages. */
+static void flush_batch(run *R, const char *path)
+{
+    if (!R->n_batch)
+        return;
+    size_t failed = flows_packets(R->flows, R->batch, R->batch_ts, R->n_batch);
+    R->n_batch = 0;
+    if (failed) {
+        /* One message, then a count: memory does not come back for the
+         * next segment either. */
+        if (R->untracked == 0)
+            fprintf(stderr,
+                    "synfin: %s: out of memory, connections not tracked (see --max-flows)\n", path);
+        R->untracked += failed;
+        R->damaged = 1;
+    }
+    if (R->rep && report_failed(R->rep))
+        R->stop = 1;
+}
+
 static void read_input(run *R, size_t idx)
 {
     const char *path = R->opt.files[idx];
@@ -340,22 +365,16 @@ static void read_input(run *R, size_t idx)
         }
         st->tcp++;
         if (R->flows) {
-            if (flows_packet(R->flows, &seg, pkt.ts) < 0) {
-                /* One message, then a count: memory does not come back
-                 * for the next packet either. */
-                if (R->untracked++ == 0)
-                    fprintf(stderr,
-                            "synfin: %s: packet %llu: out of memory, connection not tracked "
-                            "(see --max-flows)\n",
-                            path, (unsigned long long)input_packets(in));
-                R->damaged = 1;
-            }
-            if (R->rep && report_failed(R->rep))
-                R->stop = 1;
+            R->batch[R->n_batch] = seg;
+            R->batch_ts[R->n_batch] = pkt.ts;
+            if (++R->n_batch == BATCH)
+                flush_batch(R, path);
         }
         if (R->progress && (++n & 4095) == 0)
             show_progress(R, in, 0);
     }
+    if (R->flows)
+        flush_batch(R, path);
     if (!R->stop && status == INPUT_DAMAGED) {
         if (!R->opt.quiet)
             fprintf(stderr, "synfin: %s\n", input_error(in));

@@ -165,6 +165,16 @@ static size_t put_ts(const report *r, char *b, size_t n, int64_t ts)
 
 static size_t put_ip(char *b, size_t n, int version, const uint8_t *addr)
 {
+    if (version == 4) {
+        /* inet_ntop formats through sprintf: a fifth of all instructions
+         * on a trace of short connections. */
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                n = put_c(b, n, '.');
+            n = put_u64(b, n, addr[i]);
+        }
+        return n;
+    }
     char tmp[INET6_ADDRSTRLEN];
     if (!inet_ntop(version == 6 ? AF_INET6 : AF_INET, addr, tmp, sizeof(tmp)))
         tmp[0] = '\0';

@@ -977,7 +977,9 @@ static int is_duplicate(flows_table *t, const dissect_segment *s, uint32_t hashv
     return 0;
 }
 
-int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
+/* flows_packet with the key, its hash and the direction already known. */
+static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, const flow_key *kp,
+                        uint32_t hashv, int sender_is_a)
 {
     t->stats.segments++;
     if (!t->clock_set || ts > t->clock) {
@@ -988,9 +990,7 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
     }
     expire_due(t);
 
-    flow_key k;
-    int sender_is_a = make_key(s, &k);
-    uint32_t hashv = flow_hash(&k, sizeof(k));
+    const flow_key k = *kp;
     if (is_duplicate(t, s, hashv, sender_is_a, ts)) {
         t->stats.duplicates++;
         return 0;
@@ -1025,6 +1025,52 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
     process(t, c, d, s, ts);
     reschedule(t, c);
     return 0;
+}
+
+int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
+{
+    flow_key k;
+    int sender_is_a = make_key(s, &k);
+    return packet_keyed(t, s, ts, &k, flow_hash(&k, sizeof(k)), sender_is_a);
+}
+
+/* How far ahead the index slot and the instance are prefetched. At archive
+ * scale nearly every lookup misses the caches twice (slot, then instance);
+ * issuing those loads for later segments while this one is replayed lets
+ * the misses overlap instead of queueing one after the other. */
+#define PREFETCH_SLOT 32
+#define PREFETCH_CONN 16
+#define BATCH         256
+
+size_t flows_packets(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n)
+{
+    flow_key keys[BATCH];
+    uint32_t hashes[BATCH];
+    int from_a[BATCH];
+    size_t failed = 0;
+    for (size_t base = 0; base < n; base += BATCH) {
+        size_t m = n - base < BATCH ? n - base : BATCH;
+        const dissect_segment *sg = segs + base;
+        for (size_t i = 0; i < m; i++) {
+            from_a[i] = make_key(&sg[i], &keys[i]);
+            hashes[i] = flow_hash(&keys[i], sizeof(keys[i]));
+        }
+        for (size_t i = 0; i < m && i < PREFETCH_SLOT; i++)
+            __builtin_prefetch(&t->tab.slots[hashes[i] & t->tab.mask]);
+        for (size_t i = 0; i < m; i++) {
+            if (i + PREFETCH_SLOT < m)
+                __builtin_prefetch(&t->tab.slots[hashes[i + PREFETCH_SLOT] & t->tab.mask]);
+            if (i + PREFETCH_CONN < m) {
+                /* The home slot usually holds the instance; a hint only. */
+                uint64_t slot = t->tab.slots[hashes[i + PREFETCH_CONN] & t->tab.mask];
+                if (slot && (uint32_t)(slot - 1) < t->tab.pool_used)
+                    __builtin_prefetch(conntab_at(&t->tab, (uint32_t)slot - 1));
+            }
+            if (packet_keyed(t, &sg[i], ts[base + i], &keys[i], hashes[i], from_a[i]) < 0)
+                failed++;
+        }
+    }
+    return failed;
 }
 
 void flows_finish(flows_table *t, int64_t capture_end)

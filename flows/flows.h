@@ -140,6 +140,11 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx);
  * memory (the segment is then counted but not tracked). */
 int flows_packet(flows_table *t, const dissect_segment *seg, int64_t ts);
 
+/* Replays n segments in order, exactly as n calls of flows_packet would,
+ * but overlaps their memory accesses (prefetching). ts[i] belongs to
+ * segs[i]. Returns how many could not be tracked (out of memory). */
+size_t flows_packets(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n);
+
 /* End of input at capture_end (the last packet's timestamp): expires what
  * is due, then hands over every instance still tracked. */
 void flows_finish(flows_table *t, int64_t capture_end);

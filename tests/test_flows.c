@@ -3008,6 +3008,73 @@ static void test_random_traffic_invariants(void **state)
 }
 
 /* The same random traffic with every packet copied by a SPAN port. */
+/* flows_packets (batched, prefetching) must give exactly the rows, in the
+ * same order, that one flows_packet call per segment gives. */
+static void test_batched_replay_equals_one_by_one(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/synfin-test-flows-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    gen_file *f = gen_open_pcap(path, DISSECT_LINK_ETHERNET, 96, GEN_NSEC);
+    assert_non_null(f);
+    assert_int_equal(gen_random_traffic(f, 11, 600, NULL), 0);
+    assert_int_equal(gen_close(f), 0);
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    assert_non_null(p);
+    size_t n = 0, cap = 1024;
+    dissect_segment *segs = malloc(cap * sizeof *segs);
+    int64_t *ts = malloc(cap * sizeof *ts);
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    while (pcap_next_ex(p, &h, &data) == 1) {
+        if (n == cap) {
+            cap *= 2;
+            segs = realloc(segs, cap * sizeof *segs);
+            ts = realloc(ts, cap * sizeof *ts);
+        }
+        if (dissect_packet((uint32_t)pcap_datalink(p), data, h->caplen, h->len, &segs[n]) ==
+            DISSECT_OK)
+            ts[n++] = (int64_t)h->ts.tv_sec * SEC + (int64_t)h->ts.tv_usec;
+    }
+    pcap_close(p);
+    unlink(path);
+    assert_true(n > 5000);
+
+    flows_config cfg;
+    flows_config_default(&cfg);
+    cfg.max_flows = 150; /* evictions too, so the table changes under the prefetches */
+    sim one;
+    sim_init(&one, &cfg);
+    for (size_t i = 0; i < n; i++)
+        feed(&one, &segs[i], ts[i]);
+    finish_at(&one, ts[n - 1]);
+    assert_true(flows_get_stats(one.t)->evicted > 0);
+
+    static const size_t batches[] = {1, 7, 64, 300, 0 /* all at once */};
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+        sim many;
+        sim_init(&many, &cfg);
+        size_t step = batches[b] ? batches[b] : n;
+        for (size_t i = 0; i < n; i += step)
+            assert_int_equal(flows_packets(many.t, segs + i, ts + i, n - i < step ? n - i : step),
+                             0);
+        finish_at(&many, ts[n - 1]);
+        assert_int_equal(many.nrec, one.nrec);
+        for (size_t i = 0; i < one.nrec; i++)
+            if (memcmp(&many.rec[i], &one.rec[i], sizeof(conn_record)) != 0)
+                fail_msg("batch %zu: row %zu (conn %llu) differs", step, i,
+                         (unsigned long long)one.rec[i].conn_id);
+        assert_memory_equal(flows_get_stats(many.t), flows_get_stats(one.t), sizeof(flows_stats));
+        sim_free(&many);
+    }
+    sim_free(&one);
+    free(segs);
+    free(ts);
+}
+
 static void test_random_traffic_span_copies(void **state)
 {
     (void)state;
@@ -3152,6 +3219,7 @@ int main(void)
         T(test_samples_other_details),
         T(test_random_traffic_invariants),
         T(test_random_traffic_span_copies),
+        T(test_batched_replay_equals_one_by_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
