@@ -16,6 +16,12 @@
 
 #define ROW_CAP 1024
 
+/* Duration histogram: 2^SUB_BITS buckets per power of two (relative error
+ * below 2^-SUB_BITS / 2, i.e. 0.4%), covering 0 ns to 2^63 ns. */
+#define SUB_BITS     7
+#define HIST_BUCKETS ((64 - SUB_BITS + 1) << SUB_BITS)
+#define EXACT_MAX    (1u << 20) /* durations kept exactly: 8 MB at most */
+
 static const char *const csv_columns =
     "conn_id,first_ts,last_ts,ip_version,client_ip,client_port,server_ip,server_port,role_by,"
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
@@ -37,8 +43,12 @@ struct report {
     uint64_t by_end[END_CAPTURE_END + 1];
     uint64_t anomalies[ANOM_COUNT];
     uint64_t end_states[CONN_STATE_COUNT]; /* endpoints alive at capture end */
+    /* TIME_WAIT durations: exact up to EXACT_MAX values, and always in a
+     * log-linear histogram, so memory stays bounded on any input. */
     int64_t *tw_durations;
     size_t n_tw, cap_tw;
+    uint64_t tw_hist[HIST_BUCKETS];
+    int64_t tw_max;
 };
 
 report *report_new(FILE *out, int precision)
@@ -183,6 +193,57 @@ static size_t put_ip(char *b, size_t n, int version, const uint8_t *addr)
 
 /* ---- rows ------------------------------------------------------------- */
 
+static unsigned hist_index(uint64_t v)
+{
+    if (v < (1u << SUB_BITS))
+        return (unsigned)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= SUB_BITS */
+    unsigned mant = (unsigned)(v >> (e - SUB_BITS)) & ((1u << SUB_BITS) - 1);
+    return ((e - SUB_BITS + 1) << SUB_BITS) + mant;
+}
+
+/* The middle of a bucket's range. */
+static int64_t hist_value(unsigned idx)
+{
+    if (idx < (1u << SUB_BITS))
+        return idx;
+    unsigned e = (idx >> SUB_BITS) + SUB_BITS - 1;
+    uint64_t lo = ((uint64_t)(1u << SUB_BITS) + (idx & ((1u << SUB_BITS) - 1))) << (e - SUB_BITS);
+    return (int64_t)(lo + ((UINT64_C(1) << (e - SUB_BITS)) >> 1));
+}
+
+static void add_duration(report *r, int64_t d)
+{
+    r->tw_hist[hist_index((uint64_t)d)]++;
+    if (r->n_tw == 0 || d > r->tw_max)
+        r->tw_max = d;
+    if (r->n_tw < EXACT_MAX && r->n_tw == r->cap_tw) {
+        size_t cap = r->cap_tw ? r->cap_tw * 2 : 1024;
+        int64_t *n = realloc(r->tw_durations, cap * sizeof(*n));
+        if (n) {
+            r->tw_durations = n;
+            r->cap_tw = cap;
+        }
+    }
+    if (r->n_tw < r->cap_tw)
+        r->tw_durations[r->n_tw] = d;
+    r->n_tw++;
+}
+
+/* The duration at rank k (0-based) in ascending order. */
+static int64_t duration_at(const report *r, const int64_t *sorted, size_t k)
+{
+    if (sorted)
+        return sorted[k];
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        seen += r->tw_hist[i];
+        if (seen > k)
+            return hist_value(i) < r->tw_max ? hist_value(i) : r->tw_max;
+    }
+    return r->tw_max;
+}
+
 static void add_to_summary(report *r, const conn_record *c)
 {
     r->rows++;
@@ -195,16 +256,8 @@ static void add_to_summary(report *r, const conn_record *c)
     r->tw_by_side[c->time_wait_side]++;
     if (c->time_wait_side != SIDE_NONE) {
         r->tw_by_reason[c->time_wait_end_reason]++;
-        if (r->n_tw == r->cap_tw) {
-            size_t cap = r->cap_tw ? r->cap_tw * 2 : 1024;
-            int64_t *n = realloc(r->tw_durations, cap * sizeof(*n));
-            if (n) {
-                r->tw_durations = n;
-                r->cap_tw = cap;
-            }
-        }
-        if (r->n_tw < r->cap_tw)
-            r->tw_durations[r->n_tw++] = c->time_wait_end - c->time_wait_start;
+        int64_t d = c->time_wait_end - c->time_wait_start;
+        add_duration(r, d < 0 ? 0 : d);
     }
     r->by_end[c->end_reason]++;
     for (unsigned i = 0; i < ANOM_COUNT; i++)
@@ -337,16 +390,18 @@ void report_summary(const report *r, const flows_stats *fs, FILE *f)
         fprintf(f, "  %-28s %llu\n", conn_side_name((conn_side)s),
                 (unsigned long long)r->tw_by_side[s]);
     if (r->n_tw) {
-        int64_t *d = malloc(r->n_tw * sizeof(*d));
-        if (d) {
+        /* Exact while every duration was kept, else from the histogram. */
+        int64_t *d = NULL;
+        if (r->n_tw <= r->cap_tw && (d = malloc(r->n_tw * sizeof(*d)))) {
             memcpy(d, r->tw_durations, r->n_tw * sizeof(*d));
             qsort(d, r->n_tw, sizeof(*d), cmp_i64);
-            fprintf(f, "TIME_WAIT duration (%zu):\n", r->n_tw);
-            print_duration(r, f, "median", d[(r->n_tw - 1) / 2]);
-            print_duration(r, f, "p99", d[(r->n_tw * 99 + 99) / 100 - 1]);
-            print_duration(r, f, "max", d[r->n_tw - 1]);
-            free(d);
         }
+        fprintf(f, "TIME_WAIT duration (%zu%s):\n", r->n_tw,
+                d ? "" : ", median and p99 within 0.4%");
+        print_duration(r, f, "median", duration_at(r, d, (r->n_tw - 1) / 2));
+        print_duration(r, f, "p99", duration_at(r, d, (r->n_tw * 99 + 99) / 100 - 1));
+        print_duration(r, f, "max", r->tw_max);
+        free(d);
         fprintf(f, "TIME_WAIT end reason:\n");
         for (int t = TW_EXPIRED; t < TW_REASON_COUNT; t++)
             if (r->tw_by_reason[t])
