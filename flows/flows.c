@@ -118,7 +118,7 @@ enum { CROSS_NONE = 0, CROSS_PENDING, CROSS_PURE_ACKED };
 
 typedef struct conn {
     flow_key key;        /* first: conntab compares it */
-    uint32_t prev, next; /* on t->active or t->closing; CONNTAB_NONE ends */
+    uint32_t prev, next; /* on one of t's lists (see `list`); CONNTAB_NONE ends */
     uint64_t id;
     int64_t first_ts, last_ts;
     int64_t deadline; /* closing list: when the instance ends; active list: when queued */
@@ -135,11 +135,18 @@ typedef struct conn {
     uint8_t hs;
     uint8_t close_initiator; /* conn_side */
     uint8_t close_type;
-    uint8_t cross;      /* CROSS_* */
-    uint8_t cross_who;  /* the endpoint whose FIN crossed the other's */
-    uint8_t reset;      /* closed by an acceptable RST */
-    uint8_t on_closing; /* which list */
+    uint8_t cross;     /* CROSS_* */
+    uint8_t cross_who; /* the endpoint whose FIN crossed the other's */
+    uint8_t reset;     /* closed by an acceptable RST */
+    uint8_t list;      /* LIST_* */
 } conn;
+
+/* Every tracked instance is on exactly one list. */
+enum {
+    LIST_ACTIVE = 0, /* lazy LRU by activity (idle timeout, eviction) */
+    LIST_CLOSING,    /* by deadline: TIME_WAIT or the linger after a reset */
+    LIST_EMBRYONIC,  /* lazy LRU: only the client's SYNs seen so far */
+};
 
 typedef struct conn_list {
     uint32_t head, tail; /* CONNTAB_NONE when empty */
@@ -150,7 +157,7 @@ struct flows_table {
     flows_emit_fn emit;
     void *ctx;
     conntab tab; /* the instances and the index of their 4-tuples */
-    conn_list active, closing;
+    conn_list active, closing, embryonic;
     int64_t clock; /* newest capture time seen */
     /* Exact-duplicate filter: the fingerprints of recent segments in a
      * direct-mapped cache (see is_duplicate()). */
@@ -252,9 +259,11 @@ static conn *list_head(const flows_table *t, const conn_list *l)
     return l->head == CONNTAB_NONE ? NULL : at(t, l->head);
 }
 
-static conn_list *list_of(flows_table *t, conn *c)
+static conn_list *list_of(flows_table *t, const conn *c)
 {
-    return c->on_closing ? &t->closing : &t->active;
+    return c->list == LIST_CLOSING     ? &t->closing
+           : c->list == LIST_EMBRYONIC ? &t->embryonic
+                                       : &t->active;
 }
 
 /* ---- configuration and life cycle ------------------------------------- */
@@ -263,7 +272,7 @@ void flows_config_default(flows_config *cfg)
 {
     cfg->msl = 30 * FLOWS_NS_PER_SEC;
     cfg->idle_timeout = 2 * 3600 * FLOWS_NS_PER_SEC;
-    cfg->max_flows = 0;
+    cfg->max_flows = FLOWS_DEFAULT_MAX_FLOWS;
 }
 
 flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
@@ -280,6 +289,7 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
     t->next_id = 1;
     t->active.head = t->active.tail = CONNTAB_NONE;
     t->closing.head = t->closing.tail = CONNTAB_NONE;
+    t->embryonic.head = t->embryonic.tail = CONNTAB_NONE;
     t->dedup = calloc(DEDUP_SLOTS, sizeof(*t->dedup));
     if (!t->dedup || conntab_init(&t->tab, sizeof(conn), sizeof(flow_key)) < 0) {
         free(t->dedup);
@@ -416,28 +426,40 @@ static void expire_conn(flows_table *t, conn *c)
 
 /* Ends whatever is due at t->clock. */
 /*
- * The active list is a lazy LRU: an instance is queued with the time it was
- * queued (kept in `deadline`, unused while active) and is not moved when it
- * sees a packet, which would cost two cache misses on its list neighbours
- * per packet. A head that was active since it was queued is queued again
- * when it reaches the front: at most once per idle period, O(1) amortised.
- * No instance can be idle-expired while the head's queue time is recent,
- * because last_ts >= queue time everywhere and queue times are in order.
+ * The active and embryonic lists are lazy LRUs: an instance is queued with
+ * the time it was queued (kept in `deadline`, unused there) and is not
+ * moved when it sees a packet, which would cost two cache misses on its
+ * list neighbours per packet. A head that was active since it was queued is
+ * queued again when it reaches the front: at most once per idle period,
+ * O(1) amortised. Queue times are the table's clock, so they are in order,
+ * and no instance can be idle while the head's queue time is recent.
  */
-static void requeue(flows_table *t, conn *c)
+static void requeue(flows_table *t, conn_list *l, conn *c)
 {
-    list_remove(t, &t->active, c);
-    c->deadline = c->last_ts;
-    list_append(t, &t->active, c);
+    list_remove(t, l, c);
+    c->deadline = t->clock;
+    list_append(t, l, c);
 }
 
-/* The least recently active instance of the active list, or NULL. */
-static conn *least_recent_active(flows_table *t)
+/* The least recently active instance of a lazy list, or NULL. */
+static conn *least_recent(flows_table *t, conn_list *l)
 {
     conn *c;
-    while ((c = list_head(t, &t->active)) && c->last_ts > c->deadline)
-        requeue(t, c);
+    while ((c = list_head(t, l)) && c->last_ts > c->deadline)
+        requeue(t, l, c);
     return c;
+}
+
+static void expire_idle(flows_table *t, conn_list *l)
+{
+    int64_t limit = t->clock - t->cfg.idle_timeout;
+    conn *c;
+    while ((c = list_head(t, l)) && c->deadline <= limit) {
+        if (c->last_ts <= limit)
+            end_conn(t, c, END_IDLE, t->clock, TW_REASON_NONE);
+        else
+            requeue(t, l, c);
+    }
 }
 
 static void expire_due(flows_table *t)
@@ -446,13 +468,8 @@ static void expire_due(flows_table *t)
     while ((c = list_head(t, &t->closing)) && c->deadline <= t->clock)
         expire_conn(t, c);
     if (t->cfg.idle_timeout > 0) {
-        int64_t limit = t->clock - t->cfg.idle_timeout;
-        while ((c = list_head(t, &t->active)) && c->deadline <= limit) {
-            if (c->last_ts <= limit)
-                end_conn(t, c, END_IDLE, t->clock, TW_REASON_NONE);
-            else
-                requeue(t, c);
-        }
+        expire_idle(t, &t->active);
+        expire_idle(t, &t->embryonic);
     }
 }
 
@@ -479,10 +496,20 @@ static void reschedule(flows_table *t, conn *c)
     }
     /* An active instance stays where it is (the active list is a lazy LRU,
      * see expire_due()); a closing one moves only when its deadline does. */
-    if (!closing || (c->on_closing && c->deadline == deadline))
+    if (!closing) {
+        if (c->list == LIST_EMBRYONIC && c->packets[SERVER]) {
+            /* The server answered: no longer a mere attempt. */
+            list_remove(t, &t->embryonic, c);
+            c->list = LIST_ACTIVE;
+            c->deadline = t->clock;
+            list_append(t, &t->active, c);
+        }
+        return;
+    }
+    if (c->list == LIST_CLOSING && c->deadline == deadline)
         return;
     list_remove(t, list_of(t, c), c);
-    c->on_closing = 1;
+    c->list = LIST_CLOSING;
     c->deadline = deadline;
     list_append(t, &t->closing, c);
 }
@@ -531,10 +558,14 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
                       const dissect_segment *s, int64_t ts)
 {
     if (t->cfg.max_flows && t->stats.alive >= t->cfg.max_flows) {
-        /* Evict the least recently active instance of either list. */
-        conn *a = least_recent_active(t), *z = list_head(t, &t->closing), *victim = a;
-        if (!a || (z && z->last_ts < a->last_ts))
-            victim = z;
+        /* Unanswered attempts go first (a SYN flood must not push out the
+         * connections that got an answer), then the least recently active
+         * instance of the other lists. */
+        conn *victim = least_recent(t, &t->embryonic);
+        if (!victim) {
+            conn *a = least_recent(t, &t->active), *z = list_head(t, &t->closing);
+            victim = (!a || (z && z->last_ts < a->last_ts)) ? z : a;
+        }
         if (victim)
             end_conn(t, victim, END_EVICTED, t->clock, TW_EVICTED);
     }
@@ -587,8 +618,9 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
         t->next_id--;
         return NULL;
     }
-    c->deadline = ts; /* queue time on the active list */
-    list_append(t, &t->active, c);
+    c->deadline = t->clock; /* queue time on a lazy list */
+    c->list = c->role_by == ROLE_BY_SYN ? LIST_EMBRYONIC : LIST_ACTIVE;
+    list_append(t, list_of(t, c), c);
     t->stats.instances++;
     t->stats.alive++;
     if (t->stats.alive > t->stats.peak_alive)
@@ -997,7 +1029,7 @@ static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, co
     }
     uint32_t found = conntab_find(&t->tab, &k, hashv);
     conn *c = found == CONNTAB_NONE ? NULL : at(t, found);
-    if (c && c->on_closing && c->deadline <= t->clock) {
+    if (c && c->list == LIST_CLOSING && c->deadline <= t->clock) {
         expire_conn(t, c); /* due, but behind a later deadline in the list */
         c = NULL;
     }
@@ -1087,7 +1119,7 @@ void flows_finish(flows_table *t, int64_t capture_end)
         else
             end_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
     }
-    while ((c = list_head(t, &t->active)))
+    while ((c = list_head(t, &t->active)) || (c = list_head(t, &t->embryonic)))
         end_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
 }
 

@@ -440,7 +440,7 @@ static void test_default_msl_is_30_seconds(void **state)
     flows_config cfg;
     flows_config_default(&cfg);
     EXPECT_DUR(cfg.msl, 30 * SEC);
-    EXPECT_INT(cfg.max_flows, 0);
+    EXPECT_INT(cfg.max_flows, FLOWS_DEFAULT_MAX_FLOWS);
     done();
 }
 
@@ -1909,6 +1909,54 @@ static void test_max_flows_evicts_an_instance(void **state)
     done();
 }
 
+/* A SYN flood under --max-flows: the spoofed attempts are evicted, the
+ * connections that got an answer stay tracked and are classified whole,
+ * however long their packets are apart. */
+static void test_syn_flood_evicts_attempts_before_answered_connections(void **state)
+{
+    (void)state;
+    sim s;
+    flows_config cfg;
+    flows_config_default(&cfg);
+    cfg.max_flows = 100;
+    sim_init(&s, &cfg);
+    enum { LEGIT = 20, FLOOD = 10000 };
+    conv legit[LEGIT];
+    for (int i = 0; i < LEGIT; i++) {
+        conv_init_ports(&legit[i], &s, (uint16_t)(30000 + i), 80, 7000u * (unsigned)i + 1, 9);
+        open_conn(&legit[i], 1 * MS);
+    }
+    conv spoofed;
+    for (int k = 0; k < FLOOD; k++) {
+        conv_init_ports(&spoofed, &s, (uint16_t)(40000 + k % 20000), 443, (uint32_t)k * 7919u, 1);
+        spoofed.addr[C][1] = (uint8_t)(k >> 8), spoofed.addr[C][2] = (uint8_t)k;
+        tx(&spoofed, C, F_SYN, 0, 10 * US);
+        if (k % 2500 == 2499) /* the legitimate ones go on, far apart */
+            for (int i = 0; i < LEGIT; i++)
+                tx(&legit[i], C, F_PA, 100, 10 * US);
+    }
+    for (int i = 0; i < LEGIT; i++) {
+        tx(&legit[i], C, F_FA, 0, 1 * MS);
+        tx(&legit[i], S, F_A, 0, 1 * MS);
+        tx(&legit[i], S, F_FA, 0, 1 * MS);
+        tx(&legit[i], C, F_A, 0, 1 * MS);
+    }
+    finish_at(&s, s.now);
+    const flows_stats *st = flows_get_stats(s.t);
+    EXPECT_TRUE(st->peak_alive <= 100);
+    EXPECT_INT(st->evicted, FLOOD - (100 - LEGIT));
+    for (int i = 0; i < LEGIT; i++) {
+        const conn_record *r = row_by_cport(&s, (uint16_t)(30000 + i));
+        if (!r)
+            continue;
+        EXPECT_HS(r, "complete");
+        EXPECT_TRUE(!(r->anomalies & ANOM_EVICTED));
+        EXPECT_INT(r->packets_c2s, 4 + 4 + 2);
+    }
+    sim_free(&s);
+    done();
+}
+
 /* ---- counters ------------------------------------------------------------------ */
 
 static void test_packet_and_byte_counters_per_direction(void **state)
@@ -3198,6 +3246,7 @@ int main(void)
         T(test_syn_with_data_is_an_anomaly),
         T(test_idle_timeout_ends_instance),
         T(test_max_flows_evicts_an_instance),
+        T(test_syn_flood_evicts_attempts_before_answered_connections),
         T(test_packet_and_byte_counters_per_direction),
         T(test_fin_retransmissions_are_counted),
         T(test_conn_ids_increase_in_order_of_first_packet),
