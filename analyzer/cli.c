@@ -168,8 +168,11 @@ static int parse_args(int argc, char **argv, options *o)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":r:o:f:qhV", longopts, NULL)) != -1) {
+    /* A leading '-': positional files come back as option 1, so that files
+     * given with -r and without are read in command-line order. */
+    while ((c = getopt_long(argc, argv, "-:r:o:f:qhV", longopts, NULL)) != -1) {
         switch (c) {
+        case 1:
         case 'r':
             o->files[o->n_files++] = optarg;
             break;
@@ -225,7 +228,7 @@ static int parse_args(int argc, char **argv, options *o)
             return EXIT_USAGE;
         }
     }
-    for (int i = optind; i < argc; i++)
+    for (int i = optind; i < argc; i++) /* after "--" */
         o->files[o->n_files++] = argv[i];
     if (o->n_files == 0)
         return usage_error(NULL, NULL, "no input file (use '-' for standard input)");

@@ -221,6 +221,13 @@ static void test_connection_split_across_two_files_is_one_row(void **state)
     /* -r is the same as positional files, in the order given */
     assert_int_equal(RUN("-r", tmp("part1.pcap"), "-r", tmp("part2.pcap")), 0);
     assert_string_equal(out_text, whole);
+    assert_int_equal(RUN(tmp("part1.pcap"), "-r", tmp("part2.pcap")), 0);
+    assert_string_equal(out_text, whole);
+    assert_int_equal(RUN("-r", tmp("part1.pcap"), tmp("part2.pcap")), 0);
+    assert_string_equal(out_text, whole);
+    /* the other order is another stream: the first file's packets come last */
+    assert_int_equal(RUN(tmp("part2.pcap"), "-r", tmp("part1.pcap")), 0);
+    assert_string_not_equal(out_text, whole);
     free(whole);
 }
 
