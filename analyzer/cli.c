@@ -68,8 +68,9 @@ typedef struct run {
     size_t n_batch;
     int64_t capture_end;
     int have_ts;
-    int stop;     /* output failed: stop reading */
-    int progress; /* stderr is a terminal */
+    int stop;       /* output failed: stop reading */
+    int progress;   /* stderr is a terminal */
+    uint64_t ticks; /* packets since the start, for progress checks */
     uint64_t bytes_total, bytes_done;
     struct timespec started, last_progress;
 } run;
@@ -347,7 +348,6 @@ static void read_input(run *R, size_t idx)
 
     input_packet pkt;
     input_status status;
-    uint64_t n = 0;
     while (!R->stop && (status = input_next(in, &pkt)) == INPUT_PACKET) {
         st->read++;
         if (!R->have_ts || pkt.ts > R->capture_end) {
@@ -375,7 +375,7 @@ static void read_input(run *R, size_t idx)
             if (++R->n_batch == BATCH)
                 flush_batch(R, path);
         }
-        if (R->progress && (++n & 4095) == 0)
+        if (R->progress && (++R->ticks & 4095) == 0) /* across files: rotated archives */
             show_progress(R, in, 0);
     }
     if (R->flows)

@@ -410,6 +410,33 @@ static void test_closed_pipe_ends_quietly(void **state)
     assert_string_equal(err_text, "");
 }
 
+/* The progress line: on a terminal (script(1) gives one), never in files. */
+static void test_progress_only_on_a_terminal(void **state)
+{
+    (void)state;
+    char cmd[4096];
+    int n = snprintf(cmd, sizeof(cmd), "script -qec '%s -o /dev/null", SYNFIN_BINARY);
+    for (int i = 0; i < 12; i++) /* enough packets for a progress update */
+        n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, " %sbusy_server.pcap", SAMPLES);
+    snprintf(cmd + n, sizeof(cmd) - (size_t)n, "' /dev/null > %s 2>&1", out_path);
+    if (system(cmd) != 0)
+        skip(); /* no script(1) or no pseudo-terminal here */
+    free(out_text);
+    out_text = slurp(out_path);
+    if (!strstr(out_text, "packets/s") || !strstr(out_text, "connections alive"))
+        fail_msg("no progress line on a terminal:\n%s", out_text);
+    /* the same run into files: stderr stays empty */
+    const char *args[16];
+    int k = 0;
+    args[k++] = "-o";
+    args[k++] = "/dev/null";
+    for (int i = 0; i < 12; i++)
+        args[k++] = SAMPLES "busy_server.pcap";
+    args[k] = NULL;
+    assert_int_equal(run_synfin_in(NULL, args), 0);
+    assert_string_equal(err_text, "");
+}
+
 /* The demo: `make demo` runs synfin --summary on the busy-server sample. */
 static void test_demo_summary(void **state)
 {
@@ -473,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_damaged_file_keeps_rows_computed_before),
         cmocka_unit_test(test_write_error_on_full_disk),
         cmocka_unit_test(test_closed_pipe_ends_quietly),
+        cmocka_unit_test(test_progress_only_on_a_terminal),
         cmocka_unit_test(test_demo_summary),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
