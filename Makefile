@@ -7,6 +7,8 @@ WERROR    ?= $(if $(CI),ON,OFF)
 CMAKE_ARGS ?=
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
+MAKEFLAGS += --no-print-directory
+
 .PHONY: all bootstrap configure build demo test test-sanitize clean format
 
 all: build
@@ -21,8 +23,10 @@ build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
-	@echo "== synfin --summary samples/busy_server.pcap"
-	@./$(BUILD)/synfin --summary samples/busy_server.pcap
+	@echo "== synfin --summary -o $(BUILD)/demo.csv samples/busy_server.pcap"
+	@./$(BUILD)/synfin --summary -o $(BUILD)/demo.csv samples/busy_server.pcap
+	@echo "== the first rows of $(BUILD)/demo.csv (one row per connection)"
+	@head -4 $(BUILD)/demo.csv
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
