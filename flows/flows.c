@@ -11,12 +11,13 @@
  * capture point (see resolve_crossing()).
  *
  * Invariants:
- * - one instance per 4-tuple in the hash at a time; an instance leaves the
- *   hash exactly when it is emitted (end_conn) and is freed right after;
- * - every tracked instance is on exactly one of two lists: `active` ordered
- *   by last activity (idle timeout, eviction), or `closing` (some endpoint in
- *   TIME_WAIT, or reset) ordered by deadline. Both are FIFO in capture time,
- *   so timer upkeep is O(1) amortised per segment.
+ * - one instance per 4-tuple in the index at a time; an instance leaves the
+ *   index exactly when it is emitted (end_conn) and is freed right after;
+ * - every tracked instance is on exactly one of three lists: `embryonic`
+ *   (only the client's SYNs seen) and `active`, lazy LRUs by activity (idle
+ *   timeout, eviction), or `closing` (some endpoint in TIME_WAIT, or reset)
+ *   ordered by deadline. All are FIFO in capture time, so timer upkeep is
+ *   O(1) amortised per segment.
  */
 #include "flows.h"
 
