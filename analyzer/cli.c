@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "input.h"
+#include "pipeline.h"
 #include "report.h"
 
 #ifndef SYNFIN_VERSION
@@ -50,8 +51,6 @@ typedef struct options {
     int summary, stats, header, quiet;
 } options;
 
-#define BATCH 256 /* segments handed to flows at once (it prefetches across them) */
-
 typedef struct run {
     options opt;
     FILE *out;
@@ -63,12 +62,9 @@ typedef struct run {
     input_stats *per_input;
     int damaged, opened;
     uint64_t untracked; /* segments flows could not track (out of memory) */
-    dissect_segment batch[BATCH];
-    int64_t batch_ts[BATCH];
-    size_t n_batch;
+    pipeline *pipe;     /* the flows replay, on its own thread */
     int64_t capture_end;
     int have_ts;
-    int stop;       /* output failed: stop reading */
     int progress;   /* stderr is a terminal */
     uint64_t ticks; /* packets since the start, for progress checks */
     uint64_t bytes_total, bytes_done;
@@ -298,37 +294,17 @@ static void show_progress(run *R, const synfin_input *in, int final)
     double el = secs_between(&R->started, &now);
     uint64_t done = R->bytes_done + (in ? input_offset(in) : 0);
     double pps = el > 0 ? (double)R->total.read / el : 0;
-    const flows_stats *fs = R->flows ? flows_get_stats(R->flows) : NULL;
+    unsigned long long alive = R->pipe ? pipeline_alive(R->pipe) : 0;
     if (R->bytes_total)
         fprintf(stderr, "\r\033[Ksynfin: %.1f%% of %.1f MB, %.0f packets/s, %llu connections alive",
                 100.0 * (double)done / (double)R->bytes_total, (double)R->bytes_total / 1e6, pps,
-                (unsigned long long)(fs ? fs->alive : 0));
+                alive);
     else
         fprintf(stderr, "\r\033[Ksynfin: %.1f MB read, %.0f packets/s, %llu connections alive",
-                (double)done / 1e6, pps, (unsigned long long)(fs ? fs->alive : 0));
+                (double)done / 1e6, pps, alive);
 }
 
 /* ---- the run ----------------------------------------------------------- */
-
-/* Replays the batched segments; `path` names the input in messages. */
-static void flush_batch(run *R, const char *path)
-{
-    if (!R->n_batch)
-        return;
-    size_t failed = flows_packets(R->flows, R->batch, R->batch_ts, R->n_batch);
-    R->n_batch = 0;
-    if (failed) {
-        /* One message, then a count: memory does not come back for the
-         * next segment either. */
-        if (R->untracked == 0)
-            fprintf(stderr,
-                    "synfin: %s: out of memory, connections not tracked (see --max-flows)\n", path);
-        R->untracked += failed;
-        R->damaged = 1;
-    }
-    if (R->rep && report_failed(R->rep))
-        R->stop = 1;
-}
 
 static void read_input(run *R, size_t idx)
 {
@@ -343,12 +319,15 @@ static void read_input(run *R, size_t idx)
         return;
     }
     R->opened++;
-    if (R->rep && strcmp(path, "-") == 0)
+    if (R->rep && strcmp(path, "-") == 0) {
+        pipeline_sync(R->pipe); /* the worker writes rows with the precision */
         report_set_precision(R->rep, input_precision(in));
+    }
 
     input_packet pkt;
     input_status status;
-    while (!R->stop && (status = input_next(in, &pkt)) == INPUT_PACKET) {
+    while (!(R->pipe && pipeline_stopped(R->pipe)) &&
+           (status = input_next(in, &pkt)) == INPUT_PACKET) {
         st->read++;
         if (!R->have_ts || pkt.ts > R->capture_end) {
             R->capture_end = pkt.ts;
@@ -369,18 +348,20 @@ static void read_input(run *R, size_t idx)
             continue;
         }
         st->tcp++;
-        if (R->flows) {
-            R->batch[R->n_batch] = seg;
-            R->batch_ts[R->n_batch] = pkt.ts;
-            if (++R->n_batch == BATCH)
-                flush_batch(R, path);
+        if (R->pipe) {
+            seg_batch *b = pipeline_batch(R->pipe);
+            b->seg[b->n] = seg;
+            b->ts[b->n] = pkt.ts;
+            b->path = path;
+            if (++b->n == PIPELINE_BATCH)
+                pipeline_submit(R->pipe);
         }
         if (R->progress && (++R->ticks & 4095) == 0) /* across files: rotated archives */
             show_progress(R, in, 0);
     }
-    if (R->flows)
-        flush_batch(R, path);
-    if (!R->stop && status == INPUT_DAMAGED) {
+    if (R->pipe)
+        pipeline_submit(R->pipe); /* messages name this input */
+    if (!(R->pipe && pipeline_stopped(R->pipe)) && status == INPUT_DAMAGED) {
         if (!R->opt.quiet)
             fprintf(stderr, "synfin: %s\n", input_error(in));
         R->damaged = 1;
@@ -497,8 +478,10 @@ int synfin_main(int argc, char **argv)
     if (!o->stats) {
         R.rep = report_new(R.out, decide_precision(o));
         R.flows = R.rep ? flows_new(&o->flows, report_row, R.rep) : NULL;
-        if (!R.rep || !R.flows) {
+        R.pipe = R.flows ? pipeline_start(R.flows, R.rep) : NULL;
+        if (!R.rep || !R.flows || !R.pipe) {
             fprintf(stderr, "synfin: out of memory\n");
+            flows_free(R.flows);
             report_free(R.rep);
             free(R.per_input);
             free(o->files);
@@ -516,14 +499,21 @@ int synfin_main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &R.started);
 
-    for (size_t i = 0; i < o->n_files && !R.stop; i++) {
+    for (size_t i = 0; i < o->n_files && !(R.pipe && pipeline_stopped(R.pipe)); i++) {
         read_input(&R, i);
         add_stats(&R.total, &R.per_input[i]);
     }
     if (R.progress)
         show_progress(&R, NULL, 1);
-    if (R.flows && !R.stop)
-        flows_finish(R.flows, R.capture_end);
+    if (R.pipe) {
+        int stopped = pipeline_stopped(R.pipe);
+        R.untracked = pipeline_finish(R.pipe); /* the flows table is ours again */
+        R.pipe = NULL;
+        if (R.untracked)
+            R.damaged = 1;
+        if (!stopped)
+            flows_finish(R.flows, R.capture_end);
+    }
 
     if (R.untracked > 1)
         fprintf(stderr, "synfin: %llu segments in all could not be tracked (out of memory)\n",

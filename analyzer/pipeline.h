@@ -1,0 +1,59 @@
+/*
+ * pipeline: the flows replay on its own thread. Private to analyzer/.
+ *
+ * The reader (the caller's thread) reads and dissects packets into batches;
+ * one worker replays the batches, in order, through flows_packets, which
+ * also writes the CSV rows. With a single consumer and batches in order the
+ * output is byte for byte that of a run on one thread; reading and the
+ * replay just overlap on two cores. When no thread can be started the
+ * batches are replayed inline, with the same results.
+ *
+ * Only the worker touches the flows table and the report until
+ * pipeline_finish returns; the reader sees them through the atomics below.
+ */
+#ifndef SYNFIN_PIPELINE_H
+#define SYNFIN_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flows.h"
+#include "report.h"
+
+#define PIPELINE_BATCH 256 /* segments per batch (flows prefetches across them) */
+
+typedef struct seg_batch {
+    dissect_segment seg[PIPELINE_BATCH];
+    int64_t ts[PIPELINE_BATCH];
+    size_t n;
+    const char *path; /* the input, for messages; must outlive the run */
+} seg_batch;
+
+typedef struct pipeline pipeline;
+
+/* Starts the worker. `rep` may be NULL. Returns NULL when out of memory. */
+pipeline *pipeline_start(flows_table *flows, report *rep);
+
+/* The batch the reader fills now (n segments in it so far). */
+seg_batch *pipeline_batch(pipeline *p);
+
+/* Hands the current batch to the worker (waits while every batch is in
+ * use); an empty batch is not handed over. */
+void pipeline_submit(pipeline *p);
+
+/* Hands over the current batch and waits until every batch is replayed:
+ * the flows table and the report are then the caller's until the next
+ * pipeline_submit. */
+void pipeline_sync(pipeline *p);
+
+/* 1 once a CSV write failed: the reader should stop. */
+int pipeline_stopped(const pipeline *p);
+
+/* Instances alive after the last batch replayed (for the progress line). */
+uint64_t pipeline_alive(const pipeline *p);
+
+/* Hands over the current batch, waits for the worker to finish, frees the
+ * pipeline. Returns the number of segments that could not be tracked. */
+uint64_t pipeline_finish(pipeline *p);
+
+#endif
