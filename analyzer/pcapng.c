@@ -120,8 +120,15 @@ static int read_exact(pcapng_reader *r, void *buf, size_t len, const char *what)
     return -1;
 }
 
+/* Timestamps saturate at 2^62 ns (year 2116) and at 0: flows clamps to the
+ * same range, and nothing downstream can overflow. */
+#define TS_NS_MAX (INT64_C(1) << 62)
+#define NS_PER_S  1000000000u
+
 static int64_t ts_to_ns(uint64_t units, uint8_t tsresol)
 {
+    const uint64_t max = (uint64_t)TS_NS_MAX;
+    uint64_t v;
     if (tsresol & 0x80) {
         unsigned shift = tsresol & 0x7f;
         if (shift > 63)
@@ -132,19 +139,34 @@ static int64_t ts_to_ns(uint64_t units, uint8_t tsresol)
             frac >>= (shift - 30);
             shift = 30;
         }
-        return (int64_t)(sec * 1000000000u + ((frac * 1000000000u) >> shift));
-    }
-    unsigned exp = tsresol;
-    if (exp <= 9) {
+        if (sec > max / NS_PER_S)
+            return TS_NS_MAX;
+        v = sec * NS_PER_S + ((frac * NS_PER_S) >> shift);
+    } else if (tsresol <= 9) {
         uint64_t mul = 1;
-        for (unsigned i = exp; i < 9; i++)
+        for (unsigned i = tsresol; i < 9; i++)
             mul *= 10;
-        return (int64_t)(units * mul);
+        if (units > max / mul)
+            return TS_NS_MAX;
+        v = units * mul;
+    } else {
+        uint64_t div = 1;
+        for (unsigned i = 9; i < tsresol && i < 28; i++)
+            div *= 10;
+        v = units / div;
     }
-    uint64_t div = 1;
-    for (unsigned i = 9; i < exp && i < 28; i++)
-        div *= 10;
-    return (int64_t)(units / div);
+    return v > max ? TS_NS_MAX : (int64_t)v;
+}
+
+/* ns + off_s seconds (if_tsoffset, signed), kept in [0, TS_NS_MAX]. */
+static int64_t add_offset(int64_t ns, int64_t off_s)
+{
+    if (off_s > TS_NS_MAX / NS_PER_S)
+        return TS_NS_MAX;
+    if (off_s < -(TS_NS_MAX / NS_PER_S))
+        return 0;
+    int64_t v = ns + off_s * (int64_t)NS_PER_S; /* both within 2^62: no overflow */
+    return v < 0 ? 0 : v > TS_NS_MAX ? TS_NS_MAX : v;
 }
 
 static int resol_is_fine(uint8_t tsresol)
@@ -301,7 +323,7 @@ static input_status packet_from(pcapng_reader *r, uint32_t iface, uint64_t units
     }
     const ng_iface *ifc = &r->ifaces[iface];
     if (has_ts) {
-        r->last_ts = ts_to_ns(units, ifc->tsresol) + ifc->tsoffset_s * 1000000000;
+        r->last_ts = add_offset(ts_to_ns(units, ifc->tsresol), ifc->tsoffset_s);
     }
     pkt->ts = r->last_ts; /* a Simple Packet Block has no time: keep the last */
     pkt->linktype = ifc->linktype;

@@ -269,6 +269,19 @@ static conn_list *list_of(flows_table *t, const conn *c)
 
 /* ---- configuration and life cycle ------------------------------------- */
 
+/* Every time is kept in [0, FLOWS_TS_MAX] and the timer lengths below 2^60
+ * ns, so no deadline or difference can overflow int64. */
+static int64_t clamp_ts(int64_t ts)
+{
+    return ts < 0 ? 0 : ts > FLOWS_TS_MAX ? FLOWS_TS_MAX : ts;
+}
+
+static int64_t clamp_duration(int64_t d)
+{
+    const int64_t max = INT64_C(1) << 59;
+    return d < 0 ? 0 : d > max ? max : d;
+}
+
 void flows_config_default(flows_config *cfg)
 {
     cfg->msl = 30 * FLOWS_NS_PER_SEC;
@@ -285,6 +298,8 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
         t->cfg = *cfg;
     else
         flows_config_default(&t->cfg);
+    t->cfg.msl = clamp_duration(t->cfg.msl);
+    t->cfg.idle_timeout = clamp_duration(t->cfg.idle_timeout);
     t->emit = emit;
     t->ctx = ctx;
     t->next_id = 1;
@@ -739,12 +754,16 @@ static void on_syn(conn *c, int d, const dissect_segment *s, int64_t ts)
             c->hs |= HSF_SYN;
             c->hs_time = ts;
         }
-        if (y->flags & EP_SENT_SYN) {
+        /* A SYN moves only an endpoint that is not synchronized yet; from
+         * any later state (a late or forged SYN) it changes nothing. */
+        int opening =
+            x->state == CONN_CLOSED || x->state == CONN_LISTEN || x->state == CONN_SYN_SENT;
+        if (opening && (y->flags & EP_SENT_SYN)) {
             /* Y's SYN had not arrived when X sent its own: simultaneous
              * open. X goes SYN_SENT, then receives Y's SYN. */
             c->hs |= HSF_SIMUL;
             x->state = CONN_SYN_RCVD;
-        } else if (x->state == CONN_CLOSED || x->state == CONN_LISTEN) {
+        } else if (opening) {
             x->state = CONN_SYN_SENT;
         }
         /* Y receives the SYN. */
@@ -1014,6 +1033,7 @@ static int is_duplicate(flows_table *t, const dissect_segment *s, uint32_t hashv
 static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, const flow_key *kp,
                         uint32_t hashv, int sender_is_a)
 {
+    ts = clamp_ts(ts);
     t->stats.segments++;
     if (!t->clock_set || ts > t->clock) {
         t->clock = ts;
@@ -1108,6 +1128,7 @@ size_t flows_packets(flows_table *t, const dissect_segment *segs, const int64_t 
 
 void flows_finish(flows_table *t, int64_t capture_end)
 {
+    capture_end = clamp_ts(capture_end);
     if (!t->clock_set || capture_end > t->clock)
         t->clock = capture_end;
     expire_due(t);

@@ -140,6 +140,10 @@ void flows_config_default(flows_config *cfg);
 /* Creates a table. Returns NULL when out of memory. Free with flows_free. */
 flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx);
 
+/* Timestamps are clamped to [0, FLOWS_TS_MAX] (1970 to 2116), and msl and
+ * idle_timeout to [0, 2^59 ns]: no timer arithmetic can overflow. */
+#define FLOWS_TS_MAX (INT64_C(1) << 62)
+
 /* Replays one segment captured at ts (ns). Returns 0, or -1 when out of
  * memory (the segment is then counted but not tracked). */
 int flows_packet(flows_table *t, const dissect_segment *seg, int64_t ts);
