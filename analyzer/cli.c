@@ -237,7 +237,10 @@ static int parse_args(int argc, char **argv, options *o)
 static int compile_filter(const char *expr, uint32_t linktype, struct bpf_program *prog, char *err,
                           size_t errlen)
 {
-    pcap_t *p = pcap_open_dead((int)linktype, 262144);
+    /* libpcap takes DLT numbers; pcapng gives LINKTYPE numbers, which
+     * differ only for raw IP (LINKTYPE_RAW 101 is DLT_RAW). */
+    int dlt = linktype == DISSECT_LINK_RAW ? DLT_RAW : (int)linktype;
+    pcap_t *p = pcap_open_dead(dlt, 262144);
     if (!p) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -266,8 +269,9 @@ static const struct bpf_program *filter_for(run *R, uint32_t linktype, const cha
     char err[PCAP_ERRBUF_SIZE + 64];
     fc->ok = compile_filter(R->opt.filter, linktype, &fc->prog, err, sizeof(err)) == 0;
     if (!fc->ok) {
-        fprintf(stderr, "synfin: %s: filter '%s' does not apply to link type %u: %s\n", file,
-                R->opt.filter, linktype, err);
+        if (!R->opt.quiet)
+            fprintf(stderr, "synfin: %s: filter '%s' does not apply to link type %u: %s\n", file,
+                    R->opt.filter, linktype, err);
         R->damaged = 1;
     }
     return fc->ok ? &fc->prog : NULL;

@@ -3,10 +3,10 @@
  *
  * Compression is told by the magic bytes, never by the name. A seekable
  * file that is not gzip is read straight through stdio (the fast path for
- * archives); anything else (gzip, pipes, standard input) goes through zlib,
- * whose gzdopen passes non-gzip data through unchanged, behind a small
- * push-back buffer that replays the peeked magic. Classic pcap goes to
- * libpcap (through fopencookie() on the zlib path); pcapng goes to pcapng.c.
+ * archives); anything else (gzip, pipes, standard input) goes through the
+ * byte source of gunzip.c, behind a small push-back buffer that replays the
+ * peeked capture magic. Classic pcap goes to libpcap (through fopencookie()
+ * on the gunzip path); pcapng goes to pcapng.c.
  */
 #include "input.h"
 
@@ -17,18 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define PEEK_LEN    4
-#define GZ_BUFSIZE  (256u * 1024u)
 #define STDIO_BUFSZ (1u << 20)
 
 enum { KIND_PCAP, KIND_PCAPNG };
 
 struct synfin_input {
     char *name;
-    FILE *plain; /* the fast path: a seekable uncompressed file */
-    gzFile gz;
+    FILE *plain;  /* the fast path: a seekable uncompressed file */
+    bytesrc *src; /* else: gzip, pipes */
     uint8_t peek[PEEK_LEN];
     size_t peek_len, peek_pos;
     int gz_error; /* the byte stream failed (e.g. gzip cut short) */
@@ -58,32 +56,15 @@ static long raw_read(void *src, void *buf, size_t len)
     size_t done = 0;
     while (in->peek_pos < in->peek_len && done < len)
         ((uint8_t *)buf)[done++] = in->peek[in->peek_pos++];
-    while (done < len) {
-        size_t want = len - done;
-        if (want > (1u << 30))
-            want = 1u << 30;
-        int n = gzread(in->gz, (uint8_t *)buf + done, (unsigned)want);
-        if (n < 0) {
-            int zerr;
-            const char *m = gzerror(in->gz, &zerr);
-            in->gz_error = 1;
-            snprintf(in->gz_msg, sizeof(in->gz_msg), "%s", m && *m ? m : "read error");
-            return done ? (long)done : -1;
-        }
-        if (n == 0) {
-            /* A gzip stream cut short reads as a plain end of file; zlib
-             * only tells through gzerror. */
-            int zerr = Z_OK;
-            const char *m = gzerror(in->gz, &zerr);
-            if (zerr != Z_OK && zerr != Z_STREAM_END) {
-                in->gz_error = 1;
-                snprintf(in->gz_msg, sizeof(in->gz_msg), "%s", m && *m ? m : "read error");
-            }
-            break;
-        }
-        done += (size_t)n;
+    if (done == len)
+        return (long)done;
+    long n = bytesrc_read(in->src, (uint8_t *)buf + done, len - done);
+    if (n < 0) {
+        in->gz_error = 1;
+        snprintf(in->gz_msg, sizeof(in->gz_msg), "%s", bytesrc_error(in->src));
+        return done ? (long)done : -1;
     }
-    return (long)done;
+    return (long)(done + (size_t)n);
 }
 
 static ssize_t cookie_read(void *cookie, char *buf, size_t size)
@@ -122,18 +103,6 @@ static int open_fd(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-static gzFile gz_of(int fd, const char *path, char *err, size_t errlen)
-{
-    gzFile gz = gzdopen(fd, "rb");
-    if (!gz) {
-        close(fd);
-        snprintf(err, errlen, "%s: cannot open: out of memory", path);
-        return NULL;
-    }
-    gzbuffer(gz, GZ_BUFSIZE);
-    return gz;
-}
-
 static synfin_input *open_reader(synfin_input *in, const char *path, char *err, size_t errlen);
 
 synfin_input *input_open(const char *path, char *err, size_t errlen)
@@ -164,8 +133,10 @@ synfin_input *input_open(const char *path, char *err, size_t errlen)
         memcpy(in->peek, magic, PEEK_LEN);
         return open_reader(in, path, err, errlen);
     }
-    in->gz = gz_of(fd, path, err, errlen);
-    if (!in->gz) {
+    in->src = bytesrc_open(fd);
+    if (!in->src) {
+        close(fd);
+        snprintf(err, errlen, "%s: out of memory", path);
         input_close(in);
         return NULL;
     }
@@ -283,9 +254,9 @@ uint64_t input_packets(const synfin_input *in)
 uint64_t input_offset(const synfin_input *in)
 {
     long off = -1;
-    if (in->gz)
-        off = gzoffset(in->gz);
-    else if (in->pcap)
+    if (in->src)
+        return bytesrc_offset(in->src);
+    if (in->pcap)
         off = ftell(pcap_file(in->pcap));
     else if (in->plain)
         off = ftell(in->plain);
@@ -311,8 +282,7 @@ void input_close(synfin_input *in)
         pcapng_close(in->ng);
     if (in->plain)
         fclose(in->plain);
-    if (in->gz)
-        gzclose(in->gz);
+    bytesrc_close(in->src);
     free(in->name);
     free(in);
 }
@@ -323,12 +293,16 @@ int input_probe_precision(const char *path)
     int fd = open_fd(path, err, sizeof(err));
     if (fd < 0)
         return -1;
-    gzFile gz = gz_of(fd, path, err, sizeof(err));
-    if (!gz)
+    bytesrc *src = bytesrc_open(fd);
+    if (!src) {
+        close(fd);
         return -1;
+    }
     uint8_t buf[64 * 1024];
-    int n = gzread(gz, buf, sizeof(buf));
-    gzclose(gz);
+    long n = 0, got;
+    while (n < (long)sizeof(buf) && (got = bytesrc_read(src, buf + n, sizeof(buf) - (size_t)n)) > 0)
+        n += got;
+    bytesrc_close(src);
     if (n < 4)
         return -1;
     if (is_pcapng(buf))

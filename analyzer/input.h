@@ -1,9 +1,8 @@
 /*
  * input: one capture file (or standard input) as a stream of packets.
  *
- * Files are read through zlib, so gzip-compressed captures are recognised
- * by their magic bytes, not their name (plain files pass through zlib's
- * transparent mode). Classic pcap (µs and ns, both byte orders) is read by
+ * gzip-compressed captures are recognised by their magic bytes, not their
+ * name (gunzip.c). Classic pcap (µs and ns, both byte orders) is read by
  * libpcap from a stdio stream made on top of zlib; pcapng is read by our own
  * block reader (pcapng.c), because libpcap 1.10 cannot read a pcapng file
  * whose interfaces have different link types.
@@ -56,6 +55,20 @@ void input_close(synfin_input *in);
  * without consuming it; -1 when it cannot be opened or is no capture.
  * Not for "-" (standard input can only be read once). */
 int input_probe_precision(const char *path);
+
+/* ---- gunzip.c ---- */
+
+/* Bytes from a descriptor, inflated when they start as gzip. */
+typedef struct bytesrc bytesrc;
+
+/* Takes fd (closed by bytesrc_close). NULL when out of memory. */
+bytesrc *bytesrc_open(int fd);
+/* Bytes read, 0 at the end, -1 on an error (bytesrc_error says which). */
+long bytesrc_read(bytesrc *s, void *buf, size_t len);
+const char *bytesrc_error(const bytesrc *s);
+/* Bytes of the descriptor consumed so far (compressed bytes for gzip). */
+uint64_t bytesrc_offset(const bytesrc *s);
+void bytesrc_close(bytesrc *s);
 
 /* ---- pcapng.c ---- */
 

@@ -258,6 +258,19 @@ static void test_filter_selects_packets(void **state)
     assert_non_null(strstr(out_text, ",6,0,329,0,"));
 }
 
+/* pcapng interfaces give LINKTYPE numbers (raw IP = 101): the filter is
+ * compiled for each of them and keeps every TCP packet. */
+static void test_filter_on_a_pcapng_with_two_link_types(void **state)
+{
+    (void)state;
+    assert_int_equal(RUN("--no-header", SAMPLES "two_interfaces.pcapng"), 0);
+    char *all = strdup(out_text);
+    assert_int_equal(RUN("--no-header", "-f", "tcp", SAMPLES "two_interfaces.pcapng"), 0);
+    assert_string_equal(err_text, "");
+    assert_string_equal(out_text, all);
+    free(all);
+}
+
 static void test_bad_filter_is_a_usage_error_naming_it(void **state)
 {
     (void)state;
@@ -493,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_connection_split_across_two_files_is_one_row),
         cmocka_unit_test(test_nanosecond_capture_has_nine_decimals),
         cmocka_unit_test(test_filter_selects_packets),
+        cmocka_unit_test(test_filter_on_a_pcapng_with_two_link_types),
         cmocka_unit_test(test_bad_filter_is_a_usage_error_naming_it),
         cmocka_unit_test(test_stats_on_every_link_type),
         cmocka_unit_test(test_stats_count_skipped_packets_by_reason),
