@@ -33,6 +33,14 @@ void conntab_destroy(conntab *t)
     memset(t, 0, sizeof(*t));
 }
 
+void conntab_clear(conntab *t)
+{
+    memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof(*t->slots));
+    t->count = 0;
+    t->pool_used = 0;
+    t->free_head = CONNTAB_NONE;
+}
+
 uint32_t conntab_alloc(conntab *t)
 {
     uint32_t i;

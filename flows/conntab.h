@@ -54,6 +54,9 @@ static inline uint32_t conntab_index_of(const conntab *t, const void *elem)
     return (uint32_t)(((const unsigned char *)elem - t->pool) / t->elem_size);
 }
 
+/* Forgets every element and index entry at once (memory is kept). */
+void conntab_clear(conntab *t);
+
 /* A zeroed element, or CONNTAB_NONE when out of memory. */
 uint32_t conntab_alloc(conntab *t);
 void conntab_release(conntab *t, uint32_t i);

@@ -405,8 +405,9 @@ static void fill_record(const conn *c, conn_record *r)
 
 /* Hands the instance over and frees it. `when` is the moment it ends; an
  * endpoint still in TIME_WAIT leaves it then for `tw_reason`. */
-static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
-                     conn_tw_reason tw_reason)
+/* Ends the instance's timers and counts it, then hands its row over. */
+static void emit_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
+                      conn_tw_reason tw_reason)
 {
     conn_record rec;
     for (int i = 0; i < 2; i++)
@@ -422,13 +423,21 @@ static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
     }
     fill_record(c, &rec);
     rec.end_reason = why;
+    t->stats.alive--;
+    if (t->emit)
+        t->emit(t->ctx, &rec);
+}
+
+/* Hands the instance over and frees it. `when` is the moment it ends; an
+ * endpoint still in TIME_WAIT leaves it then for `tw_reason`. */
+static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
+                     conn_tw_reason tw_reason)
+{
     uint32_t i = conntab_index_of(&t->tab, c);
     conntab_remove(&t->tab, i, flow_hash(&c->key, sizeof(c->key)));
     list_remove(t, list_of(t, c), c);
-    t->stats.alive--;
-    conntab_release(&t->tab, i);
-    if (t->emit)
-        t->emit(t->ctx, &rec);
+    emit_conn(t, c, why, when, tw_reason);
+    conntab_release(&t->tab, i); /* reuses c's first bytes: after the row */
 }
 
 /* The natural end of a closing instance at its deadline: TIME_WAIT expired
@@ -1132,17 +1141,27 @@ void flows_finish(flows_table *t, int64_t capture_end)
     if (!t->clock_set || capture_end > t->clock)
         t->clock = capture_end;
     expire_due(t);
-    /* Whatever is left was alive at the end of the capture. Closing
-     * instances whose deadline is due but sat behind a later one first. */
-    conn *c;
-    while ((c = list_head(t, &t->closing))) {
-        if (c->deadline <= capture_end)
-            expire_conn(t, c);
-        else
-            end_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
+    /* Whatever is left was alive at the end of the capture: each is handed
+     * over in list order, then the table is emptied at once (taking them
+     * out of the index one by one would cost a cache miss each, for
+     * nothing). Closing instances whose deadline is due but sat behind a
+     * later one expire normally. */
+    conn_list *lists[] = {&t->closing, &t->active, &t->embryonic};
+    for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+        for (uint32_t i = lists[l]->head; i != CONNTAB_NONE;) {
+            conn *c = at(t, i);
+            i = c->next;
+            if (l == 0 && c->deadline <= capture_end) {
+                for (int e = 0; e < 2; e++)
+                    leave_time_wait(&c->ep[e], c->ep[e].tw_deadline, TW_EXPIRED);
+                emit_conn(t, c, END_CLOSED, c->deadline, TW_REASON_NONE);
+            } else {
+                emit_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
+            }
+        }
+        lists[l]->head = lists[l]->tail = CONNTAB_NONE;
     }
-    while ((c = list_head(t, &t->active)) || (c = list_head(t, &t->embryonic)))
-        end_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
+    conntab_clear(&t->tab);
 }
 
 void flows_free(flows_table *t)
