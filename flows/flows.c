@@ -147,6 +147,7 @@ enum {
     LIST_ACTIVE = 0, /* lazy LRU by activity (idle timeout, eviction) */
     LIST_CLOSING,    /* by deadline: TIME_WAIT or the linger after a reset */
     LIST_EMBRYONIC,  /* lazy LRU: only the client's SYNs seen so far */
+    LIST_FREE = 0xff /* released to the pool */
 };
 
 typedef struct conn_list {
@@ -437,6 +438,7 @@ static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
     conntab_remove(&t->tab, i, flow_hash(&c->key, sizeof(c->key)));
     list_remove(t, list_of(t, c), c);
     emit_conn(t, c, why, when, tw_reason);
+    c->list = LIST_FREE;
     conntab_release(&t->tab, i); /* reuses c's first bytes: after the row */
 }
 
@@ -1141,26 +1143,26 @@ void flows_finish(flows_table *t, int64_t capture_end)
     if (!t->clock_set || capture_end > t->clock)
         t->clock = capture_end;
     expire_due(t);
-    /* Whatever is left was alive at the end of the capture: each is handed
-     * over in list order, then the table is emptied at once (taking them
-     * out of the index one by one would cost a cache miss each, for
-     * nothing). Closing instances whose deadline is due but sat behind a
-     * later one expire normally. */
-    conn_list *lists[] = {&t->closing, &t->active, &t->embryonic};
-    for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
-        for (uint32_t i = lists[l]->head; i != CONNTAB_NONE;) {
-            conn *c = at(t, i);
-            i = c->next;
-            if (l == 0 && c->deadline <= capture_end) {
-                for (int e = 0; e < 2; e++)
-                    leave_time_wait(&c->ep[e], c->ep[e].tw_deadline, TW_EXPIRED);
-                emit_conn(t, c, END_CLOSED, c->deadline, TW_REASON_NONE);
-            } else {
-                emit_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
-            }
+    /* Whatever is left was alive at the end of the capture. They are handed
+     * over in pool order, a sequential walk the hardware prefetches (the
+     * lists would chase a pointer, and miss the cache, per instance), and
+     * the table is emptied at once. Closing instances whose deadline is due
+     * but sat behind a later one expire normally. */
+    for (uint32_t i = 0; i < t->tab.pool_used; i++) {
+        conn *c = at(t, i);
+        if (c->list == LIST_FREE)
+            continue;
+        if (c->list == LIST_CLOSING && c->deadline <= capture_end) {
+            for (int e = 0; e < 2; e++)
+                leave_time_wait(&c->ep[e], c->ep[e].tw_deadline, TW_EXPIRED);
+            emit_conn(t, c, END_CLOSED, c->deadline, TW_REASON_NONE);
+        } else {
+            emit_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
         }
-        lists[l]->head = lists[l]->tail = CONNTAB_NONE;
     }
+    t->active.head = t->active.tail = CONNTAB_NONE;
+    t->closing.head = t->closing.tail = CONNTAB_NONE;
+    t->embryonic.head = t->embryonic.tail = CONNTAB_NONE;
     conntab_clear(&t->tab);
 }
 
