@@ -553,11 +553,17 @@ static void enter_time_wait(flows_table *t, endpoint *e, int64_t ts)
 
 /* ---- lookup and creation ---------------------------------------------- */
 
+/* A total order on (address, port) pairs; any consistent order makes the
+ * key canonical, so the words are compared as the machine holds them. */
 static int addr_port_cmp(const uint8_t *a1, uint16_t p1, const uint8_t *a2, uint16_t p2)
 {
-    int r = memcmp(a1, a2, 16);
-    if (r)
-        return r;
+    uint64_t x[2], y[2];
+    memcpy(x, a1, 16);
+    memcpy(y, a2, 16);
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    if (x[1] != y[1])
+        return x[1] < y[1] ? -1 : 1;
     return (int)p1 - (int)p2;
 }
 
