@@ -34,6 +34,8 @@
 
 #include <cmocka.h>
 
+#include "testkit.h"
+
 #ifndef TIME_LIMIT_S
 #define TIME_LIMIT_S 30 /* per run; generous for ASan on a busy machine */
 #endif
@@ -91,30 +93,10 @@ static size_t n_files;
 
 /* ---- helpers ----------------------------------------------------------- */
 
+/* The file whole, or NULL when it cannot be read. */
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, got;
-    char *s = malloc(cap + 1);
-    while (s && (got = fread(s + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *ns = realloc(s, (cap *= 2) + 1);
-            if (!ns) {
-                free(s);
-                s = NULL;
-            }
-            s = ns;
-        }
-    }
-    fclose(f);
-    if (s)
-        s[n] = '\0';
-    if (len)
-        *len = n;
-    return s;
+    return access(path, R_OK) == 0 ? tk_slurp(path, len) : NULL;
 }
 
 static const char *tmp_path(size_t idx, const char *ext)
@@ -126,101 +108,27 @@ static const char *tmp_path(size_t idx, const char *ext)
     return s;
 }
 
-/* Starts synfin with args; stdout to out, stderr to err. The child sets an
- * alarm before exec (it survives exec), so a hang ends as SIGALRM. */
+/* Starts synfin with args; stdout to out, stderr to err; a hang ends as
+ * SIGALRM. */
 static pid_t spawn(const char *const *args, const char *out, const char *err)
 {
-    const char *argv[16];
-    int n = 0;
-    argv[n++] = SYNFIN_BINARY;
-    for (int i = 0; args[i]; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int i0 = open("/dev/null", O_RDONLY);
-        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (i0 < 0 || o < 0 || e < 0)
-            _exit(126);
-        dup2(i0, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        alarm(TIME_LIMIT_S);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
+    return tk_spawn(SYNFIN_BINARY, args, NULL, out, err, TIME_LIMIT_S);
 }
 
-/* Strict RFC 4180 (with \n line ends, SPEC §4): the header starts with the
- * SPEC columns; every record has as many fields as the header; a field is
- * either unquoted (no quote, comma, CR or LF in it) or quoted with doubled
- * inner quotes and followed by a comma or the line end; the text ends with
- * \n. Returns the number of rows, or -1 with a message in err. */
+/* Strict RFC 4180 (testkit) whose header starts with the SPEC §4 columns.
+ * Returns the number of rows, or -1 with a message in err. */
 static int check_csv(const char *s, size_t len, char *err, size_t errlen)
 {
-    size_t pos = 0;
-    int header_fields = -1, rows = -1;
-    while (pos < len) {
-        int nf = 0, spec_ok = 1;
-        for (;;) {
-            size_t start = pos;
-            if (pos < len && s[pos] == '"') {
-                for (pos++;; pos++) {
-                    if (pos >= len) {
-                        snprintf(err, errlen, "record %d: quoted field not closed", rows + 1);
-                        return -1;
-                    }
-                    if (s[pos] == '"') {
-                        if (pos + 1 < len && s[pos + 1] == '"') {
-                            pos++;
-                            continue;
-                        }
-                        pos++;
-                        break;
-                    }
-                }
-            } else {
-                for (; pos < len && s[pos] != ',' && s[pos] != '\n'; pos++) {
-                    if (s[pos] == '"' || s[pos] == '\r' || s[pos] == '\0') {
-                        snprintf(err, errlen, "record %d: byte %#x inside an unquoted field",
-                                 rows + 1, (unsigned char)s[pos]);
-                        return -1;
-                    }
-                }
-            }
-            if (header_fields < 0 && (size_t)nf < N_SPEC_COLUMNS &&
-                (pos - start != strlen(spec_columns[nf]) ||
-                 memcmp(s + start, spec_columns[nf], pos - start) != 0))
-                spec_ok = 0;
-            nf++;
-            if (pos >= len) {
-                snprintf(err, errlen, "record %d: not ended by \\n", rows + 1);
-                return -1;
-            }
-            if (s[pos] != ',' && s[pos] != '\n') {
-                snprintf(err, errlen, "record %d: text after a closing quote", rows + 1);
-                return -1;
-            }
-            if (s[pos++] == '\n')
-                break;
-        }
-        if (header_fields < 0) {
-            if (!spec_ok || (size_t)nf < N_SPEC_COLUMNS) {
-                snprintf(err, errlen, "header is not the SPEC §4 column list");
-                return -1;
-            }
-            header_fields = nf;
-        } else if (nf != header_fields) {
-            snprintf(err, errlen, "record %d: %d fields, header has %d", rows + 1, nf,
-                     header_fields);
-            return -1;
-        }
-        rows++;
-    }
-    if (header_fields < 0) {
-        snprintf(err, errlen, "no header");
+    tk_table t;
+    if (tk_csv_parse(s, len, &t, err, errlen) != 0)
+        return -1;
+    int ok = t.cols >= (int)N_SPEC_COLUMNS;
+    for (size_t c = 0; ok && c < N_SPEC_COLUMNS; c++)
+        ok = strcmp(t.cell[c], spec_columns[c]) == 0;
+    int rows = t.rows;
+    tk_table_free(&t);
+    if (!ok) {
+        snprintf(err, errlen, "header is not the SPEC §4 column list");
         return -1;
     }
     return rows;

@@ -34,6 +34,8 @@
 
 #include <cmocka.h>
 
+#include "testkit.h"
+
 #define TIME_LIMIT_S 120 /* per run: a hang fails instead of blocking ctest */
 
 static char tmpdir[] = "/tmp/synfin-damaged-XXXXXX";
@@ -121,21 +123,6 @@ static const char *write_tmp(const char *name, const uint8_t *d, size_t n)
     return path;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return strdup("");
-    bytes b = {0};
-    uint8_t buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        put(&b, buf, n);
-    fclose(f);
-    put(&b, "", 1);
-    return (char *)b.d;
-}
-
 /* ---- running synfin ---------------------------------------------------- */
 
 /* Runs synfin with args (NULL-terminated, without argv[0]); stdout and
@@ -143,117 +130,43 @@ static char *slurp(const char *path)
  * the signal that killed it (SIGALRM: the time limit). */
 static int run(const char *const *args)
 {
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = SYNFIN_BINARY;
-    for (int i = 0; args[i]; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int i0 = open("/dev/null", O_RDONLY);
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (i0 < 0 || o < 0 || e < 0)
-            _exit(126);
-        dup2(i0, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        alarm(TIME_LIMIT_S);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int rc = tk_run(SYNFIN_BINARY, args, NULL, out_path, err_path, TIME_LIMIT_S);
+    assert_true(rc >= 0);
     free(out_text);
     free(err_text);
-    out_text = slurp(out_path);
-    err_text = slurp(err_path);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    out_text = tk_slurp(out_path, NULL);
+    err_text = tk_slurp(err_path, NULL);
+    return rc;
 }
 
 #define RUN(...) run((const char *const[]){__VA_ARGS__, NULL})
 
 /* ---- strict CSV -------------------------------------------------------- */
 
-typedef struct table {
-    int cols, rows;
-    char **cell; /* (rows + 1) * cols, row 0 = header */
-} table;
+typedef tk_table table;
 
 static void table_free(table *t)
 {
-    for (int i = 0; i < (t->rows + 1) * t->cols; i++)
-        free(t->cell[i]);
-    free(t->cell);
-    memset(t, 0, sizeof(*t));
+    tk_table_free(t);
 }
 
-/* Parses RFC 4180 text with \n line ends; fails the test on any deviation
- * (unclosed quote, bare quote or CR, ragged rows, missing final \n). */
+/* Parses synfin's CSV strictly (testkit); fails the test on any deviation. */
 static table parse_csv(const char *s)
 {
-    table t = {0};
-    size_t cap = 0, n = 0;
-    int nf = 0;
-    size_t pos = 0, len = strlen(s);
-    assert_true(len > 0 && s[len - 1] == '\n');
-    while (pos < len) {
-        char *f;
-        if (s[pos] == '"') {
-            size_t start = ++pos, k = 0, end = pos;
-            while (end < len && (s[end] != '"' || s[end + 1] == '"'))
-                end += s[end] == '"' ? 2 : 1;
-            f = malloc(end - start + 1); /* unescaped, never longer */
-            assert_non_null(f);
-            for (;; pos++) {
-                assert_true(pos < len); /* quoted field closed */
-                if (s[pos] == '"') {
-                    if (s[pos + 1] != '"') {
-                        pos++;
-                        break;
-                    }
-                    pos++;
-                }
-                f[k++] = s[pos];
-            }
-            f[k] = '\0';
-        } else {
-            size_t start = pos;
-            for (; s[pos] != ',' && s[pos] != '\n'; pos++)
-                assert_true(s[pos] != '"' && s[pos] != '\r');
-            f = strndup(s + start, pos - start);
-            assert_non_null(f);
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            t.cell = realloc(t.cell, cap * sizeof(*t.cell));
-            assert_non_null(t.cell);
-        }
-        t.cell[n++] = f;
-        nf++;
-        assert_true(s[pos] == ',' || s[pos] == '\n');
-        if (s[pos++] == '\n') {
-            if (t.cols == 0)
-                t.cols = nf;
-            else
-                assert_int_equal(nf, t.cols); /* every row as wide as the header */
-            nf = 0;
-        }
-    }
-    t.rows = (int)(n / (size_t)t.cols) - 1;
+    table t;
+    char err[256];
+    if (tk_csv_parse(s, strlen(s), &t, err, sizeof(err)) != 0)
+        fail_msg("not strict CSV: %s", err);
     assert_string_equal(t.cell[0], "conn_id");
     return t;
 }
 
 static const char *cell(const table *t, int row, const char *col)
 {
-    for (int c = 0; c < t->cols; c++)
-        if (strcmp(t->cell[c], col) == 0)
-            return t->cell[(row + 1) * t->cols + c];
-    fail_msg("no column %s", col);
-    return NULL;
+    const char *v = tk_cell(t, row, col);
+    if (!v)
+        fail_msg("no column %s", col);
+    return v;
 }
 
 /* Packets counted over all rows. */

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "testkit.h"
+
 #define SAMPLES SYNFIN_SOURCE_DIR "/samples/"
 
 static char tmpdir[] = "/tmp/synfin-e2e-XXXXXX";
@@ -33,51 +35,18 @@ static const char header[] =
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
     "anomalies\n";
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Runs synfin with argv (NULL-terminated, without argv[0]); stdin from
+/* Runs synfin with args (NULL-terminated, without argv[0]); stdin from
  * `in` (or /dev/null). Returns the exit code, or 128+signal. Fills
  * out_text / err_text. */
 static int run_synfin_in(const char *in, const char *const *args)
 {
-    const char *argv[512];
-    int n = 0;
-    argv[n++] = SYNFIN_BINARY;
-    for (int i = 0; args[i]; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int i0 = open(in ? in : "/dev/null", O_RDONLY);
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(i0, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    waitpid(pid, &status, 0);
+    int rc = tk_run(SYNFIN_BINARY, args, in, out_path, err_path, 120);
+    assert_true(rc >= 0);
     free(out_text);
     free(err_text);
-    out_text = slurp(out_path);
-    err_text = slurp(err_path);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    out_text = tk_slurp(out_path, NULL);
+    err_text = tk_slurp(err_path, NULL);
+    return rc;
 }
 
 #define RUN(...) run_synfin_in(NULL, (const char *const[]){__VA_ARGS__, NULL})
@@ -97,6 +66,33 @@ static int count_lines(const char *s)
     for (; *s; s++)
         n += *s == '\n';
     return n;
+}
+
+/* ---- the strict CSV reader the tests rely on ---- */
+
+static void test_strict_csv_reader_rejects_malformed_text(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "a,b\n1\n",        /* ragged row */
+        "a,b\n1,2",        /* no final line end */
+        "a,b\n1,x\"y\n",   /* bare quote in an unquoted field */
+        "a,b\n1,2\r\n",    /* CR line end */
+        "a,b\n1,\"open\n", /* quoted field never closed */
+        "a,b\n1,\"q\"x\n", /* text after a closing quote */
+        "",
+    };
+    char err[256];
+    tk_table t;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (tk_csv_parse(bad[i], strlen(bad[i]), &t, err, sizeof(err)) == 0)
+            fail_msg("accepted malformed CSV #%zu", i);
+    const char *good = "a,b\n1,\"x,\"\"y\"\"\"\n";
+    assert_int_equal(tk_csv_parse(good, strlen(good), &t, err, sizeof(err)), 0);
+    assert_int_equal(t.rows, 1);
+    assert_string_equal(tk_cell(&t, 0, "b"), "x,\"y\"");
+    assert_null(tk_cell(&t, 0, "c"));
+    tk_table_free(&t);
 }
 
 /* ---- rows ---- */
@@ -419,7 +415,7 @@ static void test_closed_pipe_ends_quietly(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     free(err_text);
-    err_text = slurp(err_path);
+    err_text = tk_slurp(err_path, NULL);
     assert_string_equal(err_text, "");
 }
 
@@ -435,7 +431,7 @@ static void test_progress_only_on_a_terminal(void **state)
     if (system(cmd) != 0)
         skip(); /* no script(1) or no pseudo-terminal here */
     free(out_text);
-    out_text = slurp(out_path);
+    out_text = tk_slurp(out_path, NULL);
     if (!strstr(out_text, "packets/s") || !strstr(out_text, "connections alive"))
         fail_msg("no progress line on a terminal:\n%s", out_text);
     /* the same run into files: stderr stays empty */
@@ -496,6 +492,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strict_csv_reader_rejects_malformed_text),
         cmocka_unit_test(test_header_is_the_spec_column_list),
         cmocka_unit_test(test_client_close_whole_row),
         cmocka_unit_test(test_time_wait_expired_and_msl_option),
