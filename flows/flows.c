@@ -669,10 +669,10 @@ static int starts_new_instance(const conn *c, const endpoint *x, const dissect_s
     if ((x->flags & EP_ISN_KNOWN) && x->isn == s->seq)
         return 0; /* a retransmission of the SYN already seen */
     const endpoint *a = &c->ep[CLIENT], *b = &c->ep[SERVER];
-    int closed =
-        c->reset ||
-        ((a->state == CONN_CLOSED || a->state == CONN_TIME_WAIT) &&
-         (b->state == CONN_CLOSED || b->state == CONN_TIME_WAIT || b->state == CONN_LISTEN));
+    /* In TIME_WAIT: either endpoint (its peer may still be in LAST_ACK when
+     * the last ACK was not captured). */
+    int closed = c->reset || a->state == CONN_TIME_WAIT || b->state == CONN_TIME_WAIT ||
+                 (a->state == CONN_CLOSED && (b->state == CONN_CLOSED || b->state == CONN_LISTEN));
     /* The same endpoint sending a SYN with another ISN while its first one
      * was never answered abandoned that attempt (retrying clients,
      * scanners). The peer's SYN is a simultaneous open instead. */

@@ -1957,6 +1957,35 @@ static void test_syn_flood_evicts_attempts_before_answered_connections(void **st
     done();
 }
 
+/* The client is in TIME_WAIT, the server still in LAST_ACK (its last ACK
+ * was not captured): a new SYN with another ISN is a new instance (SPEC §1:
+ * the previous one is in TIME_WAIT). */
+static void test_new_syn_while_peer_still_in_last_ack_reuses(void **state)
+{
+    (void)state;
+    sim s;
+    conv c;
+    sim_init(&s, NULL);
+    conv_init(&c, &s);
+    open_conn(&c, 0);
+    tx(&c, C, F_FA, 0, 1 * MS);
+    tx(&c, S, F_A, 0, 1 * MS);
+    int64_t tw = tx(&c, S, F_FA, 0, 1 * MS); /* client TIME_WAIT, server LAST_ACK */
+    /* the client's last ACK is not in the capture */
+    conv_init_ports(&c, &s, 40000, 80, 77777, 88888);
+    int64_t syn = tx(&c, C, F_SYN, 0, 5 * SEC);
+    assert_int_equal(s.nrec, 1);
+    EXPECT_TW_REASON(&s.rec[0], "reused");
+    EXPECT_TS(s.rec[0].time_wait_start, tw);
+    EXPECT_TS(s.rec[0].time_wait_end, syn);
+    EXPECT_TRUE(s.rec[0].server_state == CONN_LAST_ACK);
+    finish_at(&s, s.now);
+    assert_int_equal(s.nrec, 2);
+    EXPECT_HS(&s.rec[1], "syn_only");
+    sim_free(&s);
+    done();
+}
+
 /* ---- counters ------------------------------------------------------------------ */
 
 static void test_packet_and_byte_counters_per_direction(void **state)
@@ -3246,6 +3275,7 @@ int main(void)
         T(test_syn_with_data_is_an_anomaly),
         T(test_idle_timeout_ends_instance),
         T(test_max_flows_evicts_an_instance),
+        T(test_new_syn_while_peer_still_in_last_ack_reuses),
         T(test_syn_flood_evicts_attempts_before_answered_connections),
         T(test_packet_and_byte_counters_per_direction),
         T(test_fin_retransmissions_are_counted),
