@@ -857,7 +857,7 @@ static int setup(void **state)
     char probe[8400];
     snprintf(probe, sizeof(probe), "%s/close_client.pcap", samples);
     if (access(probe, R_OK) != 0) {
-        /* Not committed yet: make them. */
+        /* Not in the source tree (a partial checkout): make them. */
         snprintf(samples, sizeof(samples), "%s/samples", tmpdir);
         char cmd[9000];
         snprintf(cmd, sizeof(cmd), "'%s' '%s' >/dev/null", SYNFIN_SAMPLEGEN, samples);
