@@ -5,14 +5,14 @@
  * file that is not gzip is read straight through stdio (the fast path for
  * archives); anything else (gzip, pipes, standard input) goes through the
  * byte source of gunzip.c, behind a small push-back buffer that replays the
- * peeked capture magic. Classic pcap goes to libpcap (through fopencookie()
- * on the gunzip path); pcapng goes to pcapng.c.
+ * peeked capture magic. Classic pcap goes to pcapfile.c (a plain file is
+ * then read with read(2) in 1 MiB blocks, no stdio); pcapng goes to
+ * pcapng.c (through stdio for a plain file: it reads block by block).
  */
 #include "input.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +33,8 @@ struct synfin_input {
     char gz_msg[160];
     int kind;
     int precision;
-    FILE *fp;     /* KIND_PCAP: the stream libpcap reads */
-    pcap_t *pcap; /* KIND_PCAP */
+    int direct; /* KIND_PCAP on a plain file: read(2) on its descriptor */
+    pcapfile_reader *pf;
     pcapng_reader *ng;
     uint64_t packets;
     char err[512];
@@ -44,6 +44,18 @@ struct synfin_input {
 static long raw_read(void *src, void *buf, size_t len)
 {
     synfin_input *in = src;
+    if (in->direct) {
+        ssize_t n;
+        do
+            n = read(fileno(in->plain), buf, len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            in->gz_error = 1;
+            snprintf(in->gz_msg, sizeof(in->gz_msg), "read error: %s", strerror(errno));
+            return -1;
+        }
+        return (long)n;
+    }
     if (in->plain) {
         size_t n = fread(buf, 1, len, in->plain);
         if (n < len && ferror(in->plain)) {
@@ -65,12 +77,6 @@ static long raw_read(void *src, void *buf, size_t len)
         return done ? (long)done : -1;
     }
     return (long)(done + (size_t)n);
-}
-
-static ssize_t cookie_read(void *cookie, char *buf, size_t size)
-{
-    long n = raw_read(cookie, buf, size);
-    return n < 0 ? -1 : (ssize_t)n;
 }
 
 static int pcap_magic_precision(const uint8_t *m)
@@ -178,32 +184,15 @@ static synfin_input *open_reader(synfin_input *in, const char *path, char *err, 
         return NULL;
     }
     in->kind = KIND_PCAP;
-    if (in->plain) {
-        in->fp = in->plain; /* libpcap reads it directly */
-    } else {
-        cookie_io_functions_t io = {
-            .read = cookie_read, .write = NULL, .seek = NULL, .close = NULL};
-        in->fp = fopencookie(in, "r", io);
-    }
-    if (!in->fp) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        input_close(in);
-        return NULL;
-    }
-    char pcap_err[PCAP_ERRBUF_SIZE] = "";
-    in->pcap =
-        pcap_fopen_offline_with_tstamp_precision(in->fp, PCAP_TSTAMP_PRECISION_NANO, pcap_err);
-    if (!in->pcap) {
+    in->direct = in->plain != NULL; /* nothing was read through stdio yet */
+    char why[256];
+    in->pf = pcapfile_open(raw_read, in, why, sizeof(why));
+    if (!in->pf) {
         snprintf(err, errlen, "%s: bad pcap file header: %s", path,
-                 in->gz_error ? in->gz_msg : pcap_err);
-        if (in->fp == in->plain)
-            in->fp = NULL; /* one stream, closed once through in->plain */
+                 in->gz_error ? in->gz_msg : why);
         input_close(in);
         return NULL;
     }
-    if (in->fp == in->plain)
-        in->plain = NULL; /* libpcap owns and closes it now */
-    in->fp = NULL;
     return in;
 }
 
@@ -221,23 +210,16 @@ input_status input_next(synfin_input *in, input_packet *pkt)
         }
         return st;
     }
-    struct pcap_pkthdr *hdr;
-    const u_char *data;
-    int r = pcap_next_ex(in->pcap, &hdr, &data);
-    if (r == 1) {
+    input_status st = pcapfile_next(in->pf, pkt);
+    if (st == INPUT_PACKET) {
         in->packets++;
-        pkt->ts = (int64_t)hdr->ts.tv_sec * 1000000000 + (int64_t)hdr->ts.tv_usec;
-        pkt->linktype = (uint32_t)pcap_datalink(in->pcap);
-        pkt->caplen = hdr->caplen;
-        pkt->wirelen = hdr->len < hdr->caplen ? hdr->caplen : hdr->len;
-        pkt->data = data;
-        return INPUT_PACKET;
+        return st;
     }
-    if (r == PCAP_ERROR_BREAK && !in->gz_error)
+    if (st == INPUT_END && !in->gz_error)
         return INPUT_END;
     snprintf(in->err, sizeof(in->err), "%s: packet %llu: %s", in->name,
              (unsigned long long)in->packets + 1,
-             in->gz_error ? in->gz_msg : pcap_geterr(in->pcap));
+             in->gz_error ? in->gz_msg : pcapfile_error(in->pf));
     return INPUT_DAMAGED;
 }
 
@@ -253,13 +235,11 @@ uint64_t input_packets(const synfin_input *in)
 
 uint64_t input_offset(const synfin_input *in)
 {
-    long off = -1;
     if (in->src)
         return bytesrc_offset(in->src);
-    if (in->pcap)
-        off = ftell(pcap_file(in->pcap));
-    else if (in->plain)
-        off = ftell(in->plain);
+    if (in->pf)
+        return pcapfile_offset(in->pf);
+    long off = in->plain ? ftell(in->plain) : -1;
     return off < 0 ? 0 : (uint64_t)off;
 }
 
@@ -274,10 +254,7 @@ void input_close(synfin_input *in)
 {
     if (!in)
         return;
-    if (in->pcap)
-        pcap_close(in->pcap); /* also fcloses in->fp */
-    else if (in->fp)
-        fclose(in->fp);
+    pcapfile_close(in->pf);
     if (in->ng)
         pcapng_close(in->ng);
     if (in->plain)

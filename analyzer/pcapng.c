@@ -37,7 +37,7 @@ typedef struct ng_iface {
 } ng_iface;
 
 struct pcapng_reader {
-    pcapng_read_fn read;
+    capture_read_fn read;
     void *src;
     int swapped; /* this section's byte order differs from ours */
     int seen_shb;
@@ -65,7 +65,7 @@ static uint16_t rd16(const pcapng_reader *r, const uint8_t *p)
     return r->swapped ? __builtin_bswap16(v) : v;
 }
 
-pcapng_reader *pcapng_open(pcapng_read_fn read, void *src)
+pcapng_reader *pcapng_open(capture_read_fn read, void *src)
 {
     pcapng_reader *r = calloc(1, sizeof(*r));
     if (!r)

@@ -4,7 +4,12 @@
  * Invariant: batches go full in the order `filled` counts them and come
  * back empty in the same order (`done`); slot i % NBATCH is the reader's
  * while filled - done < NBATCH, else it waits. One mutex and two condition
- * variables; the reader locks once per 256 segments.
+ * variables; each side locks twice per 256 segments.
+ *
+ * Wake-ups are system calls, so they are rationed: a side that has to wait
+ * says how far the other must get before waking it (`reader_wake`,
+ * `worker_wake`), half the ring, and the other side signals only then.
+ * Waiting is the exception once the ring is in steady state.
  */
 #include "pipeline.h"
 
@@ -13,7 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define NBATCH 4
+#define NBATCH    16
+#define NO_WAITER UINT64_MAX
 
 struct pipeline {
     flows_table *flows;
@@ -22,6 +28,9 @@ struct pipeline {
     uint64_t filled; /* batches handed to the worker */
     uint64_t done;   /* batches the worker has replayed */
     int closing;     /* no more batches will come */
+    /* A waiting side and when to wake it (NO_WAITER: not waiting). */
+    uint64_t reader_wake; /* the reader: when filled - done <= this */
+    uint64_t worker_wake; /* the worker: when filled - done >= this */
     int threaded;
     pthread_t worker;
     pthread_mutex_t lock;
@@ -55,8 +64,12 @@ static void *worker_main(void *arg)
     pipeline *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->done == p->filled && !p->closing)
-            pthread_cond_wait(&p->has_work, &p->lock);
+        if (p->done == p->filled && !p->closing) {
+            p->worker_wake = NBATCH / 2;
+            while (p->done == p->filled && !p->closing)
+                pthread_cond_wait(&p->has_work, &p->lock);
+            p->worker_wake = NO_WAITER;
+        }
         if (p->done == p->filled)
             break; /* closing, and everything replayed */
         seg_batch *b = &p->batch[p->done % NBATCH];
@@ -64,7 +77,8 @@ static void *worker_main(void *arg)
         replay(p, b);
         pthread_mutex_lock(&p->lock);
         p->done++;
-        pthread_cond_signal(&p->has_room);
+        if (p->reader_wake != NO_WAITER && p->filled - p->done <= p->reader_wake)
+            pthread_cond_signal(&p->has_room);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -77,6 +91,7 @@ pipeline *pipeline_start(flows_table *flows, report *rep)
         return NULL;
     p->flows = flows;
     p->rep = rep;
+    p->reader_wake = p->worker_wake = NO_WAITER;
     atomic_init(&p->stopped, 0);
     atomic_init(&p->alive, 0);
     if (pthread_mutex_init(&p->lock, NULL) == 0) {
@@ -111,9 +126,14 @@ void pipeline_submit(pipeline *p)
     }
     pthread_mutex_lock(&p->lock);
     p->filled++;
-    pthread_cond_signal(&p->has_work);
-    while (p->filled - p->done >= NBATCH) /* the next slot is still in use */
-        pthread_cond_wait(&p->has_room, &p->lock);
+    if (p->worker_wake != NO_WAITER && p->filled - p->done >= p->worker_wake)
+        pthread_cond_signal(&p->has_work);
+    if (p->filled - p->done >= NBATCH) { /* the next slot is still in use */
+        p->reader_wake = NBATCH / 2;
+        while (p->filled - p->done > NBATCH / 2)
+            pthread_cond_wait(&p->has_room, &p->lock);
+        p->reader_wake = NO_WAITER;
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -123,8 +143,13 @@ void pipeline_sync(pipeline *p)
     if (!p->threaded)
         return;
     pthread_mutex_lock(&p->lock);
-    while (p->done != p->filled)
-        pthread_cond_wait(&p->has_room, &p->lock);
+    if (p->done != p->filled) {
+        pthread_cond_signal(&p->has_work); /* however little is queued */
+        p->reader_wake = 0;
+        while (p->done != p->filled)
+            pthread_cond_wait(&p->has_room, &p->lock);
+        p->reader_wake = NO_WAITER;
+    }
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -1,5 +1,5 @@
 /*
- * test_input.c: the capture readers (analyzer/input.c, analyzer/pcapng.c)
+ * test_input.c: the capture readers (analyzer/input.c, pcapfile.c, pcapng.c)
  * on files built here: pcap in both byte orders and precisions, gzip,
  * pcapng with several interfaces, link types and resolutions, and damage.
  */
@@ -120,7 +120,8 @@ static void test_pcap_nanoseconds_big_endian(void **state)
     pcap_header(&b, 0xa1b23c4d, 101);
     pcap_record(&b, 1700000000, 123456789, 40, 40);
     const char *p = write_file("ns-be.pcap", &b);
-    expect_packets(p, 1, INT64_C(1700000000123456789), 12 /* libpcap's DLT_RAW */, 9);
+    expect_packets(p, 1, INT64_C(1700000000123456789), 101 /* LINKTYPE_RAW, as the header says */,
+                   9);
     assert_int_equal(input_probe_precision(p), 9);
 }
 
@@ -365,6 +366,141 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A capture of several MiB, records of every length from 0 to 1500 bytes,
+ * so records straddle the reader's 1 MiB blocks at every offset: each
+ * packet is handed out whole, with its own bytes, in order. Read from a
+ * file and, through gzip, from the byte source. */
+static void test_pcap_records_across_read_blocks(void **state)
+{
+    (void)state;
+    char path[256], gzpath[256];
+    snprintf(path, sizeof(path), "%s/big.pcap", tmpdir);
+    snprintf(gzpath, sizeof(gzpath), "%s/big.pcap.gz", tmpdir);
+    FILE *f = fopen(path, "wb");
+    gzFile gz = gzopen(gzpath, "wb1");
+    assert_non_null(f);
+    assert_non_null(gz);
+    buf b = {.n = 0};
+    pcap_header(&b, 0xa1b2c3d4, 1);
+    enum { N = 12000 };
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t len = (i * 7919u) % 1501u;
+        uint32_t h[4] = {1700000000 + i, i % 1000000, len, len + 4};
+        put(&b, h, sizeof(h));
+        for (uint32_t k = 0; k < len; k++) {
+            uint8_t z = (uint8_t)(i + k);
+            put(&b, &z, 1);
+        }
+        if (b.n > sizeof(b.d) - 1600 || i == N - 1) {
+            assert_int_equal(fwrite(b.d, 1, b.n, f), b.n);
+            assert_int_equal(gzwrite(gz, b.d, (unsigned)b.n), (int)b.n);
+            b.n = 0;
+        }
+    }
+    fclose(f);
+    gzclose(gz);
+    const char *paths[] = {path, gzpath};
+    for (int p = 0; p < 2; p++) {
+        char err[512];
+        synfin_input *in = input_open(paths[p], err, sizeof(err));
+        assert_non_null(in);
+        input_packet pkt;
+        for (uint32_t i = 0; i < N; i++) {
+            assert_int_equal(input_next(in, &pkt), INPUT_PACKET);
+            uint32_t len = (i * 7919u) % 1501u;
+            assert_int_equal(pkt.caplen, len);
+            assert_int_equal(pkt.wirelen, len + 4);
+            assert_true(pkt.ts == (int64_t)(1700000000 + i) * 1000000000 + (i % 1000000) * 1000);
+            for (uint32_t k = 0; k < len; k++)
+                if (pkt.data[k] != (uint8_t)(i + k))
+                    fail_msg("packet %u byte %u differs", i + 1, k);
+        }
+        assert_int_equal(input_next(in, &pkt), INPUT_END);
+        if (p == 0)
+            assert_true(input_offset(in) > (UINT64_C(8) << 20));
+        input_close(in);
+    }
+}
+
+/* What libpcap accepts, read the same way: Kuznetsov's 24-byte record
+ * headers, caplen and len swapped before version 2.3, the FCS-length bits
+ * of the link type ignored, a record longer than the snapshot length cut to
+ * it; archaic and unknown versions refused with their number. */
+static void test_pcap_variants_libpcap_reads(void **state)
+{
+    (void)state;
+    char err[512];
+    input_packet pkt;
+
+    buf k = {.n = 0};
+    pcap_header(&k, 0xa1b2cd34, 1 | 0x14000000u); /* FCS bits set */
+    for (int i = 0; i < 2; i++) {
+        u32(&k, 1700000000);
+        u32(&k, 7);
+        u32(&k, 20);
+        u32(&k, 70);
+        u32(&k, 3);      /* ifindex */
+        u32(&k, 0x0800); /* protocol, pkt_type, pad */
+        for (int j = 0; j < 20; j++)
+            put(&k, &(uint8_t){(uint8_t)(0xa0 + i)}, 1);
+    }
+    synfin_input *in = input_open(write_file("kuz.pcap", &k), err, sizeof(err));
+    assert_non_null(in);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(input_next(in, &pkt), INPUT_PACKET);
+        assert_int_equal(pkt.linktype, 1);
+        assert_int_equal(pkt.caplen, 20);
+        assert_int_equal(pkt.wirelen, 70);
+        assert_int_equal(pkt.data[0], 0xa0 + i);
+    }
+    assert_int_equal(input_next(in, &pkt), INPUT_END);
+    input_close(in);
+
+    buf old = {.n = 0};
+    pcap_header(&old, 0xa1b2c3d4, 1);
+    old.d[6] = 2; /* version 2.2: the record says len, then caplen */
+    pcap_record(&old, 1700000000, 0, 30, 30);
+    memcpy(old.d + 24 + 8, &(uint32_t){90}, 4); /* len 90, caplen 30 */
+    in = input_open(write_file("v22.pcap", &old), err, sizeof(err));
+    assert_non_null(in);
+    assert_int_equal(input_next(in, &pkt), INPUT_PACKET);
+    assert_int_equal(pkt.caplen, 30);
+    assert_int_equal(pkt.wirelen, 90);
+    input_close(in);
+
+    buf snap = {.n = 0};
+    pcap_header(&snap, 0xa1b2c3d4, 1);
+    memcpy(snap.d + 16, &(uint32_t){64}, 4); /* snaplen 64 */
+    pcap_record(&snap, 1700000000, 0, 100, 100);
+    pcap_record(&snap, 1700000001, 0, 10, 10);
+    in = input_open(write_file("snap.pcap", &snap), err, sizeof(err));
+    assert_non_null(in);
+    assert_int_equal(input_next(in, &pkt), INPUT_PACKET);
+    assert_int_equal(pkt.caplen, 64);
+    assert_int_equal(pkt.wirelen, 100);
+    assert_int_equal(input_next(in, &pkt), INPUT_PACKET);
+    assert_int_equal(pkt.caplen, 10);
+    assert_int_equal(input_next(in, &pkt), INPUT_END);
+    input_close(in);
+
+    const struct {
+        uint16_t major, minor;
+        const char *msg;
+    } bad[] = {{1, 0, "archaic pcap savefile format 1.0"},
+               {2, 5, "unsupported pcap savefile version 2.5"},
+               {3, 0, "unsupported pcap savefile version 3.0"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        buf v = {.n = 0};
+        pcap_header(&v, 0xa1b2c3d4, 1);
+        memcpy(v.d + 4, &bad[i].major, 2);
+        memcpy(v.d + 6, &bad[i].minor, 2);
+        const char *p = write_file("version.pcap", &v);
+        assert_null(input_open(p, err, sizeof(err)));
+        if (!strstr(err, bad[i].msg) || !strstr(err, p))
+            fail_msg("'%s' lacks '%s' or the file name", err, bad[i].msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +512,8 @@ int main(void)
         cmocka_unit_test(test_not_a_capture_and_empty_file_are_clear_errors),
         cmocka_unit_test(test_pcapng_interfaces_keep_their_linktype_and_resolution),
         cmocka_unit_test(test_pcapng_damage_is_reported_with_offset),
+        cmocka_unit_test(test_pcap_records_across_read_blocks),
+        cmocka_unit_test(test_pcap_variants_libpcap_reads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
