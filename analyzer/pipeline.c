@@ -43,7 +43,7 @@ struct pipeline {
 /* The worker's work on one batch. */
 static void replay(pipeline *p, seg_batch *b)
 {
-    size_t failed = flows_packets(p->flows, b->seg, b->ts, b->n);
+    size_t failed = flows_packets_prepared(p->flows, b->seg, b->prep, b->ts, b->n);
     if (failed) {
         /* One message, then a count: memory does not come back for the
          * next segment either. */
@@ -120,6 +120,7 @@ void pipeline_submit(pipeline *p)
     seg_batch *b = pipeline_batch(p);
     if (b->n == 0)
         return;
+    flows_prepare(b->seg, b->n, b->prep);
     if (!p->threaded) {
         replay(p, b);
         return;

@@ -1,9 +1,10 @@
 /*
  * pipeline: the flows replay on its own thread. Private to analyzer/.
  *
- * The reader (the caller's thread) reads and dissects packets into batches;
- * one worker replays the batches, in order, through flows_packets, which
- * also writes the CSV rows. With a single consumer and batches in order the
+ * The reader (the caller's thread) reads and dissects packets into batches
+ * and does flows_prepare's part of the replay (keys, hashes, fingerprints);
+ * one worker replays the batches, in order, through flows_packets_prepared,
+ * which also writes the CSV rows. With a single consumer and batches in order the
  * output is byte for byte that of a run on one thread; reading and the
  * replay just overlap on two cores. When no thread can be started the
  * batches are replayed inline, with the same results.
@@ -25,6 +26,7 @@
 typedef struct seg_batch {
     dissect_segment seg[PIPELINE_BATCH];
     int64_t ts[PIPELINE_BATCH];
+    flows_prep prep[PIPELINE_BATCH]; /* filled by pipeline_submit, on the reader */
     size_t n;
     const char *path; /* the input, for messages; must outlive the run */
 } seg_batch;

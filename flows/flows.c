@@ -97,13 +97,7 @@ typedef struct endpoint {
     int64_t tw_deadline; /* when TIME_WAIT expires; once left, when it ended */
 } endpoint;
 
-typedef struct flow_key {
-    uint8_t addr_a[16];
-    uint8_t addr_b[16];
-    uint16_t port_a, port_b;
-    uint8_t ip_version;
-    uint8_t pad[3];
-} flow_key;
+typedef flows_key flow_key;
 
 /* Instance-level handshake evidence. */
 enum {
@@ -1030,14 +1024,16 @@ static void process(flows_table *t, conn *c, int d, const dissect_segment *s, in
  * memory; a slot taken over by another segment only means a duplicate may
  * be missed at extreme rates, never a false one.
  */
-static int is_duplicate(flows_table *t, const dissect_segment *s, uint32_t hashv, int sender_is_a,
-                        int64_t ts)
+static uint64_t fingerprint(const dissect_segment *s, uint32_t hashv, int sender_is_a)
 {
-    uint64_t fp =
-        mix64(((uint64_t)s->seq << 32 | s->ack) ^
-              mix64(((uint64_t)s->flags << 48 | (uint64_t)s->window << 32 | s->payload_len) ^
-                    mix64(((uint64_t)s->ip_id << 32 | s->ts_val) ^
-                          ((uint64_t)hashv << 1 | (unsigned)sender_is_a))));
+    return mix64(((uint64_t)s->seq << 32 | s->ack) ^
+                 mix64(((uint64_t)s->flags << 48 | (uint64_t)s->window << 32 | s->payload_len) ^
+                       mix64(((uint64_t)s->ip_id << 32 | s->ts_val) ^
+                             ((uint64_t)hashv << 1 | (unsigned)sender_is_a))));
+}
+
+static int is_duplicate(flows_table *t, uint64_t fp, int64_t ts)
+{
     struct dedup_slot *slot = &t->dedup[fp & (DEDUP_SLOTS - 1)];
     if (slot->fp == fp && ts >= slot->ts && ts - slot->ts <= DUP_WINDOW_NS)
         return 1;
@@ -1046,10 +1042,11 @@ static int is_duplicate(flows_table *t, const dissect_segment *s, uint32_t hashv
     return 0;
 }
 
-/* flows_packet with the key, its hash and the direction already known. */
-static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, const flow_key *kp,
-                        uint32_t hashv, int sender_is_a)
+/* flows_packet with flows_prepare's part done. */
+static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, const flows_prep *p)
 {
+    const uint32_t hashv = p->hash;
+    const int sender_is_a = (int)p->sender_is_a;
     ts = clamp_ts(ts);
     t->stats.segments++;
     if (!t->clock_set || ts > t->clock) {
@@ -1060,8 +1057,8 @@ static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, co
     }
     expire_due(t);
 
-    const flow_key k = *kp;
-    if (is_duplicate(t, s, hashv, sender_is_a, ts)) {
+    const flow_key k = p->key;
+    if (is_duplicate(t, p->fingerprint, ts)) {
         t->stats.duplicates++;
         return 0;
     }
@@ -1097,11 +1094,21 @@ static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, co
     return 0;
 }
 
+void flows_prepare(const dissect_segment *segs, size_t n, flows_prep *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int from_a = make_key(&segs[i], &out[i].key);
+        out[i].hash = flow_hash(&out[i].key, sizeof(out[i].key));
+        out[i].sender_is_a = (uint32_t)from_a;
+        out[i].fingerprint = fingerprint(&segs[i], out[i].hash, from_a);
+    }
+}
+
 int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
 {
-    flow_key k;
-    int sender_is_a = make_key(s, &k);
-    return packet_keyed(t, s, ts, &k, flow_hash(&k, sizeof(k)), sender_is_a);
+    flows_prep p;
+    flows_prepare(s, 1, &p);
+    return packet_keyed(t, s, ts, &p);
 }
 
 /* How far ahead the index slot and the instance are prefetched. At archive
@@ -1112,33 +1119,35 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
 #define PREFETCH_CONN 16
 #define BATCH         256
 
+size_t flows_packets_prepared(flows_table *t, const dissect_segment *sg, const flows_prep *prep,
+                              const int64_t *ts, size_t m)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < m && i < PREFETCH_SLOT; i++)
+        __builtin_prefetch(&t->tab.slots[prep[i].hash & t->tab.mask]);
+    for (size_t i = 0; i < m; i++) {
+        if (i + PREFETCH_SLOT < m)
+            __builtin_prefetch(&t->tab.slots[prep[i + PREFETCH_SLOT].hash & t->tab.mask]);
+        if (i + PREFETCH_CONN < m) {
+            /* The home slot usually holds the instance; a hint only. */
+            uint64_t slot = t->tab.slots[prep[i + PREFETCH_CONN].hash & t->tab.mask];
+            if (slot && (uint32_t)(slot - 1) < t->tab.pool_used)
+                __builtin_prefetch(conntab_at(&t->tab, (uint32_t)slot - 1));
+        }
+        if (packet_keyed(t, &sg[i], ts[i], &prep[i]) < 0)
+            failed++;
+    }
+    return failed;
+}
+
 size_t flows_packets(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n)
 {
-    flow_key keys[BATCH];
-    uint32_t hashes[BATCH];
-    int from_a[BATCH];
+    flows_prep prep[BATCH];
     size_t failed = 0;
     for (size_t base = 0; base < n; base += BATCH) {
         size_t m = n - base < BATCH ? n - base : BATCH;
-        const dissect_segment *sg = segs + base;
-        for (size_t i = 0; i < m; i++) {
-            from_a[i] = make_key(&sg[i], &keys[i]);
-            hashes[i] = flow_hash(&keys[i], sizeof(keys[i]));
-        }
-        for (size_t i = 0; i < m && i < PREFETCH_SLOT; i++)
-            __builtin_prefetch(&t->tab.slots[hashes[i] & t->tab.mask]);
-        for (size_t i = 0; i < m; i++) {
-            if (i + PREFETCH_SLOT < m)
-                __builtin_prefetch(&t->tab.slots[hashes[i + PREFETCH_SLOT] & t->tab.mask]);
-            if (i + PREFETCH_CONN < m) {
-                /* The home slot usually holds the instance; a hint only. */
-                uint64_t slot = t->tab.slots[hashes[i + PREFETCH_CONN] & t->tab.mask];
-                if (slot && (uint32_t)(slot - 1) < t->tab.pool_used)
-                    __builtin_prefetch(conntab_at(&t->tab, (uint32_t)slot - 1));
-            }
-            if (packet_keyed(t, &sg[i], ts[base + i], &keys[i], hashes[i], from_a[i]) < 0)
-                failed++;
-        }
+        flows_prepare(segs + base, m, prep);
+        failed += flows_packets_prepared(t, segs + base, prep, ts + base, m);
     }
     return failed;
 }
