@@ -1,20 +1,20 @@
 /*
  * report.c: CSV rows (SPEC §4) and the --summary counters.
  *
- * A row is assembled in a stack buffer with small appenders (no printf per
- * field) and written with one fwrite. Every write is checked; the first
- * failure is kept (errno) and later rows are only counted, so the caller
- * can stop reading and report it.
+ * Rows are formatted straight into the report's own 64 KiB output buffer
+ * with small appenders (no printf, no inet_ntop: glibc formats both through
+ * vfprintf), and the buffer goes out with one fwrite when it fills. Every
+ * write is checked; the first failure is kept (errno) and later rows are
+ * only counted, so the caller can stop reading and report it.
  */
 #include "report.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#define ROW_CAP 1024
+#define ROW_CAP 1024 /* more than the longest row can take (about 700 bytes) */
+#define OUT_CAP (64 * 1024)
 
 /* Duration histogram: 2^SUB_BITS buckets per power of two (relative error
  * below 2^-SUB_BITS / 2, i.e. 0.4%), covering 0 ns to 2^63 ns. */
@@ -31,6 +31,8 @@ static const char *const csv_columns =
 
 struct report {
     FILE *out;
+    char *obuf; /* rows not yet written: obuf[0, olen) */
+    size_t olen;
     int precision;
     int failed; /* errno of the first failed write */
     /* summary */
@@ -56,6 +58,10 @@ report *report_new(FILE *out, int precision)
     report *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    if (out && !(r->obuf = malloc(OUT_CAP))) {
+        free(r);
+        return NULL;
+    }
     r->out = out;
     r->precision = precision == 9 ? 9 : 6;
     return r;
@@ -66,6 +72,7 @@ void report_free(report *r)
     if (!r)
         return;
     free(r->tw_durations);
+    free(r->obuf);
     free(r);
 }
 
@@ -81,20 +88,30 @@ int report_failed(const report *r)
 
 static void write_out(report *r, const char *buf, size_t len)
 {
-    if (r->failed || !r->out)
+    if (r->failed || !r->out || len == 0)
         return;
     if (fwrite(buf, 1, len, r->out) != len)
         r->failed = errno ? errno : EIO;
 }
 
+/* Hands the buffered rows to the stream. */
+static void drain(report *r)
+{
+    write_out(r, r->obuf, r->olen);
+    r->olen = 0;
+}
+
 int report_header(report *r)
 {
+    drain(r);
     write_out(r, csv_columns, strlen(csv_columns));
     return r->failed ? -1 : 0;
 }
 
 int report_flush(report *r)
 {
+    if (r->out)
+        drain(r);
     if (!r->failed && r->out && (fflush(r->out) != 0 || ferror(r->out)))
         r->failed = errno ? errno : EIO;
     return r->failed;
@@ -102,11 +119,23 @@ int report_flush(report *r)
 
 /* ---- appenders -------------------------------------------------------- */
 
+/* Each appender writes at b + n and returns the new length; the caller
+ * makes sure ROW_CAP bytes are free before a row. */
+
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
 static size_t put_str(char *b, size_t n, const char *s)
 {
     size_t l = strlen(s);
-    if (n + l >= ROW_CAP)
-        return n;
     memcpy(b + n, s, l);
     return n + l;
 }
@@ -115,80 +144,132 @@ static size_t put_u64(char *b, size_t n, uint64_t v)
 {
     char tmp[24];
     size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    size_t l = sizeof(tmp) - i;
-    if (n + l >= ROW_CAP)
-        return n;
-    memcpy(b + n, tmp + i, l);
-    return n + l;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        tmp[--i] = digit_pairs[d + 1];
+        tmp[--i] = digit_pairs[d];
+    }
+    if (v >= 10) {
+        tmp[--i] = digit_pairs[v * 2 + 1];
+        tmp[--i] = digit_pairs[v * 2];
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
+    memcpy(b + n, tmp + i, sizeof(tmp) - i);
+    return n + sizeof(tmp) - i;
 }
 
 static size_t put_c(char *b, size_t n, char c)
 {
-    if (n + 1 >= ROW_CAP)
-        return n;
     b[n] = c;
     return n + 1;
 }
 
-size_t report_format_ts(char *buf, int64_t ts, int precision)
+/* Exactly `digits` digits of v (v < 10^digits), zero-padded. */
+static size_t put_fixed(char *b, size_t n, uint64_t v, int digits)
 {
-    size_t n = 0;
+    for (int d = digits - 1; d >= 0; d--) {
+        b[n + (size_t)d] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return n + (size_t)digits;
+}
+
+static size_t put_ts_digits(char *b, size_t n, int64_t ts, int precision)
+{
     uint64_t mag;
     if (ts < 0) {
-        buf[n++] = '-';
+        b[n++] = '-';
         mag = (uint64_t)0 - (uint64_t)ts;
     } else {
         mag = (uint64_t)ts;
     }
     uint64_t sec = mag / 1000000000u, frac = mag % 1000000000u;
+    n = put_u64(b, n, sec);
+    b[n++] = '.';
     if (precision != 9)
-        frac /= 1000; /* µs captures: the extra digits are zeros anyway */
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + sec % 10);
-        sec /= 10;
-    } while (sec);
-    memcpy(buf + n, tmp + i, sizeof(tmp) - i);
-    n += sizeof(tmp) - i;
-    buf[n++] = '.';
-    int digits = precision == 9 ? 9 : 6;
-    for (int d = digits - 1; d >= 0; d--) {
-        buf[n + (size_t)d] = (char)('0' + frac % 10);
-        frac /= 10;
-    }
-    n += (size_t)digits;
+        return put_fixed(b, n, frac / 1000, 6); /* µs captures: the rest are zeros */
+    return put_fixed(b, n, frac, 9);
+}
+
+size_t report_format_ts(char *buf, int64_t ts, int precision)
+{
+    size_t n = put_ts_digits(buf, 0, ts, precision);
     buf[n] = '\0';
     return n;
 }
 
 static size_t put_ts(const report *r, char *b, size_t n, int64_t ts)
 {
-    char tmp[32];
-    report_format_ts(tmp, ts, r->precision);
-    return put_str(b, n, tmp);
+    return put_ts_digits(b, n, ts, r->precision);
+}
+
+static size_t put_ipv4(char *b, size_t n, const uint8_t *a)
+{
+    for (int i = 0; i < 4; i++) {
+        if (i)
+            b[n++] = '.';
+        n = put_u64(b, n, a[i]);
+    }
+    return n;
+}
+
+static size_t put_hex16(char *b, size_t n, unsigned w)
+{
+    static const char hex[] = "0123456789abcdef";
+    int shift = w >= 0x1000 ? 12 : w >= 0x100 ? 8 : w >= 0x10 ? 4 : 0;
+    for (; shift >= 0; shift -= 4)
+        b[n++] = hex[(w >> shift) & 0xf];
+    return n;
+}
+
+/* IPv6 text as glibc's inet_ntop writes it (RFC 5952 style): lower-case
+ * hex without leading zeros, the first longest run of two or more zero
+ * words as "::", and the IPv4 dotted form for ::a.b.c.d and ::ffff:a.b.c.d.
+ * test_report checks it against inet_ntop. */
+static size_t put_ipv6(char *b, size_t n, const uint8_t *a)
+{
+    unsigned w[8];
+    for (int i = 0; i < 8; i++)
+        w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        if (w[i]) {
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j < 8 && !w[j])
+            j++;
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j;
+    }
+    if (best_len < 2)
+        best = -1;
+    for (int i = 0; i < 8; i++) {
+        if (best >= 0 && i >= best && i < best + best_len) {
+            if (i == best)
+                b[n++] = ':';
+            continue;
+        }
+        if (i)
+            b[n++] = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)))
+            return put_ipv4(b, n, a + 12);
+        n = put_hex16(b, n, w[i]);
+    }
+    if (best >= 0 && best + best_len == 8)
+        b[n++] = ':';
+    return n;
 }
 
 static size_t put_ip(char *b, size_t n, int version, const uint8_t *addr)
 {
-    if (version == 4) {
-        /* inet_ntop formats through sprintf: a fifth of all instructions
-         * on a trace of short connections. */
-        for (int i = 0; i < 4; i++) {
-            if (i)
-                n = put_c(b, n, '.');
-            n = put_u64(b, n, addr[i]);
-        }
-        return n;
-    }
-    char tmp[INET6_ADDRSTRLEN];
-    if (!inet_ntop(version == 6 ? AF_INET6 : AF_INET, addr, tmp, sizeof(tmp)))
-        tmp[0] = '\0';
-    return put_str(b, n, tmp);
+    return version == 6 ? put_ipv6(b, n, addr) : put_ipv4(b, n, addr);
 }
 
 /* ---- rows ------------------------------------------------------------- */
@@ -275,8 +356,10 @@ void report_row(void *report_ctx, const conn_record *c)
     add_to_summary(r, c);
     if (r->failed || !r->out)
         return;
-    char b[ROW_CAP];
-    size_t n = 0;
+    if (OUT_CAP - r->olen < ROW_CAP)
+        drain(r);
+    char *b = r->obuf;
+    size_t n = r->olen;
     n = put_u64(b, n, c->conn_id);
     n = put_c(b, n, ',');
     n = put_ts(r, b, n, c->first_ts);
@@ -348,7 +431,7 @@ void report_row(void *report_ctx, const conn_record *c)
         first = 0;
     }
     n = put_c(b, n, '\n');
-    write_out(r, b, n);
+    r->olen = n;
 }
 
 /* ---- summary ---------------------------------------------------------- */
