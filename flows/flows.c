@@ -37,20 +37,39 @@ static inline uint64_t mix64(uint64_t h)
     return h;
 }
 
-/* The key is 40 bytes: five 8-byte words are mixed. */
-static inline uint32_t flow_hash(const void *key, size_t len)
+/* The key's hash: its five 8-byte words mixed. The words are the two
+ * addresses as the machine loads them and the ports and IP version packed
+ * arithmetically, so flows_prepare can hash the words it already holds in
+ * registers (reading back a key just stored piecewise stalls on store
+ * forwarding) and get what key_hash of the stored key gives. */
+static inline uint32_t hash_words(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1, uint64_t tail)
 {
-    const unsigned char *p = key;
-    uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ len;
-    for (; len >= 8; p += 8, len -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
-        h ^= h >> 29;
-    }
-    for (; len; p++, len--)
-        h = (h ^ *p) * UINT64_C(0x100000001b3);
+    const uint64_t m = UINT64_C(0xff51afd7ed558ccd);
+    uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ 40;
+    h = (h ^ a0) * m;
+    h ^= h >> 29;
+    h = (h ^ a1) * m;
+    h ^= h >> 29;
+    h = (h ^ b0) * m;
+    h ^= h >> 29;
+    h = (h ^ b1) * m;
+    h ^= h >> 29;
+    h = (h ^ tail) * m;
+    h ^= h >> 29;
     return (uint32_t)mix64(h);
+}
+
+static inline uint64_t key_tail(uint16_t port_a, uint16_t port_b, uint8_t ip_version)
+{
+    return (uint64_t)port_a | (uint64_t)port_b << 16 | (uint64_t)ip_version << 32;
+}
+
+static uint32_t key_hash(const flows_key *k)
+{
+    uint64_t w[4];
+    memcpy(w, k->addr_a, 16);
+    memcpy(w + 2, k->addr_b, 16);
+    return hash_words(w[0], w[1], w[2], w[3], key_tail(k->port_a, k->port_b, k->ip_version));
 }
 
 /* Sequence space comparisons, modulo 2^32 (RFC 793 §3.3). */
@@ -429,7 +448,7 @@ static void end_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
                      conn_tw_reason tw_reason)
 {
     uint32_t i = conntab_index_of(&t->tab, c);
-    conntab_remove(&t->tab, i, flow_hash(&c->key, sizeof(c->key)));
+    conntab_remove(&t->tab, i, key_hash(&c->key));
     list_remove(t, list_of(t, c), c);
     emit_conn(t, c, why, when, tw_reason);
     c->list = LIST_FREE;
@@ -546,40 +565,6 @@ static void enter_time_wait(flows_table *t, endpoint *e, int64_t ts)
 }
 
 /* ---- lookup and creation ---------------------------------------------- */
-
-/* A total order on (address, port) pairs; any consistent order makes the
- * key canonical, so the words are compared as the machine holds them. */
-static int addr_port_cmp(const uint8_t *a1, uint16_t p1, const uint8_t *a2, uint16_t p2)
-{
-    uint64_t x[2], y[2];
-    memcpy(x, a1, 16);
-    memcpy(y, a2, 16);
-    if (x[0] != y[0])
-        return x[0] < y[0] ? -1 : 1;
-    if (x[1] != y[1])
-        return x[1] < y[1] ? -1 : 1;
-    return (int)p1 - (int)p2;
-}
-
-/* Canonical key; returns 1 when the segment's sender is the key's `a`. */
-static int make_key(const dissect_segment *s, flow_key *k)
-{
-    memset(k, 0, sizeof(*k));
-    k->ip_version = s->ip_version;
-    int src_first = addr_port_cmp(s->src, s->sport, s->dst, s->dport) <= 0;
-    if (src_first) {
-        memcpy(k->addr_a, s->src, 16);
-        memcpy(k->addr_b, s->dst, 16);
-        k->port_a = s->sport;
-        k->port_b = s->dport;
-    } else {
-        memcpy(k->addr_a, s->dst, 16);
-        memcpy(k->addr_b, s->src, 16);
-        k->port_a = s->dport;
-        k->port_b = s->sport;
-    }
-    return src_first;
-}
 
 static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sender_is_a,
                       const dissect_segment *s, int64_t ts)
@@ -1097,10 +1082,28 @@ static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, co
 void flows_prepare(const dissect_segment *segs, size_t n, flows_prep *out)
 {
     for (size_t i = 0; i < n; i++) {
-        int from_a = make_key(&segs[i], &out[i].key);
-        out[i].hash = flow_hash(&out[i].key, sizeof(out[i].key));
-        out[i].sender_is_a = (uint32_t)from_a;
-        out[i].fingerprint = fingerprint(&segs[i], out[i].hash, from_a);
+        const dissect_segment *s = &segs[i];
+        flows_prep *p = &out[i];
+        /* The canonical key: the lower (address, port) end first. Any
+         * consistent order will do, so addresses compare as the machine
+         * holds their words. */
+        uint64_t src[2], dst[2];
+        memcpy(src, s->src, 16);
+        memcpy(dst, s->dst, 16);
+        int from_a = src[0] != dst[0]   ? src[0] < dst[0]
+                     : src[1] != dst[1] ? src[1] < dst[1]
+                                        : s->sport <= s->dport;
+        const uint64_t *a = from_a ? src : dst, *b = from_a ? dst : src;
+        uint16_t port_a = from_a ? s->sport : s->dport, port_b = from_a ? s->dport : s->sport;
+        memcpy(p->key.addr_a, a, 16);
+        memcpy(p->key.addr_b, b, 16);
+        p->key.port_a = port_a;
+        p->key.port_b = port_b;
+        p->key.ip_version = s->ip_version;
+        memset(p->key.pad, 0, sizeof(p->key.pad));
+        p->hash = hash_words(a[0], a[1], b[0], b[1], key_tail(port_a, port_b, s->ip_version));
+        p->sender_is_a = (uint32_t)from_a;
+        p->fingerprint = fingerprint(s, p->hash, from_a);
     }
 }
 
