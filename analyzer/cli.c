@@ -516,7 +516,7 @@ int synfin_main(int argc, char **argv)
         if (R.untracked)
             R.damaged = 1;
         if (!stopped)
-            flows_finish(R.flows, R.capture_end);
+            pipeline_finish_flows(R.flows, R.rep, R.capture_end);
     }
 
     if (R.untracked > 1)

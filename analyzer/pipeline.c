@@ -181,3 +181,143 @@ uint64_t pipeline_finish(pipeline *p)
     free(p);
     return untracked;
 }
+
+/* ---- the capture-end rows on two threads ------------------------------ */
+
+#define END_CHUNK 2048 /* rows per chunk: two chunks of records, two of text */
+
+typedef struct end_flush {
+    report *rep;
+    conn_record *recs[2]; /* [0]: even chunks, this thread's; [1]: odd, the helper's */
+    size_t n[2];
+    int cur;       /* the chunk being collected: recs[cur] */
+    char *text[2]; /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
+    size_t helper_len;
+    int pending; /* an odd chunk is with the helper, not yet written */
+    pthread_t helper;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    int has_work, done, quit;
+} end_flush;
+
+static size_t format_rows(const report *rep, const conn_record *recs, size_t n, char *text)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += report_format(rep, &recs[i], text + len);
+    return len;
+}
+
+static void *helper_main(void *arg)
+{
+    end_flush *e = arg;
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        while (!e->has_work && !e->quit)
+            pthread_cond_wait(&e->cv, &e->lock);
+        if (!e->has_work)
+            break;
+        pthread_mutex_unlock(&e->lock);
+        size_t len = format_rows(e->rep, e->recs[1], e->n[1], e->text[1]);
+        pthread_mutex_lock(&e->lock);
+        e->helper_len = len;
+        e->has_work = 0;
+        e->done = 1;
+        pthread_cond_broadcast(&e->cv);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}
+
+/* Writes the helper's chunk once it is formatted. */
+static void write_helper_chunk(end_flush *e)
+{
+    if (!e->pending)
+        return;
+    pthread_mutex_lock(&e->lock);
+    while (!e->done)
+        pthread_cond_wait(&e->cv, &e->lock);
+    e->done = 0;
+    pthread_mutex_unlock(&e->lock);
+    report_write(e->rep, e->text[1], e->helper_len);
+    e->pending = 0;
+}
+
+/* The chunk being collected is complete (or the last one). */
+static void chunk_complete(end_flush *e)
+{
+    int c = e->cur;
+    if (e->n[c] == 0)
+        return;
+    for (size_t i = 0; i < e->n[c]; i++)
+        report_count(e->rep, &e->recs[c][i]);
+    if (c == 1) {
+        /* Odd: to the helper (idle: its last chunk was written before
+         * the even chunk that came after it). */
+        pthread_mutex_lock(&e->lock);
+        e->has_work = 1;
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->lock);
+        e->pending = 1;
+    } else {
+        /* Even: formatted here while the helper formats the odd chunk
+         * before it, which goes out first. */
+        size_t len = format_rows(e->rep, e->recs[0], e->n[0], e->text[0]);
+        write_helper_chunk(e);
+        report_write(e->rep, e->text[0], len);
+    }
+    e->cur = !c;
+    e->n[e->cur] = 0;
+}
+
+static void collect(void *ctx, const conn_record *rec)
+{
+    end_flush *e = ctx;
+    e->recs[e->cur][e->n[e->cur]++] = *rec;
+    if (e->n[e->cur] == END_CHUNK)
+        chunk_complete(e);
+}
+
+void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
+{
+    end_flush e = {.rep = rep};
+    int ok = 0;
+    if (rep) {
+        for (int i = 0; i < 2; i++) {
+            e.recs[i] = malloc(END_CHUNK * sizeof(conn_record));
+            e.text[i] = malloc((size_t)END_CHUNK * REPORT_ROW_MAX);
+        }
+        ok = e.recs[0] && e.recs[1] && e.text[0] && e.text[1];
+    }
+    if (ok && pthread_mutex_init(&e.lock, NULL) != 0)
+        ok = 0;
+    if (ok && pthread_cond_init(&e.cv, NULL) != 0) {
+        pthread_mutex_destroy(&e.lock);
+        ok = 0;
+    }
+    if (ok && pthread_create(&e.helper, NULL, helper_main, &e) != 0) {
+        pthread_cond_destroy(&e.cv);
+        pthread_mutex_destroy(&e.lock);
+        ok = 0;
+    }
+    if (ok) {
+        flows_set_emit(flows, collect, &e);
+        flows_finish(flows, capture_end);
+        chunk_complete(&e);
+        write_helper_chunk(&e);
+        pthread_mutex_lock(&e.lock);
+        e.quit = 1;
+        pthread_cond_broadcast(&e.cv);
+        pthread_mutex_unlock(&e.lock);
+        pthread_join(e.helper, NULL);
+        pthread_cond_destroy(&e.cv);
+        pthread_mutex_destroy(&e.lock);
+        flows_set_emit(flows, report_row, rep);
+    } else {
+        flows_finish(flows, capture_end); /* rows straight through report_row */
+    }
+    for (int i = 0; i < 2; i++) {
+        free(e.recs[i]);
+        free(e.text[i]);
+    }
+}

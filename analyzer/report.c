@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW_CAP 1024 /* more than the longest row can take (about 700 bytes) */
+#define ROW_CAP REPORT_ROW_MAX /* more than the longest row takes (about 700 bytes) */
 #define OUT_CAP (64 * 1024)
 
 /* Duration histogram: 2^SUB_BITS buckets per power of two (relative error
@@ -358,8 +358,32 @@ void report_row(void *report_ctx, const conn_record *c)
         return;
     if (OUT_CAP - r->olen < ROW_CAP)
         drain(r);
-    char *b = r->obuf;
-    size_t n = r->olen;
+    r->olen += report_format(r, c, r->obuf + r->olen);
+}
+
+void report_count(report *r, const conn_record *rec)
+{
+    add_to_summary(r, rec);
+}
+
+void report_write(report *r, const char *text, size_t len)
+{
+    if (r->failed || !r->out)
+        return;
+    if (OUT_CAP - r->olen < len) {
+        drain(r);
+        if (len > OUT_CAP) {
+            write_out(r, text, len);
+            return;
+        }
+    }
+    memcpy(r->obuf + r->olen, text, len);
+    r->olen += len;
+}
+
+size_t report_format(const report *r, const conn_record *c, char *b)
+{
+    size_t n = 0;
     n = put_u64(b, n, c->conn_id);
     n = put_c(b, n, ',');
     n = put_ts(r, b, n, c->first_ts);
@@ -431,7 +455,7 @@ void report_row(void *report_ctx, const conn_record *c)
         first = 0;
     }
     n = put_c(b, n, '\n');
-    r->olen = n;
+    return n;
 }
 
 /* ---- summary ---------------------------------------------------------- */

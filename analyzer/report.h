@@ -24,6 +24,16 @@ int report_header(report *r);
  * error rows are only counted; report_failed() tells. */
 void report_row(void *report_ctx, const conn_record *rec);
 
+/* report_row in two halves, so rows can be formatted on another thread:
+ * report_count adds the row to the summary; report_format writes its text
+ * (REPORT_ROW_MAX bytes at most, no NUL) into buf and returns the length,
+ * touching nothing in r; report_write appends formatted rows to the output
+ * after those already written. */
+#define REPORT_ROW_MAX 1024
+void report_count(report *r, const conn_record *rec);
+size_t report_format(const report *r, const conn_record *rec, char *buf);
+void report_write(report *r, const char *text, size_t len);
+
 /* 0 while every write succeeded, else the errno of the first failure. */
 int report_failed(const report *r);
 

@@ -83,7 +83,7 @@ static inline int key_equal(const void *a, const void *b, size_t len)
         memcpy(&y, q, 8);
         diff |= x ^ y;
     }
-    return diff == 0 && memcmp(p, q, len) == 0;
+    return diff == 0 && (len == 0 || memcmp(p, q, len) == 0);
 }
 
 uint32_t conntab_find(const conntab *t, const void *key, uint32_t tag)

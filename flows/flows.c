@@ -329,6 +329,12 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
     return t;
 }
 
+void flows_set_emit(flows_table *t, flows_emit_fn emit, void *ctx)
+{
+    t->emit = emit;
+    t->ctx = ctx;
+}
+
 const flows_stats *flows_get_stats(const flows_table *t)
 {
     return &t->stats;
@@ -417,8 +423,6 @@ static void fill_record(const conn *c, conn_record *r)
     r->anomalies = c->anomalies;
 }
 
-/* Hands the instance over and frees it. `when` is the moment it ends; an
- * endpoint still in TIME_WAIT leaves it then for `tw_reason`. */
 /* Ends the instance's timers and counts it, then hands its row over. */
 static void emit_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when,
                       conn_tw_reason tw_reason)

@@ -137,6 +137,9 @@ typedef void (*flows_emit_fn)(void *ctx, const conn_record *rec);
 
 void flows_config_default(flows_config *cfg);
 
+/* Sends the rows emitted from now on to emit(ctx, ...) instead. */
+void flows_set_emit(flows_table *t, flows_emit_fn emit, void *ctx);
+
 /* Creates a table. Returns NULL when out of memory. Free with flows_free. */
 flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx);
 
