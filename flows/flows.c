@@ -103,6 +103,7 @@ enum {
 };
 
 typedef struct endpoint {
+    /* read or written for most segments */
     uint32_t isn;
     uint32_t snd_nxt; /* sequence number after everything it sent */
     uint32_t fin_seq; /* sequence number of its FIN */
@@ -112,6 +113,7 @@ typedef struct endpoint {
     uint8_t ttl;      /* TTL / hop limit of its last non-RST segment */
     uint8_t wscale;   /* shift applied to its windows; WSCALE_UNKNOWN */
     uint8_t tw_reason;
+    /* only around TIME_WAIT */
     int64_t tw_start;
     int64_t tw_deadline; /* when TIME_WAIT expires; once left, when it ended */
 } endpoint;
@@ -131,28 +133,34 @@ enum {
 enum { CROSS_NONE = 0, CROSS_PENDING, CROSS_PURE_ACKED };
 
 typedef struct conn {
+    /* What an ordinary segment touches comes first, so that it spans as
+     * few cache lines as possible (the record is 216 bytes, not aligned
+     * to lines): the key, the small fields, the counters, both endpoints;
+     * the fields used at the handshake, at the end or by the timers after
+     * them. */
     flow_key key;        /* first: conntab compares it */
-    uint32_t prev, next; /* on one of t's lists (see `list`); CONNTAB_NONE ends */
-    uint64_t id;
-    int64_t first_ts, last_ts;
+    uint8_t list;        /* LIST_* */
+    uint8_t client_is_a; /* the client is the key's `a` side */
+    uint8_t cross;       /* CROSS_* */
+    uint8_t hs;
+    uint8_t reset; /* closed by an acceptable RST */
+    uint8_t role_by;
+    uint16_t anomalies;
+    uint32_t packets[2];
+    uint64_t bytes[2];
+    int64_t last_ts;
     int64_t deadline; /* closing list: when the instance ends; active list: when queued */
+    endpoint ep[2];   /* CLIENT, SERVER */
+    int64_t first_ts;
     /* The client's last SYN until the handshake completes (HSF_ACK), then
      * the handshake RTT. */
     int64_t hs_time;
-    uint32_t packets[2];
-    uint64_t bytes[2];
-    endpoint ep[2]; /* CLIENT, SERVER */
+    uint64_t id;
+    uint32_t prev, next; /* on one of t's lists (see `list`); CONNTAB_NONE ends */
     uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
-    uint16_t anomalies;
-    uint8_t client_is_a; /* the client is the key's `a` side */
-    uint8_t role_by;
-    uint8_t hs;
     uint8_t close_initiator; /* conn_side */
     uint8_t close_type;
-    uint8_t cross;     /* CROSS_* */
     uint8_t cross_who; /* the endpoint whose FIN crossed the other's */
-    uint8_t reset;     /* closed by an acceptable RST */
-    uint8_t list;      /* LIST_* */
 } conn;
 
 /* Every tracked instance is on exactly one list. */
