@@ -26,6 +26,14 @@
 
 #include "conntab.h"
 
+/* The canonical 4-tuple: w[0..1] the `a` end's address (the lower
+ * (address, port) of the two), w[2..3] the `b` end's, w[4] the ports and
+ * the IP version packed by key_tail(). Whole words, so a key built in
+ * registers and compared or hashed at once never waits on store forwarding. */
+typedef struct flow_key {
+    uint64_t w[5];
+} flow_key;
+
 /* A multiply-xorshift finaliser (MurmurHash3's fmix64). */
 static inline uint64_t mix64(uint64_t h)
 {
@@ -64,12 +72,39 @@ static inline uint64_t key_tail(uint16_t port_a, uint16_t port_b, uint8_t ip_ver
     return (uint64_t)port_a | (uint64_t)port_b << 16 | (uint64_t)ip_version << 32;
 }
 
-static uint32_t key_hash(const flows_key *k)
+static inline uint16_t key_port_a(const flow_key *k)
 {
-    uint64_t w[4];
-    memcpy(w, k->addr_a, 16);
-    memcpy(w + 2, k->addr_b, 16);
-    return hash_words(w[0], w[1], w[2], w[3], key_tail(k->port_a, k->port_b, k->ip_version));
+    return (uint16_t)k->w[4];
+}
+
+static inline uint16_t key_port_b(const flow_key *k)
+{
+    return (uint16_t)(k->w[4] >> 16);
+}
+
+static inline uint8_t key_ip_version(const flow_key *k)
+{
+    return (uint8_t)(k->w[4] >> 32);
+}
+
+static uint32_t key_hash(const flow_key *k)
+{
+    return hash_words(k->w[0], k->w[1], k->w[2], k->w[3], k->w[4]);
+}
+
+/* The key of segment s, whose sender is the `a` end when from_a. */
+static inline void segment_key(const dissect_segment *s, int from_a, flow_key *k)
+{
+    uint64_t src[2], dst[2];
+    memcpy(src, s->src, 16);
+    memcpy(dst, s->dst, 16);
+    const uint64_t *a = from_a ? src : dst, *b = from_a ? dst : src;
+    k->w[0] = a[0];
+    k->w[1] = a[1];
+    k->w[2] = b[0];
+    k->w[3] = b[1];
+    k->w[4] = from_a ? key_tail(s->sport, s->dport, s->ip_version)
+                     : key_tail(s->dport, s->sport, s->ip_version);
 }
 
 /* Sequence space comparisons, modulo 2^32 (RFC 793 §3.3). */
@@ -118,7 +153,6 @@ typedef struct endpoint {
     int64_t tw_deadline; /* when TIME_WAIT expires; once left, when it ended */
 } endpoint;
 
-typedef flows_key flow_key;
 
 /* Instance-level handshake evidence. */
 enum {
@@ -386,11 +420,11 @@ static void fill_record(const conn *c, conn_record *r)
     r->conn_id = c->id;
     r->first_ts = c->first_ts;
     r->last_ts = c->last_ts;
-    r->ip_version = k->ip_version;
-    memcpy(r->client_ip, c->client_is_a ? k->addr_a : k->addr_b, 16);
-    memcpy(r->server_ip, c->client_is_a ? k->addr_b : k->addr_a, 16);
-    r->client_port = c->client_is_a ? k->port_a : k->port_b;
-    r->server_port = c->client_is_a ? k->port_b : k->port_a;
+    r->ip_version = key_ip_version(k);
+    memcpy(r->client_ip, c->client_is_a ? &k->w[0] : &k->w[2], 16);
+    memcpy(r->server_ip, c->client_is_a ? &k->w[2] : &k->w[0], 16);
+    r->client_port = c->client_is_a ? key_port_a(k) : key_port_b(k);
+    r->server_port = c->client_is_a ? key_port_b(k) : key_port_a(k);
     r->role_by = (conn_role_by)c->role_by;
     r->handshake = classify_handshake(c);
     r->syn_retransmits = c->syn_retransmits;
@@ -1054,11 +1088,12 @@ static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, co
     }
     expire_due(t);
 
-    const flow_key k = p->key;
     if (is_duplicate(t, p->fingerprint, ts)) {
         t->stats.duplicates++;
         return 0;
     }
+    flow_key k;
+    segment_key(s, sender_is_a, &k);
     uint32_t found = conntab_find(&t->tab, &k, hashv);
     conn *c = found == CONNTAB_NONE ? NULL : at(t, found);
     if (c && c->list == LIST_CLOSING && c->deadline <= t->clock) {
@@ -1095,7 +1130,6 @@ void flows_prepare(const dissect_segment *segs, size_t n, flows_prep *out)
 {
     for (size_t i = 0; i < n; i++) {
         const dissect_segment *s = &segs[i];
-        flows_prep *p = &out[i];
         /* The canonical key: the lower (address, port) end first. Any
          * consistent order will do, so addresses compare as the machine
          * holds their words. */
@@ -1105,17 +1139,11 @@ void flows_prepare(const dissect_segment *segs, size_t n, flows_prep *out)
         int from_a = src[0] != dst[0]   ? src[0] < dst[0]
                      : src[1] != dst[1] ? src[1] < dst[1]
                                         : s->sport <= s->dport;
-        const uint64_t *a = from_a ? src : dst, *b = from_a ? dst : src;
-        uint16_t port_a = from_a ? s->sport : s->dport, port_b = from_a ? s->dport : s->sport;
-        memcpy(p->key.addr_a, a, 16);
-        memcpy(p->key.addr_b, b, 16);
-        p->key.port_a = port_a;
-        p->key.port_b = port_b;
-        p->key.ip_version = s->ip_version;
-        memset(p->key.pad, 0, sizeof(p->key.pad));
-        p->hash = hash_words(a[0], a[1], b[0], b[1], key_tail(port_a, port_b, s->ip_version));
-        p->sender_is_a = (uint32_t)from_a;
-        p->fingerprint = fingerprint(s, p->hash, from_a);
+        flow_key k;
+        segment_key(s, from_a, &k);
+        out[i].hash = key_hash(&k);
+        out[i].sender_is_a = (uint32_t)from_a;
+        out[i].fingerprint = fingerprint(s, out[i].hash, from_a);
     }
 }
 

@@ -156,23 +156,15 @@ int flows_packet(flows_table *t, const dissect_segment *seg, int64_t ts);
  * segs[i]. Returns how many could not be tracked (out of memory). */
 size_t flows_packets(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n);
 
-/* The part of a segment's replay that needs no table: its canonical
- * 4-tuple key, the key's hash, the direction and the fingerprint the
- * duplicate filter compares. Pure, so a reading thread can compute it while
- * another thread replays earlier segments (flows_packets_prepared). */
-typedef struct flows_key {
-    uint8_t addr_a[16]; /* the lower (address, port) of the two ends */
-    uint8_t addr_b[16];
-    uint16_t port_a, port_b;
-    uint8_t ip_version;
-    uint8_t pad[3];
-} flows_key;
-
+/* The part of a segment's replay that needs no table: the hash of its
+ * canonical 4-tuple key, the direction and the fingerprint the duplicate
+ * filter compares. Pure, so a reading thread can compute it while another
+ * thread replays earlier segments (flows_packets_prepared). Kept small: it
+ * crosses from one core to the other with every segment. */
 typedef struct flows_prep {
-    flows_key key;
     uint64_t fingerprint;
     uint32_t hash;
-    uint32_t sender_is_a; /* the segment's sender is the key's `a` end */
+    uint32_t sender_is_a; /* the sender is the key's `a` end (the lower address, port) */
 } flows_prep;
 
 void flows_prepare(const dissect_segment *segs, size_t n, flows_prep *out);
