@@ -6,7 +6,7 @@
  * archives); anything else (gzip, pipes, standard input) goes through the
  * byte source of gunzip.c, behind a small push-back buffer that replays the
  * peeked capture magic. Classic pcap goes to pcapfile.c (a plain file is
- * then read with read(2) in 1 MiB blocks, no stdio); pcapng goes to
+ * then read with read(2) in 128 KiB blocks, no stdio); pcapng goes to
  * pcapng.c (through stdio for a plain file: it reads block by block).
  */
 #include "input.h"

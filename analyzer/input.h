@@ -3,7 +3,7 @@
  *
  * gzip-compressed captures are recognised by their magic bytes, not their
  * name (gunzip.c). Classic pcap (µs and ns, both byte orders) is read by
- * pcapfile.c, which hands records out in place from 1 MiB blocks (libpcap's
+ * pcapfile.c, which hands records out in place from 128 KiB blocks (libpcap's
  * copying reader was most of the reading time); pcapng is read by our own
  * block reader (pcapng.c), because libpcap 1.10 cannot read a pcapng file
  * whose interfaces have different link types. libpcap still compiles and

@@ -483,6 +483,41 @@ static void test_pcap_variants_libpcap_reads(void **state)
     assert_int_equal(input_next(in, &pkt), INPUT_END);
     input_close(in);
 
+    /* A record longer than the reader's block (128 KiB), between short
+     * ones: the block grows for it. Written in pieces (buf holds 16 KiB). */
+    {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/long.pcap", tmpdir);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        buf h = {.n = 0};
+        pcap_header(&h, 0xa1b2c3d4, 1);
+        memcpy(h.d + 16, &(uint32_t){262144}, 4);
+        pcap_record(&h, 1700000000, 0, 60, 60);
+        uint32_t rec[4] = {1700000001, 0, 200000, 200000};
+        put(&h, rec, sizeof(rec));
+        assert_int_equal(fwrite(h.d, 1, h.n, f), h.n);
+        for (uint32_t i = 0; i < 200000; i++)
+            fputc((int)(uint8_t)(i * 7), f);
+        h.n = 0;
+        pcap_record(&h, 1700000002, 0, 60, 60);
+        assert_int_equal(fwrite(h.d, 1, h.n, f), h.n);
+        fclose(f);
+        in = input_open(path, err, sizeof(err));
+        assert_non_null(in);
+        assert_int_equal(input_next(in, &pkt), INPUT_PACKET);
+        assert_int_equal(pkt.caplen, 60);
+        assert_int_equal(input_next(in, &pkt), INPUT_PACKET);
+        assert_int_equal(pkt.caplen, 200000);
+        for (uint32_t i = 0; i < 200000; i++)
+            if (pkt.data[i] != (uint8_t)(i * 7))
+                fail_msg("byte %u of the long record differs", i);
+        assert_int_equal(input_next(in, &pkt), INPUT_PACKET);
+        assert_true(pkt.ts == INT64_C(1700000002000000000));
+        assert_int_equal(input_next(in, &pkt), INPUT_END);
+        input_close(in);
+    }
+
     const struct {
         uint16_t major, minor;
         const char *msg;
