@@ -8,16 +8,19 @@
 #include "conntab.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #define INITIAL_SLOTS 1024u
 #define INITIAL_POOL  256u
 
-int conntab_init(conntab *t, size_t elem_size, size_t key_len)
+int conntab_init(conntab *t, size_t elem_size, size_t key_len, size_t cold_size, size_t align)
 {
     memset(t, 0, sizeof(*t));
     t->elem_size = elem_size;
     t->key_len = key_len;
+    t->cold_size = cold_size;
+    t->align = align > 1 ? align : 1;
     t->free_head = CONNTAB_NONE;
     t->slots = calloc(INITIAL_SLOTS, sizeof(*t->slots));
     if (!t->slots)
@@ -28,7 +31,8 @@ int conntab_init(conntab *t, size_t elem_size, size_t key_len)
 
 void conntab_destroy(conntab *t)
 {
-    free(t->pool);
+    free(t->pool_mem);
+    free(t->cold);
     free(t->slots);
     memset(t, 0, sizeof(*t));
 }
@@ -39,6 +43,33 @@ void conntab_clear(conntab *t)
     t->count = 0;
     t->pool_used = 0;
     t->free_head = CONNTAB_NONE;
+}
+
+/* Room for cap elements. Large blocks are mremap()ed by glibc: no copy,
+ * and pages beyond the high-water mark are never touched. The pool keeps
+ * its alignment inside the block; realloc may return a block whose
+ * misalignment differs (a small block moved), and the elements then move
+ * to the new aligned start. */
+static int grow_pool(conntab *t, uint32_t cap)
+{
+    size_t used = (size_t)t->pool_used * t->elem_size;
+    size_t old_shift = t->pool_mem ? (size_t)(t->pool - t->pool_mem) : 0;
+    unsigned char *mem = realloc(t->pool_mem, (size_t)cap * t->elem_size + t->align - 1);
+    if (!mem)
+        return -1;
+    size_t shift = (t->align - (uintptr_t)mem % t->align) % t->align;
+    if (shift != old_shift)
+        memmove(mem + shift, mem + old_shift, used);
+    t->pool_mem = mem;
+    t->pool = mem + shift;
+    if (t->cold_size) {
+        unsigned char *c = realloc(t->cold, (size_t)cap * t->cold_size);
+        if (!c)
+            return -1; /* the pool grew, pool_cap did not: consistent */
+        t->cold = c;
+    }
+    t->pool_cap = cap;
+    return 0;
 }
 
 uint32_t conntab_alloc(conntab *t)
@@ -52,17 +83,14 @@ uint32_t conntab_alloc(conntab *t)
             uint32_t cap = t->pool_cap ? t->pool_cap * 2 : INITIAL_POOL;
             if (cap <= t->pool_cap || cap >= CONNTAB_NONE)
                 return CONNTAB_NONE;
-            /* Large blocks are mremap()ed by glibc: no copy, and pages
-             * beyond the high-water mark are never touched. */
-            unsigned char *p = realloc(t->pool, (size_t)cap * t->elem_size);
-            if (!p)
+            if (grow_pool(t, cap) < 0)
                 return CONNTAB_NONE;
-            t->pool = p;
-            t->pool_cap = cap;
         }
         i = t->pool_used++;
     }
     memset(conntab_at(t, i), 0, t->elem_size);
+    if (t->cold_size)
+        memset(conntab_cold(t, i), 0, t->cold_size);
     return i;
 }
 

@@ -16,6 +16,11 @@
  * thousands of TIME_WAIT instances) that dominated the run time and made the
  * memory target unreachable (see bench/BENCHMARKS.md).
  *
+ * - Optionally a second, "cold" record per element in a parallel array at
+ *   the same index, for the fields a caller rarely touches: the elements
+ *   themselves stay small and aligned (a hot 128-byte element on a 128-byte
+ *   boundary is one pair of cache lines).
+ *
  * Element pointers are valid until the next conntab_alloc (the pool may
  * move); indices are stable.
  */
@@ -28,8 +33,10 @@
 #define CONNTAB_NONE UINT32_MAX
 
 typedef struct conntab {
-    unsigned char *pool;
-    size_t elem_size;
+    unsigned char *pool; /* aligned to `align` inside pool_mem */
+    unsigned char *pool_mem;
+    unsigned char *cold; /* cold_size bytes per element, same index */
+    size_t elem_size, cold_size, align;
     size_t key_len;
     uint32_t pool_cap;  /* elements allocated */
     uint32_t pool_used; /* high-water mark: elements ever handed out */
@@ -40,13 +47,20 @@ typedef struct conntab {
 } conntab;
 
 /* Returns 0, or -1 when out of memory. Elements start with a key of key_len
- * bytes compared with memcmp. */
-int conntab_init(conntab *t, size_t elem_size, size_t key_len);
+ * bytes compared with memcmp. cold_size: bytes of the cold record (0:
+ * none). align: the pool's alignment, a power of two (0 or 1: malloc's). */
+int conntab_init(conntab *t, size_t elem_size, size_t key_len, size_t cold_size, size_t align);
 void conntab_destroy(conntab *t);
 
 static inline void *conntab_at(const conntab *t, uint32_t i)
 {
     return t->pool + (size_t)i * t->elem_size;
+}
+
+/* Element i's cold record. */
+static inline void *conntab_cold(const conntab *t, uint32_t i)
+{
+    return t->cold + (size_t)i * t->cold_size;
 }
 
 static inline uint32_t conntab_index_of(const conntab *t, const void *elem)
@@ -57,7 +71,7 @@ static inline uint32_t conntab_index_of(const conntab *t, const void *elem)
 /* Forgets every element and index entry at once (memory is kept). */
 void conntab_clear(conntab *t);
 
-/* A zeroed element, or CONNTAB_NONE when out of memory. */
+/* A zeroed element (and cold record), or CONNTAB_NONE when out of memory. */
 uint32_t conntab_alloc(conntab *t);
 void conntab_release(conntab *t, uint32_t i);
 

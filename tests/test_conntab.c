@@ -2,7 +2,8 @@
  * test_conntab.c: the flow table's pool and open-addressing index
  * (flows/conntab.c) against a plain reference array, under random inserts
  * and removals with deliberately colliding tags, so that backward-shift
- * deletion and growth are exercised on long probe runs.
+ * deletion and growth are exercised on long probe runs; each element has a
+ * cold record and the pool a 128-byte alignment, both kept through growth.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,11 @@ typedef struct elem {
     uint32_t payload;
 } elem;
 
+typedef struct cold_rec {
+    uint64_t copy; /* the key number + 1, as in payload */
+    uint8_t more[12];
+} cold_rec;
+
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 static uint64_t next_rand(void)
 {
@@ -35,7 +41,8 @@ static void test_random_inserts_finds_and_removes_agree_with_reference(void **st
 {
     (void)state;
     conntab t;
-    assert_int_equal(conntab_init(&t, sizeof(elem), sizeof(uint64_t) * 2), 0);
+    assert_int_equal(conntab_init(&t, sizeof(elem), sizeof(uint64_t) * 2, sizeof(cold_rec), 128),
+                     0);
     static uint32_t idx_of[N]; /* reference: key number -> element index */
     static uint32_t tag_of[N];
     for (int i = 0; i < N; i++)
@@ -52,9 +59,13 @@ static void test_random_inserts_finds_and_removes_agree_with_reference(void **st
             uint32_t i = conntab_alloc(&t);
             assert_int_not_equal(i, CONNTAB_NONE);
             elem *e = conntab_at(&t, i);
+            cold_rec *c = conntab_cold(&t, i);
             assert_int_equal(e->payload, 0); /* handed out zeroed */
+            assert_int_equal(c->copy, 0);
+            assert_int_equal((uintptr_t)t.pool % 128, 0);
             memcpy(e->key, probe.key, sizeof(probe.key));
             e->payload = k + 1;
+            c->copy = k + 1;
             assert_int_equal(conntab_insert(&t, i, tag), 0);
             idx_of[k] = i;
             tag_of[k] = tag;
@@ -63,6 +74,7 @@ static void test_random_inserts_finds_and_removes_agree_with_reference(void **st
         } else {
             assert_int_equal(found, idx_of[k]);
             assert_int_equal(((elem *)conntab_at(&t, found))->payload, k + 1);
+            assert_int_equal(((cold_rec *)conntab_cold(&t, found))->copy, k + 1);
             if (next_rand() & 1) {
                 conntab_remove(&t, found, tag_of[k]);
                 conntab_release(&t, found);
