@@ -1,15 +1,27 @@
 /*
- * pipeline.c: a ring of batches between the reader and one flows worker.
+ * pipeline.c: a ring of batches between the reader and one flows worker,
+ * and a ring of finished rows coming back.
  *
- * Invariant: batches go full in the order `filled` counts them and come
- * back empty in the same order (`done`); slot i % NBATCH is the reader's
- * while filled - done < NBATCH, else it waits. One mutex and two condition
+ * Batches: they go full in the order `filled` counts them and come back
+ * empty in the same order (`done`); slot i % NBATCH is the reader's while
+ * filled - done < NBATCH, else it waits. One mutex and three condition
  * variables; each side locks twice per 256 segments.
+ *
+ * Rows: the worker does not format the rows of the instances that end while
+ * it replays (a tenth of its time on the bench trace); it pushes their
+ * records into a single-producer single-consumer ring (`rows`, lock-free:
+ * `rows_head` is the reader's, `rows_tail` the worker's), and the reader,
+ * who has time to spare, counts, formats and writes them, in the order
+ * they were pushed, at every hand-over and at the end. So the output is
+ * byte for byte that of one thread.
  *
  * Wake-ups are system calls, so they are rationed: a side that has to wait
  * says how far the other must get before waking it (`reader_wake`,
  * `worker_wake`), half the ring, and the other side signals only then.
- * Waiting is the exception once the ring is in steady state.
+ * Waiting is the exception once the ring is in steady state. A worker that
+ * finds the row ring full wakes the reader, who empties it even while it
+ * waits for a batch (no deadlock: the reader never waits for the worker
+ * while the worker waits for it).
  */
 #include "pipeline.h"
 
@@ -19,6 +31,7 @@
 #include <stdlib.h>
 
 #define NBATCH    16
+#define NROWS     1024 /* rows in flight from the worker to the reader */
 #define NO_WAITER UINT64_MAX
 
 struct pipeline {
@@ -31,14 +44,50 @@ struct pipeline {
     /* A waiting side and when to wake it (NO_WAITER: not waiting). */
     uint64_t reader_wake; /* the reader: when filled - done <= this */
     uint64_t worker_wake; /* the worker: when filled - done >= this */
+    int rows_blocked;     /* the worker waits for room in `rows` */
     int threaded;
     pthread_t worker;
     pthread_mutex_t lock;
-    pthread_cond_t has_work, has_room;
+    pthread_cond_t has_work, has_room, has_row_room;
+    conn_record *rows; /* NROWS records */
+    atomic_ullong rows_head, rows_tail;
     uint64_t untracked; /* worker only, read after the join */
-    atomic_int stopped;
     atomic_ullong alive;
 };
+
+/* The reader: counts, formats and writes every row pushed so far. */
+static void drain_rows(pipeline *p)
+{
+    uint64_t head = atomic_load_explicit(&p->rows_head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&p->rows_tail, memory_order_acquire);
+    if (head == tail)
+        return;
+    for (; head != tail; head++)
+        report_row(p->rep, &p->rows[head % NROWS]);
+    atomic_store_explicit(&p->rows_head, head, memory_order_release);
+    pthread_mutex_lock(&p->lock);
+    if (p->rows_blocked)
+        pthread_cond_signal(&p->has_row_room);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* flows_emit_fn of the worker: the record goes to the reader. */
+static void push_row(void *ctx, const conn_record *rec)
+{
+    pipeline *p = ctx;
+    uint64_t tail = atomic_load_explicit(&p->rows_tail, memory_order_relaxed);
+    if (tail - atomic_load_explicit(&p->rows_head, memory_order_acquire) == NROWS) {
+        pthread_mutex_lock(&p->lock);
+        p->rows_blocked = 1;
+        pthread_cond_signal(&p->has_room); /* the reader may be waiting for a batch */
+        while (tail - atomic_load_explicit(&p->rows_head, memory_order_acquire) == NROWS)
+            pthread_cond_wait(&p->has_row_room, &p->lock);
+        p->rows_blocked = 0;
+        pthread_mutex_unlock(&p->lock);
+    }
+    p->rows[tail % NROWS] = *rec;
+    atomic_store_explicit(&p->rows_tail, tail + 1, memory_order_release);
+}
 
 /* The worker's work on one batch. */
 static void replay(pipeline *p, seg_batch *b)
@@ -53,8 +102,6 @@ static void replay(pipeline *p, seg_batch *b)
                     b->path ? b->path : "input");
         p->untracked += failed;
     }
-    if (p->rep && report_failed(p->rep))
-        atomic_store_explicit(&p->stopped, 1, memory_order_relaxed);
     atomic_store_explicit(&p->alive, flows_get_stats(p->flows)->alive, memory_order_relaxed);
     b->n = 0;
 }
@@ -92,14 +139,22 @@ pipeline *pipeline_start(flows_table *flows, report *rep)
     p->flows = flows;
     p->rep = rep;
     p->reader_wake = p->worker_wake = NO_WAITER;
-    atomic_init(&p->stopped, 0);
     atomic_init(&p->alive, 0);
+    atomic_init(&p->rows_head, 0);
+    atomic_init(&p->rows_tail, 0);
+    if (!rep || !(p->rows = malloc(NROWS * sizeof(*p->rows))))
+        return p; /* rows straight from the worker; batches replayed inline */
     if (pthread_mutex_init(&p->lock, NULL) == 0) {
         if (pthread_cond_init(&p->has_work, NULL) == 0) {
             if (pthread_cond_init(&p->has_room, NULL) == 0) {
-                if (pthread_create(&p->worker, NULL, worker_main, p) == 0) {
-                    p->threaded = 1;
-                    return p;
+                if (pthread_cond_init(&p->has_row_room, NULL) == 0) {
+                    flows_set_emit(flows, push_row, p);
+                    if (pthread_create(&p->worker, NULL, worker_main, p) == 0) {
+                        p->threaded = 1;
+                        return p;
+                    }
+                    flows_set_emit(flows, report_row, rep);
+                    pthread_cond_destroy(&p->has_row_room);
                 }
                 pthread_cond_destroy(&p->has_room);
             }
@@ -131,11 +186,19 @@ void pipeline_submit(pipeline *p)
         pthread_cond_signal(&p->has_work);
     if (p->filled - p->done >= NBATCH) { /* the next slot is still in use */
         p->reader_wake = NBATCH / 2;
-        while (p->filled - p->done > NBATCH / 2)
+        while (p->filled - p->done > NBATCH / 2) {
+            if (p->rows_blocked) {
+                pthread_mutex_unlock(&p->lock);
+                drain_rows(p);
+                pthread_mutex_lock(&p->lock);
+                continue;
+            }
             pthread_cond_wait(&p->has_room, &p->lock);
+        }
         p->reader_wake = NO_WAITER;
     }
     pthread_mutex_unlock(&p->lock);
+    drain_rows(p);
 }
 
 void pipeline_sync(pipeline *p)
@@ -147,16 +210,24 @@ void pipeline_sync(pipeline *p)
     if (p->done != p->filled) {
         pthread_cond_signal(&p->has_work); /* however little is queued */
         p->reader_wake = 0;
-        while (p->done != p->filled)
+        while (p->done != p->filled) {
+            if (p->rows_blocked) {
+                pthread_mutex_unlock(&p->lock);
+                drain_rows(p);
+                pthread_mutex_lock(&p->lock);
+                continue;
+            }
             pthread_cond_wait(&p->has_room, &p->lock);
+        }
         p->reader_wake = NO_WAITER;
     }
     pthread_mutex_unlock(&p->lock);
+    drain_rows(p);
 }
 
 int pipeline_stopped(const pipeline *p)
 {
-    return atomic_load_explicit(&p->stopped, memory_order_relaxed);
+    return p->rep && report_failed(p->rep);
 }
 
 uint64_t pipeline_alive(const pipeline *p)
@@ -171,13 +242,29 @@ uint64_t pipeline_finish(pipeline *p)
         pthread_mutex_lock(&p->lock);
         p->closing = 1;
         pthread_cond_signal(&p->has_work);
+        while (p->done != p->filled || p->rows_blocked) {
+            /* The worker may still push rows: empty the ring as it fills. */
+            if (p->rows_blocked) {
+                pthread_mutex_unlock(&p->lock);
+                drain_rows(p);
+                pthread_mutex_lock(&p->lock);
+                continue;
+            }
+            p->reader_wake = 0;
+            pthread_cond_wait(&p->has_room, &p->lock);
+            p->reader_wake = NO_WAITER;
+        }
         pthread_mutex_unlock(&p->lock);
         pthread_join(p->worker, NULL);
+        drain_rows(p);
+        flows_set_emit(p->flows, report_row, p->rep);
+        pthread_cond_destroy(&p->has_row_room);
         pthread_cond_destroy(&p->has_room);
         pthread_cond_destroy(&p->has_work);
         pthread_mutex_destroy(&p->lock);
     }
     uint64_t untracked = p->untracked;
+    free(p->rows);
     free(p);
     return untracked;
 }

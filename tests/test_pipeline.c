@@ -2,7 +2,9 @@
  * test_pipeline.c: analyzer/pipeline.c, the two-thread parts of a run.
  *
  * - The batches replayed on the worker thread give the rows and counters of
- *   flows_packets on one thread.
+ *   flows_packets on one thread, also when the rows that end during the
+ *   replay come back to the reader faster than it takes them (an expiry
+ *   storm: one late segment ends thousands of instances at once).
  * - pipeline_finish_flows (capture-end rows formatted on two threads, in
  *   chunks of 2048) writes byte for byte what flows_finish with report_row
  *   writes, and the same summary, for counts around the chunk boundaries.
@@ -24,7 +26,7 @@
  * IPv6; `extra` more SYN-only attempts. Timestamps 1 ms apart. */
 static size_t make_traffic(size_t n, dissect_segment **segs_out, int64_t **ts_out)
 {
-    size_t cap = n * 7 + 1;
+    size_t cap = n * 7 + 2;
     dissect_segment *segs = calloc(cap, sizeof(*segs));
     int64_t *ts = calloc(cap, sizeof(*ts));
     assert_non_null(segs);
@@ -71,6 +73,20 @@ static size_t make_traffic(size_t n, dissect_segment **segs_out, int64_t **ts_ou
     *segs_out = segs;
     *ts_out = ts;
     return k;
+}
+
+/* make_traffic, then one segment of another connection 3 hours later:
+ * every earlier instance ends before it (TIME_WAIT expired or idle). */
+static size_t make_storm(size_t n, dissect_segment **segs_out, int64_t **ts_out)
+{
+    size_t k = make_traffic(n, segs_out, ts_out);
+    dissect_segment late = (*segs_out)[0];
+    late.src[0] = 172;
+    late.ip_version = 4;
+    late.flags = DISSECT_ACK;
+    (*segs_out)[k] = late;
+    (*ts_out)[k] = (*ts_out)[k - 1] + INT64_C(3) * 3600 * 1000000000;
+    return k + 1;
 }
 
 typedef struct run {
@@ -142,10 +158,35 @@ static void test_threads_write_what_one_thread_writes(void **state)
     }
 }
 
+static void test_an_expiry_storm_comes_back_whole_and_in_order(void **state)
+{
+    (void)state;
+    const size_t counts[] = {1023, 1024, 1025, 20000};
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+        dissect_segment *segs;
+        int64_t *ts;
+        size_t k = make_storm(counts[c], &segs, &ts);
+        run one = replay(segs, ts, k, 0), two = replay(segs, ts, k, 1);
+        size_t rows = 0;
+        for (size_t i = 0; i < one.csv_len; i++)
+            rows += one.csv[i] == '\n';
+        if (rows != counts[c] + 1)
+            fail_msg("%zu connections: %zu rows", counts[c], rows);
+        if (one.csv_len != two.csv_len || memcmp(one.csv, two.csv, one.csv_len) != 0)
+            fail_msg("%zu connections: the two-thread CSV differs", counts[c]);
+        assert_string_equal(one.summary, two.summary);
+        assert_memory_equal(&one.stats, &two.stats, sizeof(one.stats));
+        free(one.csv), free(one.summary), free(two.csv), free(two.summary);
+        free(segs);
+        free(ts);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_write_what_one_thread_writes),
+        cmocka_unit_test(test_an_expiry_storm_comes_back_whole_and_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
