@@ -345,16 +345,18 @@ static void read_input(run *R, size_t idx)
                 continue;
             }
         }
-        dissect_segment seg;
-        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, &seg);
+        /* Dissected straight into the batch's next slot (taken only when
+         * the packet is a TCP segment). */
+        seg_batch *b = R->pipe ? pipeline_batch(R->pipe) : NULL;
+        dissect_segment scratch;
+        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen,
+                                           b ? &b->seg[b->n] : &scratch);
         if (dr != DISSECT_OK) {
             st->skipped[dr]++;
             continue;
         }
         st->tcp++;
-        if (R->pipe) {
-            seg_batch *b = pipeline_batch(R->pipe);
-            b->seg[b->n] = seg;
+        if (b) {
             b->ts[b->n] = pkt.ts;
             b->path = path;
             if (++b->n == PIPELINE_BATCH)

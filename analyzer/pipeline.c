@@ -31,7 +31,7 @@
 #include <stdlib.h>
 
 #define NBATCH    16
-#define NROWS     1024 /* rows in flight from the worker to the reader */
+#define NROWS     512  /* rows in flight from the worker to the reader */
 #define NO_WAITER UINT64_MAX
 
 struct pipeline {
@@ -271,7 +271,7 @@ uint64_t pipeline_finish(pipeline *p)
 
 /* ---- the capture-end rows on two threads ------------------------------ */
 
-#define END_CHUNK 2048 /* rows per chunk: two chunks of records, two of text */
+#define END_CHUNK 1024 /* rows per chunk: two chunks of records, two of text */
 
 typedef struct end_flush {
     report *rep;

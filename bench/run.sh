@@ -16,7 +16,9 @@
 #   --linear            also a trace twice as long: time and peak should scale
 #   --syn-flood N       also N spoofed SYNs, synfin with and without --max-flows
 #   --max-flows N       the bound for --syn-flood (default 100000)
-#   --profile           top 10 functions of synfin (perf, else callgrind on 5 s)
+#   --long-lived        also a trace of long connections only (583 k alive, 20 M
+#                       packets, 2 GB): the path of established segments
+#   --profile           top functions of synfin per thread (perf; else callgrind on 5 s)
 #   --no-peers          skip argus / tcptrace / tshark
 #   --smoke             tiny trace and flood, 1 run, no peers: a few seconds, for CI
 set -euo pipefail
@@ -26,7 +28,7 @@ root=$(dirname "$here")
 build=$root/build-bench
 data=$here/data
 duration=45 rate=12250 seed=1 runs=3 msl='' idle='' linear=0 flood=0 max_flows=100000
-profile=0 peers=1 smoke=0
+profile=0 peers=1 smoke=0 long_lived=0
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 while (($#)); do
@@ -42,6 +44,7 @@ while (($#)); do
     --syn-flood) flood=${2:?}; shift ;;
     --max-flows) max_flows=${2:?}; shift ;;
     --profile) profile=1 ;;
+    --long-lived) long_lived=1 ;;
     --no-peers) peers=0 ;;
     --smoke) smoke=1 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
@@ -50,7 +53,7 @@ while (($#)); do
     shift
 done
 if ((smoke)); then
-    duration=2 rate=2000 runs=1 peers=0 linear=0 flood=20000 max_flows=1000 profile=0
+    duration=2 rate=2000 runs=1 peers=0 linear=0 flood=20000 max_flows=1000 profile=0 long_lived=0
 fi
 note() { echo "run.sh: $*" >&2; }
 tmp=$(mktemp -d)
@@ -200,6 +203,25 @@ if ((flood > 0)); then
     done
 fi
 
+# ---- long-lived connections -----------------------------------------------------------
+if ((long_lived)); then
+    ll=$(trace "long-d10-r60000-s$seed" --duration 10 --rate 60000 \
+        --mix client=0,server=0,crossed=0,rst-client=0,rst-server=0,refused=0,unanswered=0,reuse=0,long=100)
+    measure "$tools/pcapfloor" "$ll" || true
+    ll_packets=$(floor_packets) ll_floor=$WALL
+    measure "$synfin" "${synfin_args[@]}" -o /dev/null "$ll" || true
+    summary "$ll"
+    echo
+    echo "### long-lived connections only: $(basename "$ll") ($(du -m "$ll" | cut -f1) MB), best of $runs"
+    echo
+    row tool "wall s" packets/s "peak RSS MB" notes
+    row --- ---: ---: ---: ---
+    row "floor (pcapfloor)" "$ll_floor" "$(rate_of "$ll_packets" "$ll_floor")" - "$ll_packets packets"
+    row "synfin" "$WALL" "$(rate_of "$ll_packets" "$WALL")" "$(mb "$RSS")" "peak $PEAK alive"
+    echo
+    echo "synfin / floor: $(awk -v s="$WALL" -v f="$ll_floor" 'BEGIN { printf "%.2f", s / f }')x"
+fi
+
 # ---- profile ----------------------------------------------------------------------
 if ((profile)); then
     prof=$root/build-prof
@@ -207,12 +229,15 @@ if ((profile)); then
         cmake -S "$root" -B "$prof" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g >&2
     cmake --build "$prof" -j2 --target synfin >&2
     echo
-    if [[ ${PROFILER:-} == perf ]] || { [[ -z ${PROFILER:-} ]] && perf stat -e instructions true 2>&1 | grep -q '[0-9] *instructions'; }; then
-        echo "### profile: perf record, $(basename "$main")"
+    if [[ ${PROFILER:-} == perf ]] || { [[ -z ${PROFILER:-} ]] && perf record -q -e cpu-clock -o /dev/null true >/dev/null 2>&1; }; then
+        # cpu-clock works without hardware counters (VMs); by thread, since
+        # reading and the flows replay run on two.
+        echo "### profile: perf record -e cpu-clock, $(basename "$main"), by thread"
         echo
-        perf record -q -F 2000 -o "$data/perf.data" "$prof/synfin" "${synfin_args[@]}" -o /dev/null "$main" 2>/dev/null
+        perf record -q -e cpu-clock -F 4000 -o "$data/perf.data" "$prof/synfin" "${synfin_args[@]}" -o /dev/null "$main" 2>/dev/null
         echo '```'
-        perf report -i "$data/perf.data" --stdio --no-children -F overhead,sym 2>/dev/null | grep -m 10 '%'
+        perf report -i "$data/perf.data" --stdio --no-children -s pid 2>/dev/null | grep '%'
+        perf report -i "$data/perf.data" --stdio --no-children -s pid,sym 2>/dev/null | grep -m 20 '%'
         echo '```'
     else
         small=$(trace "trace-d5-r$rate-s$seed" --duration 5 --rate "$rate")
