@@ -483,6 +483,8 @@ int synfin_main(int argc, char **argv)
 
     if (!o->stats) {
         R.rep = report_new(R.out, decide_precision(o));
+        if (R.rep && o->summary)
+            report_enable_summary(R.rep);
         R.flows = R.rep ? flows_new(&o->flows, report_row, R.rep) : NULL;
         R.pipe = R.flows ? pipeline_start(R.flows, R.rep) : NULL;
         if (!R.rep || !R.flows || !R.pipe) {

@@ -34,7 +34,8 @@ struct report {
     char *obuf; /* rows not yet written: obuf[0, olen) */
     size_t olen;
     int precision;
-    int failed; /* errno of the first failed write */
+    int failed;  /* errno of the first failed write */
+    int summary; /* keep the summary statistics */
     /* summary */
     uint64_t rows;
     uint64_t by_handshake[HS_COUNT];
@@ -74,6 +75,11 @@ void report_free(report *r)
     free(r->tw_durations);
     free(r->obuf);
     free(r);
+}
+
+void report_enable_summary(report *r)
+{
+    r->summary = 1;
 }
 
 void report_set_precision(report *r, int precision)
@@ -327,6 +333,8 @@ static int64_t duration_at(const report *r, const int64_t *sorted, size_t k)
 
 static void add_to_summary(report *r, const conn_record *c)
 {
+    if (!r->summary)
+        return;
     r->rows++;
     r->by_handshake[c->handshake]++;
     r->by_close[c->close_initiator][c->close_type]++;

@@ -270,6 +270,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         st->seen = calloc(st->seen_cap, 1);
         st->rows = calloc(st->seen_cap, sizeof(*st->rows));
         st->rep = report_new(devnull, 9);
+        if (st->rep)
+            report_enable_summary(st->rep);
         flows_table *t = flows_new(&cfg, on_row, st);
         if (!st->seen || !st->rows || !st->rep || !t)
             abort();

@@ -103,6 +103,8 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
     FILE *f = open_memstream(&out.csv, &out.csv_len);
     assert_non_null(f);
     report *rep = report_new(f, 9);
+    assert_non_null(rep);
+    report_enable_summary(rep);
     flows_table *t = flows_new(NULL, report_row, rep);
     assert_non_null(rep);
     assert_non_null(t);

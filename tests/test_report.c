@@ -41,6 +41,7 @@ static void test_row_with_ipv6_empty_fields_and_anomaly_order(void **state)
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
     report *r = report_new(out, 6);
+    report_enable_summary(r);
     conn_record c;
     memset(&c, 0, sizeof(c));
     c.conn_id = 7;
@@ -98,6 +99,7 @@ static void test_duration_quantiles_stay_bounded_and_close(void **state)
 {
     (void)state;
     report *r = report_new(NULL, 9);
+    report_enable_summary(r);
     conn_record c;
     memset(&c, 0, sizeof(c));
     c.time_wait_side = SIDE_CLIENT;
@@ -123,6 +125,7 @@ static void test_duration_quantiles_stay_bounded_and_close(void **state)
 
     /* Few rows: exact */
     r = report_new(NULL, 6);
+    report_enable_summary(r);
     for (int i = 1; i <= 3; i++) {
         c.time_wait_end = (int64_t)i * 60000000000;
         report_row(r, &c);
@@ -195,6 +198,7 @@ static void test_addresses_are_written_as_inet_ntop_does(void **state)
         size_t len = 0;
         FILE *out = open_memstream(&buf, &len);
         report *r = report_new(out, 6);
+        report_enable_summary(r);
         report_row(r, &c);
         report_flush(r);
         fclose(out);
@@ -216,6 +220,7 @@ static void test_rows_beyond_the_output_buffer_are_all_written(void **state)
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
     report *r = report_new(out, 9);
+    report_enable_summary(r);
     enum { N = 5000 };
     for (int i = 1; i <= N; i++) {
         conn_record c;
