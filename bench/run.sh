@@ -236,8 +236,9 @@ if ((profile)); then
         echo
         perf record -q -e cpu-clock -F 4000 -o "$data/perf.data" "$prof/synfin" "${synfin_args[@]}" -o /dev/null "$main" 2>/dev/null
         echo '```'
-        perf report -i "$data/perf.data" --stdio --no-children -s pid 2>/dev/null | grep '%'
-        perf report -i "$data/perf.data" --stdio --no-children -s pid,sym 2>/dev/null | grep -m 20 '%'
+        # sed, not grep -m or head: it reads to the end, so no SIGPIPE under pipefail
+        perf report -i "$data/perf.data" --stdio --no-children -s pid 2>/dev/null | sed -n '/%/p'
+        perf report -i "$data/perf.data" --stdio --no-children -s pid,sym 2>/dev/null | sed -n '/%/p' | sed -n '1,20p'
         echo '```'
     else
         small=$(trace "trace-d5-r$rate-s$seed" --duration 5 --rate "$rate")
@@ -248,7 +249,7 @@ if ((profile)); then
             { cat "$tmp/cg.err" >&2; failed=1; }
         echo '```'
         callgrind_annotate --inclusive=no "$data/callgrind.out" 2>/dev/null |
-            sed -n '/PROGRAM TOTALS/p; /Ir *file:function/,$p' | sed '/^-* *$/d; /Ir *file:function/d' | head -n 11
+            sed -n '/PROGRAM TOTALS/p; /Ir *file:function/,$p' | sed '/^-* *$/d; /Ir *file:function/d' | sed -n '1,11p'
         echo '```'
     fi
 fi
