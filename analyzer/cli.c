@@ -237,9 +237,31 @@ static int parse_args(int argc, char **argv, options *o)
 static int compile_filter(const char *expr, uint32_t linktype, struct bpf_program *prog, char *err,
                           size_t errlen)
 {
-    /* libpcap takes DLT numbers; pcapng gives LINKTYPE numbers, which
-     * differ only for raw IP (LINKTYPE_RAW 101 is DLT_RAW). */
-    int dlt = linktype == DISSECT_LINK_RAW ? DLT_RAW : (int)linktype;
+    /* libpcap takes DLT numbers; the readers give the file's LINKTYPE
+     * numbers, which differ from them only for a few old link types
+     * (pcap-linktype(7)): raw IP, and ATM and BSD/OS ones synfin does not
+     * dissect but a filter may still select. */
+    int dlt;
+    switch (linktype) {
+    case DISSECT_LINK_RAW:
+        dlt = DLT_RAW;
+        break;
+    case 100: /* LINKTYPE_ATM_RFC1483 */
+        dlt = DLT_ATM_RFC1483;
+        break;
+    case 102: /* LINKTYPE_SLIP_BSDOS */
+        dlt = DLT_SLIP_BSDOS;
+        break;
+    case 103: /* LINKTYPE_PPP_BSDOS */
+        dlt = DLT_PPP_BSDOS;
+        break;
+    case 106: /* LINKTYPE_ATM_CLIP */
+        dlt = DLT_ATM_CLIP;
+        break;
+    default:
+        dlt = (int)linktype;
+        break;
+    }
     pcap_t *p = pcap_open_dead(dlt, 262144);
     if (!p) {
         snprintf(err, errlen, "out of memory");

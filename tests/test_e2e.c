@@ -252,6 +252,13 @@ static void test_filter_selects_packets(void **state)
     /* only the client's packets: the server's side is never seen */
     assert_int_equal(RUN("--no-header", "-f", "src host 10.0.0.1", SAMPLES "close_client.pcap"), 0);
     assert_non_null(strstr(out_text, ",6,0,329,0,"));
+    /* A raw-IP pcap comes as LINKTYPE_RAW (101), as its header says: the
+     * filter is compiled for DLT_RAW and selects by IP version. */
+    assert_int_equal(RUN("--no-header", SAMPLES "link_raw.pcap"), 0);
+    assert_int_equal(count_lines(out_text), 2);
+    assert_int_equal(RUN("--no-header", "-f", "ip6 and tcp", SAMPLES "link_raw.pcap"), 0);
+    assert_int_equal(count_lines(out_text), 1);
+    assert_non_null(strstr(out_text, ",6,"));
 }
 
 /* pcapng interfaces give LINKTYPE numbers (raw IP = 101): the filter is
