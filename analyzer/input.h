@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct input_packet {
     int64_t ts;        /* ns since the epoch */
@@ -71,6 +72,24 @@ const char *bytesrc_error(const bytesrc *s);
 /* Bytes of the descriptor consumed so far (compressed bytes for gzip). */
 uint64_t bytesrc_offset(const bytesrc *s);
 void bytesrc_close(bytesrc *s);
+
+/* ---- shared by the readers ---- */
+
+/* 16- and 32-bit fields of a capture written in the other byte order than
+ * ours when `swapped`. */
+static inline uint16_t input_get16(const uint8_t *p, int swapped)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return swapped ? __builtin_bswap16(v) : v;
+}
+
+static inline uint32_t input_get32(const uint8_t *p, int swapped)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return swapped ? __builtin_bswap32(v) : v;
+}
 
 /* ---- pcapfile.c ---- */
 

@@ -50,16 +50,12 @@ struct pcapfile_reader {
 
 static uint32_t get32(const pcapfile_reader *r, const uint8_t *p)
 {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return r->swapped ? __builtin_bswap32(v) : v;
+    return input_get32(p, r->swapped);
 }
 
 static uint16_t get16(const pcapfile_reader *r, const uint8_t *p)
 {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return r->swapped ? __builtin_bswap16(v) : v;
+    return input_get16(p, r->swapped);
 }
 
 /* Makes at least `want` unread bytes available unless the source ends

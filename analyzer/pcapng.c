@@ -53,16 +53,12 @@ struct pcapng_reader {
 
 static uint32_t rd32(const pcapng_reader *r, const uint8_t *p)
 {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return r->swapped ? __builtin_bswap32(v) : v;
+    return input_get32(p, r->swapped);
 }
 
 static uint16_t rd16(const pcapng_reader *r, const uint8_t *p)
 {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return r->swapped ? __builtin_bswap16(v) : v;
+    return input_get16(p, r->swapped);
 }
 
 pcapng_reader *pcapng_open(capture_read_fn read, void *src)

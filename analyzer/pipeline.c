@@ -31,7 +31,7 @@
 #include <stdlib.h>
 
 #define NBATCH    16
-#define NROWS     512  /* rows in flight from the worker to the reader */
+#define NROWS     512 /* rows in flight from the worker to the reader */
 #define NO_WAITER UINT64_MAX
 
 struct pipeline {
@@ -165,6 +165,23 @@ pipeline *pipeline_start(flows_table *flows, report *rep)
     return p; /* no thread: batches are replayed inline */
 }
 
+/* With the lock held: waits until at most `in_flight` batches are with the
+ * worker, emptying the row ring whenever the worker waits for room in it. */
+static void wait_batches(pipeline *p, uint64_t in_flight)
+{
+    p->reader_wake = in_flight;
+    while (p->filled - p->done > in_flight) {
+        if (p->rows_blocked) {
+            pthread_mutex_unlock(&p->lock);
+            drain_rows(p);
+            pthread_mutex_lock(&p->lock);
+        } else {
+            pthread_cond_wait(&p->has_room, &p->lock);
+        }
+    }
+    p->reader_wake = NO_WAITER;
+}
+
 seg_batch *pipeline_batch(pipeline *p)
 {
     return &p->batch[p->filled % NBATCH];
@@ -184,19 +201,8 @@ void pipeline_submit(pipeline *p)
     p->filled++;
     if (p->worker_wake != NO_WAITER && p->filled - p->done >= p->worker_wake)
         pthread_cond_signal(&p->has_work);
-    if (p->filled - p->done >= NBATCH) { /* the next slot is still in use */
-        p->reader_wake = NBATCH / 2;
-        while (p->filled - p->done > NBATCH / 2) {
-            if (p->rows_blocked) {
-                pthread_mutex_unlock(&p->lock);
-                drain_rows(p);
-                pthread_mutex_lock(&p->lock);
-                continue;
-            }
-            pthread_cond_wait(&p->has_room, &p->lock);
-        }
-        p->reader_wake = NO_WAITER;
-    }
+    if (p->filled - p->done >= NBATCH) /* the next slot is still in use */
+        wait_batches(p, NBATCH / 2);
     pthread_mutex_unlock(&p->lock);
     drain_rows(p);
 }
@@ -207,20 +213,8 @@ void pipeline_sync(pipeline *p)
     if (!p->threaded)
         return;
     pthread_mutex_lock(&p->lock);
-    if (p->done != p->filled) {
-        pthread_cond_signal(&p->has_work); /* however little is queued */
-        p->reader_wake = 0;
-        while (p->done != p->filled) {
-            if (p->rows_blocked) {
-                pthread_mutex_unlock(&p->lock);
-                drain_rows(p);
-                pthread_mutex_lock(&p->lock);
-                continue;
-            }
-            pthread_cond_wait(&p->has_room, &p->lock);
-        }
-        p->reader_wake = NO_WAITER;
-    }
+    pthread_cond_signal(&p->has_work); /* however little is queued */
+    wait_batches(p, 0);
     pthread_mutex_unlock(&p->lock);
     drain_rows(p);
 }
@@ -242,18 +236,7 @@ uint64_t pipeline_finish(pipeline *p)
         pthread_mutex_lock(&p->lock);
         p->closing = 1;
         pthread_cond_signal(&p->has_work);
-        while (p->done != p->filled || p->rows_blocked) {
-            /* The worker may still push rows: empty the ring as it fills. */
-            if (p->rows_blocked) {
-                pthread_mutex_unlock(&p->lock);
-                drain_rows(p);
-                pthread_mutex_lock(&p->lock);
-                continue;
-            }
-            p->reader_wake = 0;
-            pthread_cond_wait(&p->has_room, &p->lock);
-            p->reader_wake = NO_WAITER;
-        }
+        wait_batches(p, 0);
         pthread_mutex_unlock(&p->lock);
         pthread_join(p->worker, NULL);
         drain_rows(p);
