@@ -101,8 +101,7 @@ pcapfile_reader *pcapfile_open(capture_read_fn read, void *src, char *err, size_
     if (r)
         r->buf = malloc(BLOCK);
     if (!r || !r->buf) {
-        if (r)
-            free(r);
+        free(r);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
