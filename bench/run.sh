@@ -16,6 +16,8 @@
 #   --linear            also a trace twice as long: time and peak should scale
 #   --syn-flood N       also N spoofed SYNs, synfin with and without --max-flows
 #   --max-flows N       the bound for --syn-flood (default 100000)
+#   --gzip              also the main trace compressed (gzip -1): synfin against
+#                       gzip -dc alone
 #   --long-lived        also a trace of long connections only (583 k alive, 20 M
 #                       packets, 2 GB): the path of established segments
 #   --profile           top functions of synfin per thread (perf; else callgrind on 5 s)
@@ -28,7 +30,7 @@ root=$(dirname "$here")
 build=$root/build-bench
 data=$here/data
 duration=45 rate=12250 seed=1 runs=3 msl='' idle='' linear=0 flood=0 max_flows=100000
-profile=0 peers=1 smoke=0 long_lived=0
+profile=0 peers=1 smoke=0 long_lived=0 gz=0
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 while (($#)); do
@@ -45,6 +47,7 @@ while (($#)); do
     --max-flows) max_flows=${2:?}; shift ;;
     --profile) profile=1 ;;
     --long-lived) long_lived=1 ;;
+    --gzip) gz=1 ;;
     --no-peers) peers=0 ;;
     --smoke) smoke=1 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
@@ -53,7 +56,7 @@ while (($#)); do
     shift
 done
 if ((smoke)); then
-    duration=2 rate=2000 runs=1 peers=0 linear=0 flood=20000 max_flows=1000 profile=0 long_lived=0
+    duration=2 rate=2000 runs=1 peers=0 linear=0 flood=20000 max_flows=1000 profile=0 long_lived=0 gz=0
 fi
 note() { echo "run.sh: $*" >&2; }
 tmp=$(mktemp -d)
@@ -201,6 +204,26 @@ if ((flood > 0)); then
         row "--max-flows $mf" "$WALL" "$(rate_of "$flood" "$WALL")" "$(mb "$RSS")" \
             "peak $PEAK alive, $EVICTED evicted"
     done
+fi
+
+# ---- gzip ----------------------------------------------------------------------------
+if ((gz)); then
+    zf=$data/$name.pcap.gz
+    if [[ ! -s $zf ]]; then
+        note "compressing $main"
+        gzip -1 -c "$main" >"$zf.tmp" && mv "$zf.tmp" "$zf"
+    fi
+    cat "$zf" >/dev/null
+    measure sh -c 'gzip -dc "$1" >/dev/null' sh "$zf" || true
+    gz_wall=$WALL
+    measure "$synfin" "${synfin_args[@]}" -o /dev/null "$zf" || true
+    echo
+    echo "### $(basename "$zf") ($(du -m "$zf" | cut -f1) MB, gzip -1), best of $runs"
+    echo
+    row tool "wall s" packets/s "peak RSS MB" notes
+    row --- ---: ---: ---: ---
+    row "gzip -dc alone" "$gz_wall" "$(rate_of "$packets" "$gz_wall")" - "to /dev/null"
+    row "synfin" "$WALL" "$(rate_of "$packets" "$WALL")" "$(mb "$RSS")" "inflates with zlib on the reading thread"
 fi
 
 # ---- long-lived connections -----------------------------------------------------------
