@@ -8,11 +8,19 @@
  * whatever was inflated before the damage is delivered, and the error comes
  * with the next read. Concatenated gzip members (cat a.gz b.gz) are read as
  * one stream.
+ *
+ * Inflating is the bound on compressed archives, so it runs on a thread of
+ * its own (started at the first read): it fills a ring of NBLOCK blocks in
+ * order, each ended by its length, and the last by the end or the failure;
+ * bytesrc_read hands them out in the same order. What the reader sees is
+ * what inflating in place would give, bytes and failure alike. Without a
+ * thread, it inflates in place.
  */
 #include "input.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +28,16 @@
 #include <zlib.h>
 
 #define IN_SIZE (256u * 1024u)
+#define BLOCK   (256u * 1024u)
+#define NBLOCK  4
+
+/* One block of the ring: inflated bytes, then how the stream went on. */
+typedef struct gz_block {
+    unsigned char *data;
+    size_t len;
+    int status;      /* 1: more follows; 0: the end after it; -1: failure after it */
+    uint64_t offset; /* compressed bytes consumed once it was inflated */
+} gz_block;
 
 struct bytesrc {
     int fd;
@@ -32,6 +50,19 @@ struct bytesrc {
     unsigned char *in;       /* compressed input (gzip) or the peeked prefix */
     size_t pre_len, pre_pos; /* pass-through: prefix bytes still to serve */
     uint64_t raw;            /* bytes read from the descriptor */
+    /* The inflating thread (gzip only). `s->msg` is written by it before a
+     * failure status is published and read after. */
+    int threaded; /* 1 running, -1 could not start: inflate in place */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    gz_block ring[NBLOCK];
+    uint64_t produced, consumed; /* blocks filled, blocks given back */
+    int stop;                    /* bytesrc_close: the thread ends */
+    size_t pos;                  /* read position in ring[consumed % NBLOCK] */
+    int done;                    /* the reader met the final block's status */
+    int final_status;
+    uint64_t offset; /* progress: compressed bytes behind what was read */
 };
 
 static long read_fd(bytesrc *s, void *buf, size_t len)
@@ -148,8 +179,91 @@ static long read_gzip(bytesrc *s, unsigned char *buf, size_t len)
     return s->failed ? -1 : 0;
 }
 
+static void *inflate_main(void *arg)
+{
+    bytesrc *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (s->produced - s->consumed == NBLOCK && !s->stop)
+            pthread_cond_wait(&s->cv, &s->lock);
+        int stop = s->stop;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            return NULL;
+        gz_block *b = &s->ring[s->produced % NBLOCK];
+        b->len = 0;
+        long n;
+        while (b->len < BLOCK && (n = read_gzip(s, b->data + b->len, BLOCK - b->len)) > 0)
+            b->len += (size_t)n;
+        b->status = b->len == BLOCK ? 1 : s->failed ? -1 : 0;
+        b->offset = s->raw - s->z.avail_in;
+        pthread_mutex_lock(&s->lock);
+        s->produced++;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->lock);
+        if (b->status != 1)
+            return NULL;
+    }
+}
+
+static void start_thread(bytesrc *s)
+{
+    s->threaded = -1;
+    for (int i = 0; i < NBLOCK; i++)
+        if (!(s->ring[i].data = malloc(BLOCK)))
+            return;
+    if (pthread_mutex_init(&s->lock, NULL) != 0)
+        return;
+    if (pthread_cond_init(&s->cv, NULL) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        return;
+    }
+    if (pthread_create(&s->thread, NULL, inflate_main, s) != 0) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->lock);
+        return;
+    }
+    s->threaded = 1;
+}
+
+/* bytesrc_read on the inflating thread's blocks. */
+static long read_ring(bytesrc *s, unsigned char *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len && !s->done) {
+        pthread_mutex_lock(&s->lock);
+        while (s->produced == s->consumed)
+            pthread_cond_wait(&s->cv, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+        gz_block *b = &s->ring[s->consumed % NBLOCK];
+        size_t k = b->len - s->pos < len - done ? b->len - s->pos : len - done;
+        memcpy(buf + done, b->data + s->pos, k);
+        done += k;
+        s->pos += k;
+        if (s->pos < b->len)
+            break; /* buf is full */
+        s->offset = b->offset;
+        if (b->status != 1) {
+            s->done = 1;
+            s->final_status = b->status;
+        }
+        s->pos = 0;
+        pthread_mutex_lock(&s->lock);
+        s->consumed++;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (done)
+        return (long)done;
+    return s->done && s->final_status < 0 ? -1 : 0;
+}
+
 long bytesrc_read(bytesrc *s, void *buf, size_t len)
 {
+    if (s->gzip && s->threaded == 0)
+        start_thread(s);
+    if (s->threaded == 1)
+        return read_ring(s, buf, len);
     if (s->failed)
         return -1;
     return s->gzip ? read_gzip(s, buf, len) : read_plain(s, buf, len);
@@ -162,6 +276,8 @@ const char *bytesrc_error(const bytesrc *s)
 
 uint64_t bytesrc_offset(const bytesrc *s)
 {
+    if (s->threaded == 1)
+        return s->offset;
     uint64_t pending = s->gzip ? s->z.avail_in : s->pre_len - s->pre_pos;
     return s->raw - pending;
 }
@@ -170,6 +286,17 @@ void bytesrc_close(bytesrc *s)
 {
     if (!s)
         return;
+    if (s->threaded == 1) {
+        pthread_mutex_lock(&s->lock);
+        s->stop = 1;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->lock);
+    }
+    for (int i = 0; i < NBLOCK; i++)
+        free(s->ring[i].data);
     if (s->gzip)
         inflateEnd(&s->z);
     close(s->fd);

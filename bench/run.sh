@@ -223,7 +223,7 @@ if ((gz)); then
     row tool "wall s" packets/s "peak RSS MB" notes
     row --- ---: ---: ---: ---
     row "gzip -dc alone" "$gz_wall" "$(rate_of "$packets" "$gz_wall")" - "to /dev/null"
-    row "synfin" "$WALL" "$(rate_of "$packets" "$WALL")" "$(mb "$RSS")" "inflates with zlib on the reading thread"
+    row "synfin" "$WALL" "$(rate_of "$packets" "$WALL")" "$(mb "$RSS")" "inflating on a thread of its own"
 fi
 
 # ---- long-lived connections -----------------------------------------------------------

@@ -420,6 +420,41 @@ static void test_pcap_records_across_read_blocks(void **state)
             assert_true(input_offset(in) > (UINT64_C(8) << 20));
         input_close(in);
     }
+    /* The gzip file cut at two thirds: every packet inflated before the cut
+     * comes out whole and in order (gzip is inflated on a thread of its
+     * own, in blocks), then the damage, with nothing after it. */
+    FILE *g = fopen(gzpath, "rb");
+    assert_non_null(g);
+    fseek(g, 0, SEEK_END);
+    long gz_len = ftell(g);
+    fseek(g, 0, SEEK_SET);
+    char cutpath[256];
+    snprintf(cutpath, sizeof(cutpath), "%s/big-cut.pcap.gz", tmpdir);
+    FILE *c = fopen(cutpath, "wb");
+    assert_non_null(c);
+    for (long i = 0; i < gz_len * 2 / 3; i++)
+        fputc(fgetc(g), c);
+    fclose(g);
+    fclose(c);
+    char err[512];
+    synfin_input *in = input_open(cutpath, err, sizeof(err));
+    assert_non_null(in);
+    input_packet pkt;
+    uint32_t i = 0;
+    input_status st;
+    while ((st = input_next(in, &pkt)) == INPUT_PACKET) {
+        uint32_t len = (i * 7919u) % 1501u;
+        assert_int_equal(pkt.caplen, len);
+        for (uint32_t k = 0; k < len; k++)
+            if (pkt.data[k] != (uint8_t)(i + k))
+                fail_msg("packet %u byte %u differs", i + 1, k);
+        i++;
+    }
+    assert_int_equal(st, INPUT_DAMAGED);
+    assert_true(i > N / 2 && i < N);
+    assert_non_null(strstr(input_error(in), "cut short"));
+    assert_int_equal(input_next(in, &pkt), INPUT_DAMAGED); /* and it stays so */
+    input_close(in);
 }
 
 /* What libpcap accepts, read the same way: Kuznetsov's 24-byte record
