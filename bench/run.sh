@@ -115,6 +115,13 @@ measure() {
 mb() { if [[ $1 == n/a ]]; then echo n/a; else awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; fi; }
 rate_of() { awk -v p="$1" -v w="$2" 'BEGIN { printf "%.2f M", (w > 0 ? p / w / 1e6 : 0) }'; }
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
+table() { # TITLE FIRST-COLUMN-NAME: a section heading and the table's header rows
+    echo
+    echo "### $1"
+    echo
+    row "$2" "wall s" packets/s "peak RSS MB" notes
+    row --- ---: ---: ---: ---
+}
 # synfin --summary once (untimed): peak alive, evicted, and the classification.
 summary() { # FILE EXTRA-ARGS... -> $tmp/summary, sets PEAK EVICTED
     "$synfin" "${synfin_args[@]}" --summary -o /dev/null "$@" 2>"$tmp/summary" || {
@@ -134,11 +141,7 @@ measure "$synfin" "${synfin_args[@]}" -o /dev/null "$tiny" || true
 base_rss=$RSS runs=$runs_save
 
 echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start; synfin ${synfin_args[*]}"
-echo
-echo "### $(basename "$main") ($(du -m "$main" | cut -f1) MB), best of $runs"
-echo
-row tool "wall s" packets/s "peak RSS MB" notes
-row --- ---: ---: ---: ---
+table "$(basename "$main") ($(du -m "$main" | cut -f1) MB), best of $runs" tool
 measure "$tools/pcapfloor" "$main" || true
 packets=$(floor_packets)
 floor_wall=$WALL
@@ -193,11 +196,7 @@ fi
 # ---- SYN flood ----------------------------------------------------------------------
 if ((flood > 0)); then
     fl=$(trace "flood-$flood-d$duration" --rate 0 --syn-flood "$flood" --duration "$duration")
-    echo
-    echo "### SYN flood: $flood spoofed SYNs in $duration s, best of $runs"
-    echo
-    row "synfin" "wall s" packets/s "peak RSS MB" notes
-    row --- ---: ---: ---: ---
+    table "SYN flood: $flood spoofed SYNs in $duration s, best of $runs" "synfin"
     for mf in 0 "$max_flows"; do
         measure "$synfin" "${synfin_args[@]}" --max-flows "$mf" -o /dev/null "$fl" || true
         summary "$fl" --max-flows "$mf"
@@ -217,11 +216,7 @@ if ((gz)); then
     measure sh -c 'gzip -dc "$1" >/dev/null' sh "$zf" || true
     gz_wall=$WALL
     measure "$synfin" "${synfin_args[@]}" -o /dev/null "$zf" || true
-    echo
-    echo "### $(basename "$zf") ($(du -m "$zf" | cut -f1) MB, gzip -1), best of $runs"
-    echo
-    row tool "wall s" packets/s "peak RSS MB" notes
-    row --- ---: ---: ---: ---
+    table "$(basename "$zf") ($(du -m "$zf" | cut -f1) MB, gzip -1), best of $runs" tool
     row "gzip -dc alone" "$gz_wall" "$(rate_of "$packets" "$gz_wall")" - "to /dev/null"
     row "synfin" "$WALL" "$(rate_of "$packets" "$WALL")" "$(mb "$RSS")" "inflating on a thread of its own"
 fi
@@ -234,11 +229,7 @@ if ((long_lived)); then
     ll_packets=$(floor_packets) ll_floor=$WALL
     measure "$synfin" "${synfin_args[@]}" -o /dev/null "$ll" || true
     summary "$ll"
-    echo
-    echo "### long-lived connections only: $(basename "$ll") ($(du -m "$ll" | cut -f1) MB), best of $runs"
-    echo
-    row tool "wall s" packets/s "peak RSS MB" notes
-    row --- ---: ---: ---: ---
+    table "long-lived connections only: $(basename "$ll") ($(du -m "$ll" | cut -f1) MB), best of $runs" tool
     row "floor (pcapfloor)" "$ll_floor" "$(rate_of "$ll_packets" "$ll_floor")" - "$ll_packets packets"
     row "synfin" "$WALL" "$(rate_of "$ll_packets" "$WALL")" "$(mb "$RSS")" "peak $PEAK alive"
     echo

@@ -63,11 +63,6 @@ static inline void *conntab_cold(const conntab *t, uint32_t i)
     return t->cold + (size_t)i * t->cold_size;
 }
 
-static inline uint32_t conntab_index_of(const conntab *t, const void *elem)
-{
-    return (uint32_t)(((const unsigned char *)elem - t->pool) / t->elem_size);
-}
-
 /* Forgets every element and index entry at once (memory is kept). */
 void conntab_clear(conntab *t);
 
