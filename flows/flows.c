@@ -230,6 +230,10 @@ struct flows_table {
         int64_t ts;
     } * dedup;
     int clock_set;
+    /* expire_due() has nothing to do while clock < due: the earliest time a
+     * list head can end. A lower bound, lowered (to INT64_MIN) whenever a
+     * head or its deadline may change. */
+    int64_t due;
     uint64_t next_id;
     flows_stats stats;
 };
@@ -310,10 +314,12 @@ static conn_cold *cold(const flows_table *t, const conn *c)
 static void list_remove(flows_table *t, conn_list *l, conn *c)
 {
     conn_cold *k = cold(t, c);
-    if (k->prev != CONNTAB_NONE)
+    if (k->prev != CONNTAB_NONE) {
         cold_at(t, k->prev)->next = k->next;
-    else
+    } else {
         l->head = k->next;
+        t->due = INT64_MIN;
+    }
     if (k->next != CONNTAB_NONE)
         cold_at(t, k->next)->prev = k->prev;
     else
@@ -327,10 +333,12 @@ static void list_append(flows_table *t, conn_list *l, conn *c)
     conn_cold *k = cold_at(t, i);
     k->next = CONNTAB_NONE;
     k->prev = l->tail;
-    if (l->tail != CONNTAB_NONE)
+    if (l->tail != CONNTAB_NONE) {
         cold_at(t, l->tail)->next = i;
-    else
+    } else {
         l->head = i;
+        t->due = INT64_MIN;
+    }
     l->tail = i;
 }
 
@@ -383,6 +391,7 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
     t->emit = emit;
     t->ctx = ctx;
     t->next_id = 1;
+    t->due = INT64_MIN;
     t->active.head = t->active.tail = CONNTAB_NONE;
     t->closing.head = t->closing.tail = CONNTAB_NONE;
     t->embryonic.head = t->embryonic.tail = CONNTAB_NONE;
@@ -576,15 +585,33 @@ static void expire_idle(flows_table *t, conn_list *l)
     }
 }
 
+/* When a lazy list's head can end at the earliest (see expire_idle()). */
+static int64_t idle_due(const flows_table *t, const conn_list *l)
+{
+    conn *c = list_head(t, l);
+    return c ? cold(t, c)->deadline + t->cfg.idle_timeout : INT64_MAX;
+}
+
 static void expire_due(flows_table *t)
 {
     conn *c;
+    if (t->clock < t->due)
+        return;
     while ((c = list_head(t, &t->closing)) && cold(t, c)->deadline <= t->clock)
         expire_conn(t, c);
     if (t->cfg.idle_timeout > 0) {
         expire_idle(t, &t->active);
         expire_idle(t, &t->embryonic);
     }
+    /* Nothing is due before the earliest head's deadline. */
+    c = list_head(t, &t->closing);
+    int64_t due = c ? cold(t, c)->deadline : INT64_MAX;
+    if (t->cfg.idle_timeout > 0) {
+        int64_t a = idle_due(t, &t->active), e = idle_due(t, &t->embryonic);
+        due = a < due ? a : due;
+        due = e < due ? e : due;
+    }
+    t->due = due;
 }
 
 /* ---- timers per instance ---------------------------------------------- */
@@ -799,6 +826,7 @@ static void on_rst(flows_table *t, conn *c, int d, const dissect_segment *s, int
     /* Linger for 2*MSL so that segments still in flight are counted with
      * this instance instead of opening a midstream one. */
     cold(t, c)->deadline = ts + 2 * t->cfg.msl;
+    t->due = INT64_MIN; /* it may be a list's head */
 }
 
 /* The window scale an endpoint announced in its SYN (RFC 7323 caps it). */
@@ -1265,6 +1293,7 @@ void flows_finish(flows_table *t, int64_t capture_end)
     t->active.head = t->active.tail = CONNTAB_NONE;
     t->closing.head = t->closing.tail = CONNTAB_NONE;
     t->embryonic.head = t->embryonic.tail = CONNTAB_NONE;
+    t->due = INT64_MIN;
     conntab_clear(&t->tab);
 }
 
