@@ -146,24 +146,34 @@ static size_t put_str(char *b, size_t n, const char *s)
     return n + l;
 }
 
+/* The number of decimal digits of v. */
+static size_t digits_u64(uint64_t v)
+{
+    size_t d = 1;
+    for (; v >= 10000; v /= 10000)
+        d += 4;
+    return d + (v >= 10) + (v >= 100) + (v >= 1000);
+}
+
+/* v in decimal, written backwards from b + end, two digits at a time. */
+static void put_digits_back(char *b, size_t end, uint64_t v)
+{
+    while (v >= 100) {
+        end -= 2;
+        memcpy(b + end, digit_pairs + (v % 100) * 2, 2);
+        v /= 100;
+    }
+    if (v >= 10)
+        memcpy(b + end - 2, digit_pairs + v * 2, 2);
+    else
+        b[end - 1] = (char)('0' + v);
+}
+
 static size_t put_u64(char *b, size_t n, uint64_t v)
 {
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    while (v >= 100) {
-        unsigned d = (unsigned)(v % 100) * 2;
-        v /= 100;
-        tmp[--i] = digit_pairs[d + 1];
-        tmp[--i] = digit_pairs[d];
-    }
-    if (v >= 10) {
-        tmp[--i] = digit_pairs[v * 2 + 1];
-        tmp[--i] = digit_pairs[v * 2];
-    } else {
-        tmp[--i] = (char)('0' + v);
-    }
-    memcpy(b + n, tmp + i, sizeof(tmp) - i);
-    return n + sizeof(tmp) - i;
+    size_t end = n + digits_u64(v);
+    put_digits_back(b, end, v);
+    return end;
 }
 
 static size_t put_c(char *b, size_t n, char c)
@@ -175,11 +185,14 @@ static size_t put_c(char *b, size_t n, char c)
 /* Exactly `digits` digits of v (v < 10^digits), zero-padded. */
 static size_t put_fixed(char *b, size_t n, uint64_t v, int digits)
 {
-    for (int d = digits - 1; d >= 0; d--) {
-        b[n + (size_t)d] = (char)('0' + v % 10);
-        v /= 10;
+    size_t end = n + (size_t)digits;
+    for (; digits >= 2; digits -= 2) {
+        memcpy(b + n + (size_t)digits - 2, digit_pairs + (v % 100) * 2, 2);
+        v /= 100;
     }
-    return n + (size_t)digits;
+    if (digits)
+        b[n] = (char)('0' + v);
+    return end;
 }
 
 static size_t put_ts_digits(char *b, size_t n, int64_t ts, int precision)
