@@ -2,9 +2,12 @@
  * pipeline.c: a ring of batches between the reader and one flows worker,
  * and a ring of finished rows coming back.
  *
- * Batches: they go full in the order `filled` counts them and come back
- * empty in the same order (`done`); slot i % NBATCH is the reader's while
- * filled - done < NBATCH, else it waits. One mutex and three condition
+ * Batches: the reader dissects into one batch of its own (`stage`) and
+ * prepares it (flows_prepare) into the ring of prepared batches, the only
+ * memory that crosses to the worker's core. They go full in the order
+ * `filled` counts them and come back empty in the same order (`done`);
+ * slot i % NBATCH is the reader's while filled - done < NBATCH, else it
+ * waits. One mutex and three condition
  * variables; each side locks twice per 256 segments.
  *
  * Rows: the worker does not format the rows of the instances that end while
@@ -34,10 +37,18 @@
 #define NROWS     512 /* rows in flight from the worker to the reader */
 #define NO_WAITER UINT64_MAX
 
+/* A batch prepared for the worker. */
+typedef struct prep_batch {
+    flows_seg seg[PIPELINE_BATCH];
+    size_t n;
+    const char *path;
+} prep_batch;
+
 struct pipeline {
     flows_table *flows;
     report *rep;
-    seg_batch batch[NBATCH];
+    seg_batch stage;
+    prep_batch batch[NBATCH];
     uint64_t filled; /* batches handed to the worker */
     uint64_t done;   /* batches the worker has replayed */
     int closing;     /* no more batches will come */
@@ -90,9 +101,9 @@ static void push_row(void *ctx, const conn_record *rec)
 }
 
 /* The worker's work on one batch. */
-static void replay(pipeline *p, seg_batch *b)
+static void replay(pipeline *p, prep_batch *b)
 {
-    size_t failed = flows_packets_prepared(p->flows, b->seg, b->prep, b->ts, b->n);
+    size_t failed = flows_replay(p->flows, b->seg, b->n);
     if (failed) {
         /* One message, then a count: memory does not come back for the
          * next segment either. */
@@ -119,7 +130,7 @@ static void *worker_main(void *arg)
         }
         if (p->done == p->filled)
             break; /* closing, and everything replayed */
-        seg_batch *b = &p->batch[p->done % NBATCH];
+        prep_batch *b = &p->batch[p->done % NBATCH];
         pthread_mutex_unlock(&p->lock);
         replay(p, b);
         pthread_mutex_lock(&p->lock);
@@ -184,15 +195,19 @@ static void wait_batches(pipeline *p, uint64_t in_flight)
 
 seg_batch *pipeline_batch(pipeline *p)
 {
-    return &p->batch[p->filled % NBATCH];
+    return &p->stage;
 }
 
 void pipeline_submit(pipeline *p)
 {
-    seg_batch *b = pipeline_batch(p);
-    if (b->n == 0)
+    seg_batch *in = &p->stage;
+    if (in->n == 0)
         return;
-    flows_prepare(b->seg, b->n, b->prep);
+    prep_batch *b = &p->batch[p->filled % NBATCH]; /* free: see wait_batches below */
+    flows_prepare(p->flows, in->seg, in->ts, in->n, b->seg);
+    b->n = in->n;
+    b->path = in->path;
+    in->n = 0;
     if (!p->threaded) {
         replay(p, b);
         return;

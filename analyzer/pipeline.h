@@ -1,15 +1,16 @@
 /*
  * pipeline: the flows replay on its own thread. Private to analyzer/.
  *
- * The reader (the caller's thread) reads and dissects packets into batches
- * and does flows_prepare's part of the replay (keys, hashes, fingerprints);
- * one worker replays the batches, in order, through flows_packets_prepared,
- * which also writes the CSV rows. With a single consumer and batches in order the
+ * The reader (the caller's thread) reads and dissects packets into a batch
+ * and prepares them for the replay (flows_prepare: keys, hashes, the
+ * duplicate filter); one worker replays the prepared batches, in order,
+ * through flows_replay. With a single consumer and batches in order the
  * output is byte for byte that of a run on one thread; reading and the
  * replay just overlap on two cores. When no thread can be started the
  * batches are replayed inline, with the same results.
  *
- * Only the worker touches the flows table and the report until
+ * Only the worker touches the flows table (but for the duplicate filter,
+ * which flows_prepare keeps on the reader) and the report until
  * pipeline_finish returns; the reader sees them through the atomics below.
  */
 #ifndef SYNFIN_PIPELINE_H
@@ -23,10 +24,10 @@
 
 #define PIPELINE_BATCH 256 /* segments per batch (flows prefetches across them) */
 
+/* The reader's batch: segments as dissected, prepared at pipeline_submit. */
 typedef struct seg_batch {
     dissect_segment seg[PIPELINE_BATCH];
     int64_t ts[PIPELINE_BATCH];
-    flows_prep prep[PIPELINE_BATCH]; /* filled by pipeline_submit, on the reader */
     size_t n;
     const char *path; /* the input, for messages; must outlive the run */
 } seg_batch;

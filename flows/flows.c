@@ -98,13 +98,15 @@ static inline void segment_key(const dissect_segment *s, int from_a, flow_key *k
     uint64_t src[2], dst[2];
     memcpy(src, s->src, 16);
     memcpy(dst, s->dst, 16);
-    const uint64_t *a = from_a ? src : dst, *b = from_a ? dst : src;
-    k->w[0] = a[0];
-    k->w[1] = a[1];
-    k->w[2] = b[0];
-    k->w[3] = b[1];
-    k->w[4] = from_a ? key_tail(s->sport, s->dport, s->ip_version)
-                     : key_tail(s->dport, s->sport, s->ip_version);
+    /* Selected by a mask: the direction is a coin toss no predictor learns. */
+    const uint64_t m = (uint64_t)0 - (uint64_t)(from_a != 0);
+    k->w[0] = (src[0] & m) | (dst[0] & ~m);
+    k->w[1] = (src[1] & m) | (dst[1] & ~m);
+    k->w[2] = (dst[0] & m) | (src[0] & ~m);
+    k->w[3] = (dst[1] & m) | (src[1] & ~m);
+    uint64_t ab = key_tail(s->sport, s->dport, s->ip_version),
+             ba = key_tail(s->dport, s->sport, s->ip_version);
+    k->w[4] = (ab & m) | (ba & ~m);
 }
 
 /* Sequence space comparisons, modulo 2^32 (RFC 793 §3.3). */
@@ -675,7 +677,7 @@ static void enter_time_wait(flows_table *t, conn *c, int i, int64_t ts)
 /* ---- lookup and creation ---------------------------------------------- */
 
 static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sender_is_a,
-                      const dissect_segment *s, int64_t ts)
+                      const flows_seg *s, int64_t ts)
 {
     if (t->cfg.max_flows && t->stats.alive >= t->cfg.max_flows) {
         /* Unanswered attempts go first (a SYN flood must not push out the
@@ -711,7 +713,8 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
         /* The well-known (lower) port is the server's; on a tie, the first
          * sender is taken for the client. */
         c->role_by = ROLE_BY_PORT;
-        sender_role = s->sport < s->dport ? SERVER : CLIENT;
+        uint16_t pa = key_port_a(k), pb = key_port_b(k);
+        sender_role = (sender_is_a ? pa < pb : pb < pa) ? SERVER : CLIENT;
     }
     c->client_is_a = (uint8_t)((sender_role == CLIENT) == !!sender_is_a);
 
@@ -750,7 +753,7 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
 }
 
 /* Does this SYN start a new instance on the 4-tuple of c (SPEC §1)? */
-static int starts_new_instance(const conn *c, const endpoint *x, const dissect_segment *s)
+static int starts_new_instance(const conn *c, const endpoint *x, const flows_seg *s)
 {
     if ((s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) != DISSECT_SYN)
         return 0;
@@ -772,7 +775,7 @@ static int starts_new_instance(const conn *c, const endpoint *x, const dissect_s
 
 /* ---- the state machine ------------------------------------------------ */
 
-static uint32_t seg_end(const dissect_segment *s)
+static uint32_t seg_end(const flows_seg *s)
 {
     return s->seq + s->payload_len + !!(s->flags & DISSECT_SYN) + !!(s->flags & DISSECT_FIN);
 }
@@ -787,7 +790,7 @@ static void note_close(flows_table *t, conn *c, int d, conn_close_type type)
 }
 
 /* Is an RST from x acceptable to y (SPEC §2)? */
-static int rst_acceptable(const endpoint *x, const endpoint *y, const dissect_segment *s)
+static int rst_acceptable(const endpoint *x, const endpoint *y, const flows_seg *s)
 {
     if (y->state == CONN_SYN_SENT) {
         /* Acceptable only when it acks the SYN. */
@@ -803,7 +806,7 @@ static int rst_acceptable(const endpoint *x, const endpoint *y, const dissect_se
     return SEQ_GEQ(s->seq, rcv_nxt - w) && SEQ_LT(s->seq, rcv_nxt + w);
 }
 
-static void on_rst(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts)
+static void on_rst(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
     if ((x->flags & EP_TTL_KNOWN) && x->ttl != s->ttl)
@@ -830,7 +833,7 @@ static void on_rst(flows_table *t, conn *c, int d, const dissect_segment *s, int
 }
 
 /* The window scale an endpoint announced in its SYN (RFC 7323 caps it). */
-static void note_wscale(endpoint *x, const dissect_segment *s)
+static void note_wscale(endpoint *x, const flows_seg *s)
 {
     if (s->opts & DISSECT_OPT_WSCALE) {
         x->flags |= EP_WS_OPT;
@@ -839,7 +842,7 @@ static void note_wscale(endpoint *x, const dissect_segment *s)
 }
 
 /* X sends a SYN or SYN-ACK; Y receives it. */
-static void on_syn(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts)
+static void on_syn(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
     if (s->payload_len > 0)
@@ -920,7 +923,7 @@ static void on_syn(flows_table *t, conn *c, int d, const dissect_segment *s, int
  * FIN_WAIT2 at X's ACK and TIME_WAIT at the retransmission.
  * Called for a segment from `d`, before that segment's transitions.
  */
-static void resolve_crossing(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts)
+static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
     int who = cold(t, c)->cross_who;
     endpoint *y = &c->ep[who], *x = &c->ep[!who];
@@ -947,7 +950,7 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const dissect_segme
 }
 
 /* X sends a FIN (sender-side transitions). */
-static void send_fin(flows_table *t, conn *c, int d, const dissect_segment *s)
+static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s)
 {
     endpoint *x = &c->ep[d];
     uint32_t fin_seq = seg_end(s) - 1;
@@ -985,7 +988,7 @@ static void send_fin(flows_table *t, conn *c, int d, const dissect_segment *s)
 }
 
 /* Y receives a segment from X: ACK of Y's SYN or FIN, and X's FIN. */
-static void receive(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts)
+static void receive(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
     endpoint *y = &c->ep[!d];
     uint16_t f = s->flags;
@@ -1049,7 +1052,7 @@ static void receive(flows_table *t, conn *c, int d, const dissect_segment *s, in
 }
 
 /* Sequence, window and TTL bookkeeping of the sender, before transitions. */
-static void track_sender(conn *c, endpoint *x, const endpoint *y, const dissect_segment *s)
+static void track_sender(conn *c, endpoint *x, const endpoint *y, const flows_seg *s)
 {
     uint16_t f = s->flags;
     uint32_t end = seg_end(s);
@@ -1086,14 +1089,14 @@ static void track_sender(conn *c, endpoint *x, const endpoint *y, const dissect_
 
 /* A sender still in SYN_SENT/LISTEN that sends a plain ACK segment proves a
  * handshake step the capture missed: it is established. */
-static void infer_established(endpoint *x, const dissect_segment *s)
+static void infer_established(endpoint *x, const flows_seg *s)
 {
     if ((s->flags & (DISSECT_SYN | DISSECT_ACK)) == DISSECT_ACK &&
         (x->state == CONN_SYN_SENT || x->state == CONN_LISTEN))
         x->state = CONN_ESTABLISHED;
 }
 
-static void process(flows_table *t, conn *c, int d, const dissect_segment *s, int64_t ts)
+static void process(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
     if (s->flags & DISSECT_RST) {
@@ -1128,9 +1131,9 @@ static uint64_t fingerprint(const dissect_segment *s, uint32_t hashv, int sender
                              ((uint64_t)hashv << 1 | (unsigned)sender_is_a))));
 }
 
-static int is_duplicate(flows_table *t, uint64_t fp, int64_t ts)
+static int is_duplicate(struct dedup_slot *dedup, uint64_t fp, int64_t ts)
 {
-    struct dedup_slot *slot = &t->dedup[fp & (DEDUP_SLOTS - 1)];
+    struct dedup_slot *slot = &dedup[fp & (DEDUP_SLOTS - 1)];
     if (slot->fp == fp && ts >= slot->ts && ts - slot->ts <= DUP_WINDOW_NS)
         return 1;
     slot->fp = fp;
@@ -1138,12 +1141,48 @@ static int is_duplicate(flows_table *t, uint64_t fp, int64_t ts)
     return 0;
 }
 
-/* flows_packet with flows_prepare's part done. */
-static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, const flows_prep *p)
+void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n,
+                   flows_seg *out)
 {
-    const uint32_t hashv = p->hash;
-    const int sender_is_a = (int)p->sender_is_a;
-    ts = clamp_ts(ts);
+    /* Read once: the rest of t's cache line is the replaying thread's. */
+    struct dedup_slot *const dedup = t->dedup;
+    for (size_t i = 0; i < n; i++) {
+        const dissect_segment *s = &segs[i];
+        flows_seg *o = &out[i];
+        /* The canonical key: the lower (address, port) end first. Any
+         * consistent order will do, so addresses compare as the machine
+         * holds their words. */
+        uint64_t src[2], dst[2];
+        memcpy(src, s->src, 16);
+        memcpy(dst, s->dst, 16);
+        int from_a = src[0] != dst[0]   ? src[0] < dst[0]
+                     : src[1] != dst[1] ? src[1] < dst[1]
+                                        : s->sport <= s->dport;
+        flow_key k;
+        segment_key(s, from_a, &k);
+        memcpy(o->key, k.w, sizeof(o->key));
+        o->hash = key_hash(&k);
+        o->ts = clamp_ts(ts[i]);
+        o->seq = s->seq;
+        o->ack = s->ack;
+        o->payload_len = s->payload_len;
+        o->flags = s->flags;
+        o->window = s->window;
+        o->ttl = s->ttl;
+        o->opts = s->opts;
+        o->wscale = s->wscale;
+        o->bits = (uint8_t)((from_a ? FLOWS_SEG_FROM_A : 0) |
+                            (is_duplicate(dedup, fingerprint(s, o->hash, from_a), o->ts)
+                                 ? FLOWS_SEG_DUPLICATE
+                                 : 0));
+    }
+}
+
+/* Replays one prepared segment. */
+static int replay_one(flows_table *t, const flows_seg *s)
+{
+    const int64_t ts = s->ts;
+    const int sender_is_a = s->bits & FLOWS_SEG_FROM_A;
     t->stats.segments++;
     if (!t->clock_set || ts > t->clock) {
         t->clock = ts;
@@ -1153,13 +1192,13 @@ static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, co
     }
     expire_due(t);
 
-    if (is_duplicate(t, p->fingerprint, ts)) {
+    if (s->bits & FLOWS_SEG_DUPLICATE) {
         t->stats.duplicates++;
         return 0;
     }
     flow_key k;
-    segment_key(s, sender_is_a, &k);
-    uint32_t found = conntab_find(&t->tab, &k, hashv);
+    memcpy(k.w, s->key, sizeof(k.w));
+    uint32_t found = conntab_find(&t->tab, &k, s->hash);
     conn *c = found == CONNTAB_NONE ? NULL : at(t, found);
     if (c && c->list == LIST_CLOSING && cold(t, c)->deadline <= t->clock) {
         expire_conn(t, c); /* due, but behind a later deadline in the list */
@@ -1173,7 +1212,7 @@ static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, co
         }
     }
     if (!c) {
-        c = new_conn(t, &k, hashv, sender_is_a, s, ts);
+        c = new_conn(t, &k, s->hash, sender_is_a, s, ts);
         if (!c)
             return -1;
     }
@@ -1191,32 +1230,11 @@ static int packet_keyed(flows_table *t, const dissect_segment *s, int64_t ts, co
     return 0;
 }
 
-void flows_prepare(const dissect_segment *segs, size_t n, flows_prep *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        const dissect_segment *s = &segs[i];
-        /* The canonical key: the lower (address, port) end first. Any
-         * consistent order will do, so addresses compare as the machine
-         * holds their words. */
-        uint64_t src[2], dst[2];
-        memcpy(src, s->src, 16);
-        memcpy(dst, s->dst, 16);
-        int from_a = src[0] != dst[0]   ? src[0] < dst[0]
-                     : src[1] != dst[1] ? src[1] < dst[1]
-                                        : s->sport <= s->dport;
-        flow_key k;
-        segment_key(s, from_a, &k);
-        out[i].hash = key_hash(&k);
-        out[i].sender_is_a = (uint32_t)from_a;
-        out[i].fingerprint = fingerprint(s, out[i].hash, from_a);
-    }
-}
-
 int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
 {
-    flows_prep p;
-    flows_prepare(s, 1, &p);
-    return packet_keyed(t, s, ts, &p);
+    flows_seg p;
+    flows_prepare(t, s, &ts, 1, &p);
+    return replay_one(t, &p);
 }
 
 /* How far ahead the index slot and the instance are prefetched. At archive
@@ -1227,28 +1245,27 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
 #define PREFETCH_CONN 16
 #define BATCH         256
 
-size_t flows_packets_prepared(flows_table *t, const dissect_segment *sg, const flows_prep *prep,
-                              const int64_t *ts, size_t m)
+size_t flows_replay(flows_table *t, const flows_seg *sg, size_t m)
 {
     size_t failed = 0;
     for (size_t i = 0; i < m && i < PREFETCH_SLOT; i++)
-        __builtin_prefetch(&t->tab.slots[prep[i].hash & t->tab.mask]);
+        __builtin_prefetch(&t->tab.slots[sg[i].hash & t->tab.mask]);
     for (size_t i = 0; i < m; i++) {
         if (i + PREFETCH_SLOT < m)
-            __builtin_prefetch(&t->tab.slots[prep[i + PREFETCH_SLOT].hash & t->tab.mask]);
+            __builtin_prefetch(&t->tab.slots[sg[i + PREFETCH_SLOT].hash & t->tab.mask]);
         if (i + PREFETCH_CONN < m) {
             /* The home slot usually holds the instance; a hint only. Both
              * lines of its (aligned) hot record: the second one is not
              * fetched along reliably, and on long connections that
              * prefetch alone was 18% of the run time. */
-            uint64_t slot = t->tab.slots[prep[i + PREFETCH_CONN].hash & t->tab.mask];
+            uint64_t slot = t->tab.slots[sg[i + PREFETCH_CONN].hash & t->tab.mask];
             if (slot && (uint32_t)(slot - 1) < t->tab.pool_used) {
                 const char *e = conntab_at(&t->tab, (uint32_t)slot - 1);
                 __builtin_prefetch(e);
                 __builtin_prefetch(e + 64);
             }
         }
-        if (packet_keyed(t, &sg[i], ts[i], &prep[i]) < 0)
+        if (replay_one(t, &sg[i]) < 0)
             failed++;
     }
     return failed;
@@ -1256,12 +1273,12 @@ size_t flows_packets_prepared(flows_table *t, const dissect_segment *sg, const f
 
 size_t flows_packets(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n)
 {
-    flows_prep prep[BATCH];
+    flows_seg prep[BATCH];
     size_t failed = 0;
     for (size_t base = 0; base < n; base += BATCH) {
         size_t m = n - base < BATCH ? n - base : BATCH;
-        flows_prepare(segs + base, m, prep);
-        failed += flows_packets_prepared(t, segs + base, prep, ts + base, m);
+        flows_prepare(t, segs + base, ts + base, m, prep);
+        failed += flows_replay(t, prep, m);
     }
     return failed;
 }

@@ -156,22 +156,40 @@ int flows_packet(flows_table *t, const dissect_segment *seg, int64_t ts);
  * segs[i]. Returns how many could not be tracked (out of memory). */
 size_t flows_packets(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n);
 
-/* The part of a segment's replay that needs no table: the hash of its
- * canonical 4-tuple key, the direction and the fingerprint the duplicate
- * filter compares. Pure, so a reading thread can compute it while another
- * thread replays earlier segments (flows_packets_prepared). Kept small: it
- * crosses from one core to the other with every segment. */
-typedef struct flows_prep {
-    uint64_t fingerprint;
-    uint32_t hash;
-    uint32_t sender_is_a; /* the sender is the key's `a` end (the lower address, port) */
-} flows_prep;
+/*
+ * A segment prepared for the replay (flows_prepare): the fields the state
+ * machine reads, with everything that needs no instance already done: the
+ * canonical 4-tuple key and its hash, the direction, the capture time
+ * clamped, and the duplicate filter's verdict. A reading thread prepares
+ * while another replays earlier segments (flows_replay); the prepared
+ * segment is all that crosses from one core to the other.
+ */
+enum {
+    FLOWS_SEG_FROM_A = 1u << 0,    /* the sender is the key's `a` end (the lower address, port) */
+    FLOWS_SEG_DUPLICATE = 1u << 1, /* an exact copy of a recent segment (SPAN): counted, skipped */
+};
 
-void flows_prepare(const dissect_segment *segs, size_t n, flows_prep *out);
+typedef struct flows_seg {
+    uint64_t key[5]; /* a's address, b's address, then ports and IP version */
+    int64_t ts;      /* capture time, clamped to [0, FLOWS_TS_MAX] */
+    uint32_t hash;   /* of key */
+    uint32_t seq, ack;
+    uint32_t payload_len;
+    uint16_t flags, window;
+    uint8_t ttl, opts, wscale;
+    uint8_t bits; /* FLOWS_SEG_* */
+} flows_seg;
 
-/* flows_packets with prep[i] = flows_prepare of segs[i] already done. */
-size_t flows_packets_prepared(flows_table *t, const dissect_segment *segs, const flows_prep *prep,
-                              const int64_t *ts, size_t n);
+/* Prepares n segments captured at ts[] for flows_replay, in capture order:
+ * every segment is prepared exactly once, as the duplicate filter keeps the
+ * recent ones. Touches nothing of t but that filter, so it may run on one
+ * thread while flows_replay runs on another. */
+void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n,
+                   flows_seg *out);
+
+/* Replays n prepared segments in order (flows_packets without the
+ * preparing). Returns how many could not be tracked (out of memory). */
+size_t flows_replay(flows_table *t, const flows_seg *segs, size_t n);
 
 /* End of input at capture_end (the last packet's timestamp): expires what
  * is due, then hands over every instance still tracked. */
