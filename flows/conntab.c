@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define INITIAL_SLOTS 1024u
 #define INITIAL_POOL  256u
@@ -72,6 +74,42 @@ static int grow_pool(conntab *t, uint32_t cap)
     return 0;
 }
 
+/* Faults in, in one system call, the pages of the next POPULATE_STEP
+ * elements of the pool and of the cold records, before they are first
+ * written: one page fault at a time was 4 % of the replay at archive scale.
+ * Memory still follows the elements in use, give or take a step. A hint:
+ * without MADV_POPULATE_WRITE (Linux < 5.14) the pages fault in one by one
+ * as before. */
+#define POPULATE_STEP 8192u
+
+static void populate(void *start, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    static size_t page;
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (size_t)ps : 4096;
+    }
+    uintptr_t a = ((uintptr_t)start + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)start + len) & ~(uintptr_t)(page - 1);
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+#else
+    (void)start;
+    (void)len;
+#endif
+}
+
+static void populate_ahead(conntab *t)
+{
+    uint32_t n = t->pool_cap - t->pool_used;
+    if (n > POPULATE_STEP)
+        n = POPULATE_STEP;
+    populate(conntab_at(t, t->pool_used), (size_t)n * t->elem_size);
+    if (t->cold_size)
+        populate(conntab_cold(t, t->pool_used), (size_t)n * t->cold_size);
+}
+
 uint32_t conntab_alloc(conntab *t)
 {
     uint32_t i;
@@ -86,6 +124,8 @@ uint32_t conntab_alloc(conntab *t)
             if (grow_pool(t, cap) < 0)
                 return CONNTAB_NONE;
         }
+        if (t->pool_used % POPULATE_STEP == 0)
+            populate_ahead(t);
         i = t->pool_used++;
     }
     memset(conntab_at(t, i), 0, t->elem_size);
