@@ -139,11 +139,12 @@ static const char digit_pairs[201] = "00010203040506070809"
                                      "80818283848586878889"
                                      "90919293949596979899";
 
+/* The names are a few bytes long: a loop beats strlen() and memcpy() calls. */
 static size_t put_str(char *b, size_t n, const char *s)
 {
-    size_t l = strlen(s);
-    memcpy(b + n, s, l);
-    return n + l;
+    while (*s)
+        b[n++] = *s++;
+    return n;
 }
 
 /* The number of decimal digits of v. */
@@ -171,6 +172,14 @@ static void put_digits_back(char *b, size_t end, uint64_t v)
 
 static size_t put_u64(char *b, size_t n, uint64_t v)
 {
+    if (v < 10) { /* most counters, flags and retransmits */
+        b[n] = (char)('0' + v);
+        return n + 1;
+    }
+    if (v < 100) {
+        memcpy(b + n, digit_pairs + v * 2, 2);
+        return n + 2;
+    }
     size_t end = n + digits_u64(v);
     put_digits_back(b, end, v);
     return end;
@@ -195,6 +204,32 @@ static size_t put_fixed(char *b, size_t n, uint64_t v, int digits)
     return end;
 }
 
+/* Seconds since the epoch: the timestamps of a capture share all but the
+ * last two digits, so this thread keeps the text of the rest from the last
+ * time (at most 8 digits: seconds < 2^63 ns). */
+static _Thread_local struct {
+    uint64_t hi; /* sec / 100; 0: nothing kept */
+    size_t len;
+    char text[8];
+} sec_memo;
+
+static size_t put_secs(char *b, size_t n, uint64_t sec)
+{
+    uint64_t hi = sec / 100;
+    if (hi == 0)
+        return put_u64(b, n, sec);
+    if (hi != sec_memo.hi) {
+        char tmp[24];
+        sec_memo.len = put_u64(tmp, 0, hi);
+        memcpy(sec_memo.text, tmp, sizeof(sec_memo.text));
+        sec_memo.hi = hi;
+    }
+    memcpy(b + n, sec_memo.text, sizeof(sec_memo.text)); /* the fraction follows: room */
+    n += sec_memo.len;
+    memcpy(b + n, digit_pairs + (sec % 100) * 2, 2);
+    return n + 2;
+}
+
 static size_t put_ts_digits(char *b, size_t n, int64_t ts, int precision)
 {
     uint64_t mag;
@@ -205,7 +240,7 @@ static size_t put_ts_digits(char *b, size_t n, int64_t ts, int precision)
         mag = (uint64_t)ts;
     }
     uint64_t sec = mag / 1000000000u, frac = mag % 1000000000u;
-    n = put_u64(b, n, sec);
+    n = put_secs(b, n, sec);
     b[n++] = '.';
     if (precision != 9)
         return put_fixed(b, n, frac / 1000, 6); /* µs captures: the rest are zeros */
