@@ -52,6 +52,9 @@ struct report {
     size_t n_tw, cap_tw;
     uint64_t tw_hist[HIST_BUCKETS];
     int64_t tw_max;
+    /* "0." to "255.", for IPv4 addresses; len[i] counts the dot. */
+    char octet[256][4];
+    uint8_t octet_len[256];
 };
 
 report *report_new(FILE *out, int precision)
@@ -65,6 +68,12 @@ report *report_new(FILE *out, int precision)
     }
     r->out = out;
     r->precision = precision == 9 ? 9 : 6;
+    for (unsigned i = 0; i < 256; i++) {
+        char tmp[8];
+        int n = snprintf(tmp, sizeof(tmp), "%u.", i);
+        memcpy(r->octet[i], tmp, sizeof(r->octet[i]));
+        r->octet_len[i] = (uint8_t)n;
+    }
     return r;
 }
 
@@ -259,14 +268,14 @@ static size_t put_ts(const report *r, char *b, size_t n, int64_t ts)
     return put_ts_digits(b, n, ts, r->precision);
 }
 
-static size_t put_ipv4(char *b, size_t n, const uint8_t *a)
+/* Four bytes copied per octet, the dot included; the last dot is dropped. */
+static size_t put_ipv4(const report *r, char *b, size_t n, const uint8_t *a)
 {
     for (int i = 0; i < 4; i++) {
-        if (i)
-            b[n++] = '.';
-        n = put_u64(b, n, a[i]);
+        memcpy(b + n, r->octet[a[i]], 4);
+        n += r->octet_len[a[i]];
     }
-    return n;
+    return n - 1;
 }
 
 static size_t put_hex16(char *b, size_t n, unsigned w)
@@ -282,7 +291,7 @@ static size_t put_hex16(char *b, size_t n, unsigned w)
  * hex without leading zeros, the first longest run of two or more zero
  * words as "::", and the IPv4 dotted form for ::a.b.c.d and ::ffff:a.b.c.d.
  * test_report checks it against inet_ntop. */
-static size_t put_ipv6(char *b, size_t n, const uint8_t *a)
+static size_t put_ipv6(const report *r, char *b, size_t n, const uint8_t *a)
 {
     unsigned w[8];
     for (int i = 0; i < 8; i++)
@@ -313,7 +322,7 @@ static size_t put_ipv6(char *b, size_t n, const uint8_t *a)
         if (i)
             b[n++] = ':';
         if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)))
-            return put_ipv4(b, n, a + 12);
+            return put_ipv4(r, b, n, a + 12);
         n = put_hex16(b, n, w[i]);
     }
     if (best >= 0 && best + best_len == 8)
@@ -321,9 +330,9 @@ static size_t put_ipv6(char *b, size_t n, const uint8_t *a)
     return n;
 }
 
-static size_t put_ip(char *b, size_t n, int version, const uint8_t *addr)
+static size_t put_ip(const report *r, char *b, size_t n, int version, const uint8_t *addr)
 {
-    return version == 6 ? put_ipv6(b, n, addr) : put_ipv4(b, n, addr);
+    return version == 6 ? put_ipv6(r, b, n, addr) : put_ipv4(r, b, n, addr);
 }
 
 /* ---- rows ------------------------------------------------------------- */
@@ -448,11 +457,11 @@ size_t report_format(const report *r, const conn_record *c, char *b)
     n = put_c(b, n, ',');
     n = put_u64(b, n, c->ip_version);
     n = put_c(b, n, ',');
-    n = put_ip(b, n, c->ip_version, c->client_ip);
+    n = put_ip(r, b, n, c->ip_version, c->client_ip);
     n = put_c(b, n, ',');
     n = put_u64(b, n, c->client_port);
     n = put_c(b, n, ',');
-    n = put_ip(b, n, c->ip_version, c->server_ip);
+    n = put_ip(r, b, n, c->ip_version, c->server_ip);
     n = put_c(b, n, ',');
     n = put_u64(b, n, c->server_port);
     n = put_c(b, n, ',');
