@@ -23,7 +23,10 @@
  * `filled_pub`): the waits are short, and waking a sleeping thread costs
  * the waker a system call and, in a virtual machine, an interrupt to an
  * idle virtual CPU (it was 2 % of the worker's time). Only then does it
- * sleep, and wake-ups are rationed: a side that sleeps says how far the
+ * sleep. A spin that ran out means the other side is slow for a while (a
+ * compressed input: inflating, on a third thread, is the bound), and the
+ * core is better left to the others: that side then sleeps at once for
+ * its next SPIN_BACKOFF waits. Wake-ups are rationed: a side that sleeps says how far the
  * other must get before waking it (`reader_wake`, `worker_wake`), half the
  * ring, and the other side signals only then. No spinning on one CPU. A worker that
  * finds the row ring full wakes the reader, who empties it even while it
@@ -39,10 +42,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NBATCH    16
-#define NROWS     512 /* rows in flight from the worker to the reader */
-#define NO_WAITER UINT64_MAX
-#define SPIN_NS   2000000 /* spin at most 2 ms before sleeping */
+#define NBATCH       16
+#define NROWS        512 /* rows in flight from the worker to the reader */
+#define NO_WAITER    UINT64_MAX
+#define SPIN_NS      200000 /* spin at most 0.2 ms before sleeping */
+#define SPIN_BACKOFF 64     /* waits without spinning after a spin ran out */
 
 /* A batch prepared for the worker. */
 typedef struct prep_batch {
@@ -67,8 +71,9 @@ struct pipeline {
     pthread_t worker;
     pthread_mutex_t lock;
     pthread_cond_t has_work, has_room, has_row_room;
-    int spin;          /* more than one CPU: spin before sleeping */
-    conn_record *rows; /* NROWS records */
+    int spin;                              /* more than one CPU: spin before sleeping */
+    unsigned reader_nospin, worker_nospin; /* waits left without spinning */
+    conn_record *rows;                     /* NROWS records */
     atomic_ullong alive;
     /* One cache line per writer: what the reader publishes ... */
     _Alignas(64) atomic_ullong filled_pub; /* `filled`, for the worker's spin */
@@ -156,14 +161,20 @@ static void spin_for_work(pipeline *p, uint64_t done)
 {
     if (!p->spin)
         return;
+    if (p->worker_nospin) {
+        p->worker_nospin--;
+        return;
+    }
     int64_t start = now_ns();
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&p->filled_pub, memory_order_acquire) != done ||
             atomic_load_explicit(&p->closing_pub, memory_order_acquire))
             return;
         cpu_relax();
-        if (i % 256 == 0 && now_ns() - start > SPIN_NS)
+        if (i % 256 == 0 && now_ns() - start > SPIN_NS) {
+            p->worker_nospin = SPIN_BACKOFF;
             return;
+        }
     }
 }
 
@@ -260,14 +271,20 @@ static void spin_for_room(pipeline *p, uint64_t filled)
 {
     if (!p->spin)
         return;
+    if (p->reader_nospin) {
+        p->reader_nospin--;
+        return;
+    }
     int64_t start = now_ns();
     for (unsigned i = 1;; i++) {
         if (filled - atomic_load_explicit(&p->done_pub, memory_order_acquire) < NBATCH)
             return;
         drain_rows(p); /* the worker may be waiting for room there */
         cpu_relax();
-        if (i % 256 == 0 && now_ns() - start > SPIN_NS)
+        if (i % 256 == 0 && now_ns() - start > SPIN_NS) {
+            p->reader_nospin = SPIN_BACKOFF;
             return;
+        }
     }
 }
 
