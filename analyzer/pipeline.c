@@ -155,27 +155,32 @@ static void replay(pipeline *p, prep_batch *b)
     b->n = 0;
 }
 
-/* The worker, without the lock: spins until a batch comes, or the end, or
- * SPIN_NS pass. */
-static void spin_for_work(pipeline *p, uint64_t done)
+/* Without the lock: spins until ready(p, arg), or SPIN_NS pass; then the
+ * caller sleeps. *nospin counts the waits left to sleep at once. */
+static void spin_until(pipeline *p, unsigned *nospin, int (*ready)(pipeline *, uint64_t),
+                       uint64_t arg)
 {
     if (!p->spin)
         return;
-    if (p->worker_nospin) {
-        p->worker_nospin--;
+    if (*nospin) {
+        (*nospin)--;
         return;
     }
     int64_t start = now_ns();
-    for (unsigned i = 1;; i++) {
-        if (atomic_load_explicit(&p->filled_pub, memory_order_acquire) != done ||
-            atomic_load_explicit(&p->closing_pub, memory_order_acquire))
-            return;
+    for (unsigned i = 1; !ready(p, arg); i++) {
         cpu_relax();
         if (i % 256 == 0 && now_ns() - start > SPIN_NS) {
-            p->worker_nospin = SPIN_BACKOFF;
+            *nospin = SPIN_BACKOFF;
             return;
         }
     }
+}
+
+/* The worker's: a batch came after the `done` it has, or the end. */
+static int work_came(pipeline *p, uint64_t done)
+{
+    return atomic_load_explicit(&p->filled_pub, memory_order_acquire) != done ||
+           atomic_load_explicit(&p->closing_pub, memory_order_acquire);
 }
 
 static void *worker_main(void *arg)
@@ -186,7 +191,7 @@ static void *worker_main(void *arg)
         if (p->done == p->filled && !p->closing) {
             uint64_t done = p->done;
             pthread_mutex_unlock(&p->lock);
-            spin_for_work(p, done);
+            spin_until(p, &p->worker_nospin, work_came, done);
             pthread_mutex_lock(&p->lock);
         }
         if (p->done == p->filled && !p->closing) {
@@ -265,27 +270,15 @@ static void wait_batches(pipeline *p, uint64_t in_flight)
     p->reader_wake = NO_WAITER;
 }
 
-/* The reader, without the lock: spins until fewer than NBATCH batches are
- * with the worker, emptying the row ring meanwhile, or SPIN_NS pass. */
-static void spin_for_room(pipeline *p, uint64_t filled)
+/* The reader's: fewer than NBATCH batches of the `filled` it handed over
+ * are with the worker. Meanwhile it empties the row ring, where the worker
+ * may be waiting for room. */
+static int room_freed(pipeline *p, uint64_t filled)
 {
-    if (!p->spin)
-        return;
-    if (p->reader_nospin) {
-        p->reader_nospin--;
-        return;
-    }
-    int64_t start = now_ns();
-    for (unsigned i = 1;; i++) {
-        if (filled - atomic_load_explicit(&p->done_pub, memory_order_acquire) < NBATCH)
-            return;
-        drain_rows(p); /* the worker may be waiting for room there */
-        cpu_relax();
-        if (i % 256 == 0 && now_ns() - start > SPIN_NS) {
-            p->reader_nospin = SPIN_BACKOFF;
-            return;
-        }
-    }
+    if (filled - atomic_load_explicit(&p->done_pub, memory_order_acquire) < NBATCH)
+        return 1;
+    drain_rows(p);
+    return 0;
 }
 
 seg_batch *pipeline_batch(pipeline *p)
@@ -315,7 +308,7 @@ void pipeline_submit(pipeline *p)
     if (p->filled - p->done >= NBATCH) { /* the next slot is still in use */
         uint64_t filled = p->filled;
         pthread_mutex_unlock(&p->lock);
-        spin_for_room(p, filled);
+        spin_until(p, &p->reader_nospin, room_freed, filled);
         pthread_mutex_lock(&p->lock);
         if (p->filled - p->done >= NBATCH)
             wait_batches(p, NBATCH / 2);
