@@ -7,8 +7,9 @@
  * memory that crosses to the worker's core. They go full in the order
  * `filled` counts them and come back empty in the same order (`done`);
  * slot i % NBATCH is the reader's while filled - done < NBATCH, else it
- * waits. One mutex and three condition
- * variables; each side locks twice per 256 segments.
+ * waits. The counters are atomics, each on its writer's cache line, read
+ * by the other side under the lock or while it spins. One mutex and three
+ * condition variables; each side locks twice per 256 segments.
  *
  * Rows: the worker does not format the rows of the instances that end while
  * it replays (a tenth of its time on the bench trace); it pushes their
@@ -19,19 +20,19 @@
  * byte for byte that of one thread.
  *
  * A side that finds the ring full (the reader) or empty (the worker) first
- * spins, up to SPIN_NS, on the other side's counter (`done_pub`,
- * `filled_pub`): the waits are short, and waking a sleeping thread costs
- * the waker a system call and, in a virtual machine, an interrupt to an
- * idle virtual CPU (it was 2 % of the worker's time). Only then does it
- * sleep. A spin that ran out means the other side is slow for a while (a
- * compressed input: inflating, on a third thread, is the bound), and the
- * core is better left to the others: that side then sleeps at once for
- * its next SPIN_BACKOFF waits. Wake-ups are rationed: a side that sleeps says how far the
- * other must get before waking it (`reader_wake`, `worker_wake`), half the
- * ring, and the other side signals only then. No spinning on one CPU. A worker that
- * finds the row ring full wakes the reader, who empties it even while it
- * waits for a batch (no deadlock: the reader never waits for the worker
- * while the worker waits for it).
+ * spins, up to SPIN_NS, on the other side's counter: the waits are short,
+ * and waking a sleeping thread costs the waker a system call and, in a
+ * virtual machine, an interrupt to an idle virtual CPU (it was 2 % of the
+ * worker's time). Only then does it sleep. A spin that ran out means the
+ * other side is slow for a while (a compressed input: inflating, on a
+ * third thread, is the bound), and the core is better left to the others:
+ * that side then sleeps at once for its next SPIN_BACKOFF waits. No
+ * spinning on one CPU. Wake-ups are rationed: a side that sleeps says how
+ * far the other must get before waking it (`reader_wake`, `worker_wake`),
+ * half the ring, and the other side signals only then. A worker that finds
+ * the row ring full wakes the reader, who empties it even while it waits
+ * for a batch (no deadlock: the reader never waits for the worker while
+ * the worker waits for it).
  */
 #include "pipeline.h"
 
@@ -60,9 +61,6 @@ struct pipeline {
     report *rep;
     seg_batch stage;
     prep_batch batch[NBATCH];
-    uint64_t filled; /* batches handed to the worker */
-    uint64_t done;   /* batches the worker has replayed */
-    int closing;     /* no more batches will come */
     /* A waiting side and when to wake it (NO_WAITER: not waiting). */
     uint64_t reader_wake; /* the reader: when filled - done <= this */
     uint64_t worker_wake; /* the worker: when filled - done >= this */
@@ -75,12 +73,12 @@ struct pipeline {
     unsigned reader_nospin, worker_nospin; /* waits left without spinning */
     conn_record *rows;                     /* NROWS records */
     atomic_ullong alive;
-    /* One cache line per writer: what the reader publishes ... */
-    _Alignas(64) atomic_ullong filled_pub; /* `filled`, for the worker's spin */
-    atomic_int closing_pub;
+    /* One cache line per writer: the reader's ... */
+    _Alignas(64) atomic_ullong filled; /* batches handed to the worker */
+    atomic_int closing;                /* no more batches will come */
     atomic_ullong rows_head;
-    /* ... and what the worker does. */
-    _Alignas(64) atomic_ullong done_pub; /* `done`, for the reader's spin */
+    /* ... and the worker's. */
+    _Alignas(64) atomic_ullong done; /* batches the worker has replayed */
     atomic_ullong rows_tail;
     uint64_t rows_head_seen; /* the worker's last look at rows_head */
     uint64_t untracked;      /* worker only, read after the join */
@@ -179,8 +177,8 @@ static void spin_until(pipeline *p, unsigned *nospin, int (*ready)(pipeline *, u
 /* The worker's: a batch came after the `done` it has, or the end. */
 static int work_came(pipeline *p, uint64_t done)
 {
-    return atomic_load_explicit(&p->filled_pub, memory_order_acquire) != done ||
-           atomic_load_explicit(&p->closing_pub, memory_order_acquire);
+    return atomic_load_explicit(&p->filled, memory_order_acquire) != done ||
+           atomic_load_explicit(&p->closing, memory_order_acquire);
 }
 
 static void *worker_main(void *arg)
@@ -207,7 +205,6 @@ static void *worker_main(void *arg)
         replay(p, b);
         pthread_mutex_lock(&p->lock);
         p->done++;
-        atomic_store_explicit(&p->done_pub, p->done, memory_order_release);
         if (p->reader_wake != NO_WAITER && p->filled - p->done <= p->reader_wake)
             pthread_cond_signal(&p->has_room);
     }
@@ -226,9 +223,9 @@ pipeline *pipeline_start(flows_table *flows, report *rep)
     atomic_init(&p->alive, 0);
     atomic_init(&p->rows_head, 0);
     atomic_init(&p->rows_tail, 0);
-    atomic_init(&p->filled_pub, 0);
-    atomic_init(&p->done_pub, 0);
-    atomic_init(&p->closing_pub, 0);
+    atomic_init(&p->filled, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->closing, 0);
     p->spin = sysconf(_SC_NPROCESSORS_ONLN) > 1;
     if (!rep || !(p->rows = malloc(NROWS * sizeof(*p->rows))))
         return p; /* rows straight from the worker; batches replayed inline */
@@ -275,7 +272,7 @@ static void wait_batches(pipeline *p, uint64_t in_flight)
  * may be waiting for room. */
 static int room_freed(pipeline *p, uint64_t filled)
 {
-    if (filled - atomic_load_explicit(&p->done_pub, memory_order_acquire) < NBATCH)
+    if (filled - atomic_load_explicit(&p->done, memory_order_acquire) < NBATCH)
         return 1;
     drain_rows(p);
     return 0;
@@ -302,7 +299,6 @@ void pipeline_submit(pipeline *p)
     }
     pthread_mutex_lock(&p->lock);
     p->filled++;
-    atomic_store_explicit(&p->filled_pub, p->filled, memory_order_release);
     if (p->worker_wake != NO_WAITER && p->filled - p->done >= p->worker_wake)
         pthread_cond_signal(&p->has_work);
     if (p->filled - p->done >= NBATCH) { /* the next slot is still in use */
@@ -345,7 +341,6 @@ uint64_t pipeline_finish(pipeline *p)
     if (p->threaded) {
         pthread_mutex_lock(&p->lock);
         p->closing = 1;
-        atomic_store_explicit(&p->closing_pub, 1, memory_order_release);
         pthread_cond_signal(&p->has_work);
         wait_batches(p, 0);
         pthread_mutex_unlock(&p->lock);

@@ -165,32 +165,23 @@ static size_t digits_u64(uint64_t v)
     return d + (v >= 10) + (v >= 100) + (v >= 1000);
 }
 
-/* v in decimal, written backwards from b + end, two digits at a time. */
-static void put_digits_back(char *b, size_t end, uint64_t v)
-{
-    while (v >= 100) {
-        end -= 2;
-        memcpy(b + end, digit_pairs + (v % 100) * 2, 2);
-        v /= 100;
-    }
-    if (v >= 10)
-        memcpy(b + end - 2, digit_pairs + v * 2, 2);
-    else
-        b[end - 1] = (char)('0' + v);
-}
-
+/* v in decimal, written backwards from its last digit two at a time. */
 static size_t put_u64(char *b, size_t n, uint64_t v)
 {
     if (v < 10) { /* most counters, flags and retransmits */
         b[n] = (char)('0' + v);
         return n + 1;
     }
-    if (v < 100) {
-        memcpy(b + n, digit_pairs + v * 2, 2);
-        return n + 2;
+    size_t end = n + digits_u64(v), i = end;
+    while (v >= 100) {
+        i -= 2;
+        memcpy(b + i, digit_pairs + (v % 100) * 2, 2);
+        v /= 100;
     }
-    size_t end = n + digits_u64(v);
-    put_digits_back(b, end, v);
+    if (v >= 10)
+        memcpy(b + i - 2, digit_pairs + v * 2, 2);
+    else
+        b[i - 1] = (char)('0' + v);
     return end;
 }
 

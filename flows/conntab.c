@@ -85,13 +85,10 @@ static int grow_pool(conntab *t, uint32_t cap)
 static void populate(void *start, size_t len)
 {
 #ifdef MADV_POPULATE_WRITE
-    static size_t page;
-    if (!page) {
-        long ps = sysconf(_SC_PAGESIZE);
-        page = ps > 0 ? (size_t)ps : 4096;
-    }
-    uintptr_t a = ((uintptr_t)start + page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t b = ((uintptr_t)start + len) & ~(uintptr_t)(page - 1);
+    long ps = sysconf(_SC_PAGESIZE); /* once every POPULATE_STEP elements */
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t a = ((uintptr_t)start + page - 1) & ~(page - 1);
+    uintptr_t b = ((uintptr_t)start + len) & ~(page - 1);
     if (b > a)
         (void)madvise((void *)a, b - a, MADV_POPULATE_WRITE);
 #else

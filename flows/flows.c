@@ -624,7 +624,6 @@ static void expire_due(flows_table *t)
 static void reschedule(flows_table *t, conn *c)
 {
     int closing = c->reset || c->ep[0].state == CONN_TIME_WAIT || c->ep[1].state == CONN_TIME_WAIT;
-    conn_cold *k;
     /* An active instance stays where it is (the active list is a lazy LRU,
      * see expire_due()); a closing one moves only when its deadline does. */
     if (!closing) {
@@ -638,22 +637,14 @@ static void reschedule(flows_table *t, conn *c)
         return;
     }
     /* The latest deadline of the endpoints in TIME_WAIT and of the linger
-     * after a reset. */
-    k = cold(t, c);
-    int64_t deadline = 0;
-    closing = 0;
-    for (int i = 0; i < 2; i++) {
-        if (c->ep[i].state == CONN_TIME_WAIT) {
-            if (!closing || k->tw_deadline[i] > deadline)
-                deadline = k->tw_deadline[i];
-            closing = 1;
-        }
-    }
-    if (c->reset) {
-        if (!closing || k->deadline > deadline)
-            deadline = k->deadline; /* linger set by the reset */
-        closing = 1;
-    }
+     * after a reset (at least one of them applies). */
+    conn_cold *k = cold(t, c);
+    int64_t deadline = INT64_MIN;
+    for (int i = 0; i < 2; i++)
+        if (c->ep[i].state == CONN_TIME_WAIT && k->tw_deadline[i] > deadline)
+            deadline = k->tw_deadline[i];
+    if (c->reset && k->deadline > deadline)
+        deadline = k->deadline; /* linger set by the reset */
     if (c->list == LIST_CLOSING && k->deadline == deadline)
         return;
     list_remove(t, list_of(t, c), c);
