@@ -16,27 +16,95 @@
 #define INITIAL_SLOTS 1024u
 #define INITIAL_POOL  256u
 
-int conntab_init(conntab *t, size_t elem_size, size_t key_len, size_t cold_size, size_t align)
+struct conntab {
+    unsigned char *pool; /* aligned to `align` inside pool_mem */
+    unsigned char *pool_mem;
+    unsigned char *cold; /* cold_size bytes per element, same index */
+    size_t elem_size, cold_size, align;
+    size_t key_len;
+    uint32_t pool_cap;  /* elements allocated */
+    uint32_t pool_used; /* high-water mark: elements ever handed out */
+    uint32_t free_head; /* free list, linked through the elements' first 4 bytes */
+    uint64_t *slots;    /* (uint64_t)tag << 32 | (index + 1); 0 = empty */
+    uint32_t mask;      /* slots - 1 */
+    uint32_t count;     /* elements in the index */
+};
+
+conntab *conntab_new(size_t elem_size, size_t key_len, size_t cold_size, size_t align)
 {
-    memset(t, 0, sizeof(*t));
+    conntab *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
     t->elem_size = elem_size;
     t->key_len = key_len;
     t->cold_size = cold_size;
     t->align = align > 1 ? align : 1;
     t->free_head = CONNTAB_NONE;
     t->slots = calloc(INITIAL_SLOTS, sizeof(*t->slots));
-    if (!t->slots)
-        return -1;
+    if (!t->slots) {
+        free(t);
+        return NULL;
+    }
     t->mask = INITIAL_SLOTS - 1;
-    return 0;
+    return t;
 }
 
-void conntab_destroy(conntab *t)
+void conntab_free(conntab *t)
 {
+    if (!t)
+        return;
     free(t->pool_mem);
     free(t->cold);
     free(t->slots);
-    memset(t, 0, sizeof(*t));
+    free(t);
+}
+
+void *conntab_at(const conntab *t, uint32_t i)
+{
+    return t->pool + (size_t)i * t->elem_size;
+}
+
+void *conntab_cold(const conntab *t, uint32_t i)
+{
+    return t->cold + (size_t)i * t->cold_size;
+}
+
+uint32_t conntab_index(const conntab *t, const void *elem)
+{
+    return (uint32_t)((size_t)((const unsigned char *)elem - t->pool) / t->elem_size);
+}
+
+uint32_t conntab_high_water(const conntab *t)
+{
+    return t->pool_used;
+}
+
+uint32_t conntab_count(const conntab *t)
+{
+    return t->count;
+}
+
+size_t conntab_slots(const conntab *t)
+{
+    return (size_t)t->mask + 1;
+}
+
+void conntab_prefetch_slot(const conntab *t, uint32_t tag)
+{
+    __builtin_prefetch(&t->slots[tag & t->mask]);
+}
+
+/* The home slot usually holds the element; a hint only. Both lines of an
+ * aligned 128-byte element: the second one is not fetched along reliably. */
+void conntab_prefetch_elem(const conntab *t, uint32_t tag)
+{
+    uint64_t slot = t->slots[tag & t->mask];
+    if (slot && (uint32_t)(slot - 1) < t->pool_used) {
+        const unsigned char *e = t->pool + (size_t)((uint32_t)slot - 1) * t->elem_size;
+        __builtin_prefetch(e);
+        if (t->elem_size > 64)
+            __builtin_prefetch(e + 64);
+    }
 }
 
 void conntab_clear(conntab *t)

@@ -32,36 +32,36 @@
 
 #define CONNTAB_NONE UINT32_MAX
 
-typedef struct conntab {
-    unsigned char *pool; /* aligned to `align` inside pool_mem */
-    unsigned char *pool_mem;
-    unsigned char *cold; /* cold_size bytes per element, same index */
-    size_t elem_size, cold_size, align;
-    size_t key_len;
-    uint32_t pool_cap;  /* elements allocated */
-    uint32_t pool_used; /* high-water mark: elements ever handed out */
-    uint32_t free_head; /* free list, linked through the elements' first 4 bytes */
-    uint64_t *slots;    /* (uint64_t)tag << 32 | (index + 1); 0 = empty */
-    uint32_t mask;      /* slots - 1 */
-    uint32_t count;     /* elements in the index */
-} conntab;
+/* Opaque: the pool, the cold array and the index are conntab.c's alone. */
+typedef struct conntab conntab;
 
-/* Returns 0, or -1 when out of memory. Elements start with a key of key_len
- * bytes compared with memcmp. cold_size: bytes of the cold record (0:
- * none). align: the pool's alignment, a power of two (0 or 1: malloc's). */
-int conntab_init(conntab *t, size_t elem_size, size_t key_len, size_t cold_size, size_t align);
-void conntab_destroy(conntab *t);
+/* A new table, or NULL when out of memory. Elements start with a key of
+ * key_len bytes compared with memcmp. cold_size: bytes of the cold record
+ * (0: none). align: the pool's alignment, a power of two (0 or 1: malloc's).
+ * Free with conntab_free. */
+conntab *conntab_new(size_t elem_size, size_t key_len, size_t cold_size, size_t align);
+void conntab_free(conntab *t);
 
-static inline void *conntab_at(const conntab *t, uint32_t i)
-{
-    return t->pool + (size_t)i * t->elem_size;
-}
+/* Element i, its cold record, and the index of an element pointer. Called
+ * for every segment: small enough that link-time optimisation inlines
+ * them into flows/. */
+void *conntab_at(const conntab *t, uint32_t i);
+void *conntab_cold(const conntab *t, uint32_t i);
+uint32_t conntab_index(const conntab *t, const void *elem);
 
-/* Element i's cold record. */
-static inline void *conntab_cold(const conntab *t, uint32_t i)
-{
-    return t->cold + (size_t)i * t->cold_size;
-}
+/* Elements ever handed out since the last clear: every element in use has
+ * an index below it (a walk in pool order visits 0 .. high_water - 1 and
+ * skips the released ones, which the caller marks). */
+uint32_t conntab_high_water(const conntab *t);
+
+/* Elements in the index, and the index's slots (for tests and load checks). */
+uint32_t conntab_count(const conntab *t);
+size_t conntab_slots(const conntab *t);
+
+/* Hints that a lookup of `tag` is coming: the index slot, and the element
+ * that slot holds now (its first two cache lines). No effect on results. */
+void conntab_prefetch_slot(const conntab *t, uint32_t tag);
+void conntab_prefetch_elem(const conntab *t, uint32_t tag);
 
 /* Forgets every element and index entry at once (memory is kept). */
 void conntab_clear(conntab *t);

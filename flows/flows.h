@@ -147,14 +147,14 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx);
  * idle_timeout to [0, 2^59 ns]: no timer arithmetic can overflow. */
 #define FLOWS_TS_MAX (INT64_C(1) << 62)
 
-/* Replays one segment captured at ts (ns). Returns 0, or -1 when out of
- * memory (the segment is then counted but not tracked). */
+/* Replays one segment captured at ts (ns): flows_prepare and flows_replay
+ * of that one segment. Returns 0, or -1 when out of memory (the segment is
+ * then counted but not tracked). The production path (pipeline.c) prepares
+ * on one thread and replays on another; this way in stays for callers that
+ * have one segment at a time (tests, fuzz_flows, the tools in samples/), and
+ * fuzz_flows compares it against batched flows_replay, whose prefetching is
+ * the only code the two paths do not share. */
 int flows_packet(flows_table *t, const dissect_segment *seg, int64_t ts);
-
-/* Replays n segments in order, exactly as n calls of flows_packet would,
- * but overlaps their memory accesses (prefetching). ts[i] belongs to
- * segs[i]. Returns how many could not be tracked (out of memory). */
-size_t flows_packets(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n);
 
 /*
  * A segment prepared for the replay (flows_prepare): the fields the state
@@ -187,8 +187,9 @@ typedef struct flows_seg {
 void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n,
                    flows_seg *out);
 
-/* Replays n prepared segments in order (flows_packets without the
- * preparing). Returns how many could not be tracked (out of memory). */
+/* Replays n prepared segments in order, exactly as n calls of flows_packet
+ * would, but overlaps their memory accesses (prefetching). Returns how many
+ * could not be tracked (out of memory). */
 size_t flows_replay(flows_table *t, const flows_seg *segs, size_t n);
 
 /* End of input at capture_end (the last packet's timestamp): expires what

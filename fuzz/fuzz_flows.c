@@ -12,7 +12,7 @@
  *           8     MSL: (b & 0x7f) + 1, in ms, or in s when bit 7 is set
  *           9     idle timeout: 0 = never, else b * 10 ms
  *           10    max_flows: b % 8 (0 = unbounded)
- *           11    batch size for flows_packets(): b % 16 + 1
+ *           11    batch size for flows_replay(): b % 16 + 1
  *           12-15 unused
  *   segment 0     TCP flags (FIN SYN RST PSH ACK URG ECE CWR)
  *           1     bits 0-1 which of 4 connections; bit 2 direction;
@@ -29,7 +29,7 @@
  * 10.0.0.9:7-10.0.0.9:7 (both ends the same address and port).
  *
  * The script runs twice: one flows_packet() call per segment, then
- * flows_packets() in batches of (set-up byte 11 % 16) + 1, as cli.c feeds
+ * flows_prepare() + flows_replay() in batches of (set-up byte 11 % 16) + 1, as cli.c feeds
  * it; both must emit the same rows in the same order and the same counters.
  *
  * Invariants checked besides memory safety and UB:
@@ -88,7 +88,7 @@ static void on_row(void *ctx, const conn_record *r)
                (unsigned long long)r->conn_id);
     FUZZ_CHECK(!st->seen[r->conn_id], "conn_id %llu emitted twice", (unsigned long long)r->conn_id);
     st->seen[r->conn_id] = 1;
-    memcpy(&st->rows[st->emitted], r, sizeof(*r)); /* padding included: fill_record zeroes it */
+    memcpy(&st->rows[st->emitted], r, sizeof(*r)); /* padding included: record_fill zeroes it */
     st->emitted++;
     st->packets += r->packets_c2s + r->packets_s2c;
     FUZZ_CHECK(r->packets_c2s + r->packets_s2c >= 1, "row without packets");
@@ -256,7 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (i == 0 || ts[i] > end)
             end = ts[i];
 
-    /* One segment at a time, then in batches of 1..16 (flows_packets, as
+    /* One segment at a time, then in batches of 1..16 (flows_prepare + flows_replay, as
      * cli.c feeds it): both must emit the same rows in the same order. */
     state one, batch;
     flows_stats one_stats;
@@ -276,7 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!st->seen || !st->rows || !st->rep || !t)
             abort();
         if (verbose)
-            fprintf(stderr, "%s\n", pass == 0 ? "flows_packet:" : "flows_packets:");
+            fprintf(stderr, "%s\n", pass == 0 ? "flows_packet:" : "flows_replay:");
         if (pass == 0) {
             for (size_t i = 0; i < n_segs; i++)
                 if (flows_packet(t, &segs[i], ts[i]) != 0)
@@ -285,7 +285,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t chunk = (size_t)(data[11] % 16) + 1;
             for (size_t i = 0; i < n_segs; i += chunk) {
                 size_t k = n_segs - i < chunk ? n_segs - i : chunk;
-                if (flows_packets(t, segs + i, ts + i, k) != 0)
+                flows_seg prep[16];
+                flows_prepare(t, segs + i, ts + i, k, prep);
+                if (flows_replay(t, prep, k) != 0)
                     abort();
             }
         }
@@ -304,16 +306,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             one_stats = *fs;
         else
             FUZZ_CHECK(memcmp(&one_stats, fs, sizeof(*fs)) == 0,
-                       "flows_packets and flows_packet disagree on the counters");
+                       "flows_replay and flows_packet disagree on the counters");
         flows_free(t);
         report_free(st->rep);
         free(st->seen);
     }
-    FUZZ_CHECK(one.emitted == batch.emitted, "flows_packet: %llu rows, flows_packets: %llu",
+    FUZZ_CHECK(one.emitted == batch.emitted, "flows_packet: %llu rows, flows_replay: %llu",
                (unsigned long long)one.emitted, (unsigned long long)batch.emitted);
     for (uint64_t i = 0; i < one.emitted; i++)
         FUZZ_CHECK(memcmp(&one.rows[i], &batch.rows[i], sizeof(conn_record)) == 0,
-                   "row %llu (conn_id %llu) differs between flows_packet and flows_packets",
+                   "row %llu (conn_id %llu) differs between flows_packet and flows_replay",
                    (unsigned long long)i, (unsigned long long)one.rows[i].conn_id);
     free(one.rows);
     free(batch.rows);

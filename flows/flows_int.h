@@ -1,0 +1,210 @@
+/*
+ * flows_int.h: the records behind flows.h, shared by the files of flows/
+ * and by nothing else (not on any other module's include path).
+ *
+ * - flows.c: the table, instances, timers, emitting, prepare and replay;
+ * - machine.c: the per-endpoint RFC 793 state machine (SPEC §2);
+ * - record.c: an instance's row (SPEC §3) and the names of the values.
+ *
+ * An instance is two records at the same conntab index: `conn`, what an
+ * ordinary segment reads and writes, 128 bytes on a 128-byte boundary (one
+ * pair of cache lines, which the hardware fetches together), and
+ * `conn_cold`, what only the handshake, a FIN or RST, the timers and the row
+ * need. The segments of an established connection touch 2 lines instead of
+ * 4 or 5.
+ */
+#ifndef SYNFIN_FLOWS_INT_H
+#define SYNFIN_FLOWS_INT_H
+
+#include <stdint.h>
+
+#include "conntab.h"
+#include "flows.h"
+
+/* The canonical 4-tuple: w[0..1] the `a` end's address (the lower
+ * (address, port) of the two), w[2..3] the `b` end's, w[4] the ports and
+ * the IP version packed by key_tail(). Whole words, so a key built in
+ * registers and compared or hashed at once never waits on store forwarding. */
+typedef struct flow_key {
+    uint64_t w[5];
+} flow_key;
+
+static inline uint64_t key_tail(uint16_t port_a, uint16_t port_b, uint8_t ip_version)
+{
+    return (uint64_t)port_a | (uint64_t)port_b << 16 | (uint64_t)ip_version << 32;
+}
+
+static inline uint16_t key_port_a(const flow_key *k)
+{
+    return (uint16_t)k->w[4];
+}
+
+static inline uint16_t key_port_b(const flow_key *k)
+{
+    return (uint16_t)(k->w[4] >> 16);
+}
+
+static inline uint8_t key_ip_version(const flow_key *k)
+{
+    return (uint8_t)(k->w[4] >> 32);
+}
+
+/* Sequence space comparisons, modulo 2^32 (RFC 793 §3.3). */
+#define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+#define SEQ_GT(a, b)  SEQ_LT(b, a)
+#define SEQ_GEQ(a, b) SEQ_LEQ(b, a)
+
+#define WSCALE_UNKNOWN 0xff
+#define MAX_WSCALE     14
+#define DEFAULT_WINDOW 65535u
+
+enum { CLIENT = 0, SERVER = 1 };
+
+/* Endpoint flags. */
+enum {
+    EP_SEQ_KNOWN = 1u << 0,   /* snd_nxt is meaningful */
+    EP_SENT_SYN = 1u << 1,    /* sent a SYN without ACK */
+    EP_SENT_SYNACK = 1u << 2, /* sent a SYN-ACK */
+    EP_ISN_KNOWN = 1u << 3,
+    EP_FIN_SENT = 1u << 4,
+    EP_ACKED_PEER_FIN = 1u << 5, /* sent an ACK covering the peer's FIN */
+    EP_WIN_KNOWN = 1u << 6,
+    EP_TTL_KNOWN = 1u << 7,
+    EP_CLOSING = 1u << 8,  /* passed through CLOSING */
+    EP_TW = 1u << 9,       /* entered TIME_WAIT */
+    EP_WS_OPT = 1u << 10,  /* its SYN carried a window scale option */
+    EP_TW_LEFT = 1u << 11, /* left TIME_WAIT: tw_deadline[] is when, tw_reason why */
+};
+
+typedef struct endpoint {
+    uint32_t isn;
+    uint32_t snd_nxt; /* sequence number after everything it sent */
+    uint32_t fin_seq; /* sequence number of its FIN */
+    uint32_t window;  /* last advertised receive window, scaled */
+    uint16_t flags;   /* EP_* */
+    uint8_t state;    /* conn_state */
+    uint8_t ttl;      /* TTL / hop limit of its last non-RST segment */
+    uint8_t wscale;   /* shift applied to its windows; WSCALE_UNKNOWN */
+    uint8_t tw_reason;
+    uint8_t pad[2];
+} endpoint;
+
+/* Instance-level handshake evidence (what the `handshake` column says). */
+enum {
+    HSF_SYN = 1u << 0,     /* the client's SYN */
+    HSF_SYNACK = 1u << 1,  /* the server's SYN-ACK after it */
+    HSF_ACK = 1u << 2,     /* the client's ACK of the SYN-ACK after that */
+    HSF_REFUSED = 1u << 3, /* an acceptable RST reached the client in SYN_SENT */
+    HSF_SIMUL = 1u << 4,   /* both sides sent a SYN without ACK */
+};
+
+/* Crossed-FIN bookkeeping: see resolve_crossing() in machine.c. */
+enum { CROSS_NONE = 0, CROSS_PENDING, CROSS_PURE_ACKED };
+
+typedef struct conn {
+    flow_key key;        /* first: conntab compares it */
+    uint8_t list;        /* LIST_* */
+    uint8_t client_is_a; /* the client is the key's `a` side */
+    uint8_t cross;       /* CROSS_* */
+    uint8_t hs;          /* HSF_* */
+    uint8_t reset;       /* closed by an acceptable RST */
+    uint8_t role_by;
+    uint16_t anomalies;
+    uint32_t packets[2];
+    uint64_t bytes[2];
+    int64_t last_ts;
+    endpoint ep[2]; /* CLIENT, SERVER */
+} conn;
+
+typedef struct conn_cold {
+    int64_t deadline; /* closing list: when the instance ends; active list: when queued */
+    int64_t first_ts;
+    /* The client's last SYN until the handshake completes (HSF_ACK), then
+     * the handshake RTT. */
+    int64_t hs_time;
+    uint64_t id;
+    int64_t tw_start[2];
+    int64_t tw_deadline[2]; /* when TIME_WAIT expires; once left, when it ended */
+    uint32_t prev, next;    /* on one of t's lists (see `list`); CONNTAB_NONE ends */
+    uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
+    uint8_t close_initiator; /* conn_side */
+    uint8_t close_type;
+    uint8_t cross_who; /* the endpoint whose FIN crossed the other's */
+} conn_cold;
+
+#define CONN_ALIGN 128
+_Static_assert(sizeof(conn) == CONN_ALIGN, "conn is one pair of cache lines");
+
+/* Every tracked instance is on exactly one list. */
+enum {
+    LIST_ACTIVE = 0, /* lazy LRU by activity (idle timeout, eviction) */
+    LIST_CLOSING,    /* by deadline: TIME_WAIT or the linger after a reset */
+    LIST_EMBRYONIC,  /* lazy LRU: only the client's SYNs seen so far */
+    LIST_FREE = 0xff /* released to the pool */
+};
+
+typedef struct conn_list {
+    uint32_t head, tail; /* CONNTAB_NONE when empty */
+} conn_list;
+
+struct flows_table {
+    flows_config cfg;
+    flows_emit_fn emit;
+    void *ctx;
+    conntab *tab; /* the instances and the index of their 4-tuples */
+    conn_list active, closing, embryonic;
+    int64_t clock; /* newest capture time seen */
+    /* Exact-duplicate filter: the fingerprints of recent segments in a
+     * direct-mapped cache (see is_duplicate() in flows.c). */
+    struct dedup_slot {
+        uint64_t fp;
+        int64_t ts;
+    } * dedup;
+    int clock_set;
+    /* expire_due() has nothing to do while clock < due: the earliest time a
+     * list head can end. A lower bound, lowered (to INT64_MIN) whenever a
+     * head or its deadline may change. */
+    int64_t due;
+    uint64_t next_id;
+    flows_stats stats;
+};
+
+static inline conn *conn_at(const flows_table *t, uint32_t i)
+{
+    return conntab_at(t->tab, i);
+}
+
+static inline conn_cold *cold_at(const flows_table *t, uint32_t i)
+{
+    return conntab_cold(t->tab, i);
+}
+
+static inline conn_cold *cold(const flows_table *t, const conn *c)
+{
+    return cold_at(t, conntab_index(t->tab, c));
+}
+
+/* ---- machine.c --------------------------------------------------------- */
+
+/* Replays segment s, sent by endpoint d (CLIENT or SERVER) at ts, through
+ * both endpoints' state machines (SPEC §2). */
+void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts);
+
+/* ---- flows.c: timers the machine starts --------------------------------- */
+
+/* Endpoint i enters (or restarts) TIME_WAIT at ts: 2*MSL from now. */
+void timer_enter_time_wait(flows_table *t, conn *c, int i, int64_t ts);
+
+/* Endpoint i leaves TIME_WAIT at `when` for `reason` (no-op elsewhere). */
+void timer_leave_time_wait(flows_table *t, conn *c, int i, int64_t when, conn_tw_reason reason);
+
+/* After an acceptable RST at ts: the instance lingers for 2*MSL. */
+void timer_linger(flows_table *t, conn *c, int64_t ts);
+
+/* ---- record.c ----------------------------------------------------------- */
+
+/* The row of instance c, as it stands. */
+void record_fill(const flows_table *t, const conn *c, conn_record *r);
+
+#endif

@@ -1,0 +1,445 @@
+/*
+ * machine.c: the RFC 793 state machine of both endpoints, replayed from one
+ * capture point (../shared/SPEC.md §2).
+ *
+ * Model: every segment seen is delivered to its destination right after it
+ * is seen. So a segment from X makes X's transitions ("X sends ...") and
+ * then its peer Y's ("Y receives ..."). The one exception the spec names is
+ * a FIN whose ACK field does not cover the peer's earlier FIN: that peer FIN
+ * had not arrived when this one was sent (crossed FINs), which may later
+ * turn out to be a FIN lost after the capture point (resolve_crossing()).
+ *
+ * Each transition lives in one place: a switch on the endpoint's state in
+ * one of four steps, taken in this order for every segment that is not an
+ * RST (machine_segment()):
+ *
+ *   send_open     X sends SYN / SYN-ACK (or a plain ACK: inferred)
+ *   send_fin      X sends FIN
+ *   receive_open  Y receives SYN / SYN-ACK / ACK of its SYN
+ *   receive_close Y receives FIN / ACK of its FIN
+ *
+ * and receive_rst for an RST. SPEC §2's table, row by row:
+ *
+ *   from         event                               to            where
+ *   CLOSED       X sends SYN                         SYN_SENT      send_open
+ *   LISTEN/CLOSED X sends SYN-ACK                    SYN_RCVD      send_open
+ *   SYN_SENT     X receives SYN-ACK acking its SYN   ESTABLISHED   receive_open
+ *   SYN_SENT     X receives SYN (no ACK)             SYN_RCVD      receive_open,
+ *                                                    (and send_open when X's own SYN
+ *                                                     follows the peer's: simultaneous)
+ *   SYN_RCVD     X receives an ACK of its SYN        ESTABLISHED   receive_open
+ *   ESTABLISHED  X sends FIN                         FIN_WAIT1     send_fin
+ *   ESTABLISHED  X receives FIN                      CLOSE_WAIT    receive_close
+ *   CLOSE_WAIT   X sends FIN                         LAST_ACK      send_fin
+ *   LAST_ACK     X receives ACK of its FIN           CLOSED        receive_close
+ *   FIN_WAIT1    X receives ACK of its FIN, no FIN   FIN_WAIT2     receive_close
+ *   FIN_WAIT1    X receives FIN not acking X's FIN   CLOSING       receive_close,
+ *                                                    (and send_fin: X's FIN crossed
+ *                                                     the peer's, see below)
+ *   FIN_WAIT1    X receives FIN acking X's FIN       TIME_WAIT     receive_close
+ *   FIN_WAIT2    X receives FIN                      TIME_WAIT     receive_close
+ *   CLOSING      X receives ACK of its FIN           TIME_WAIT     receive_close
+ *   TIME_WAIT    2*MSL, or a new SYN                 CLOSED        flows.c (timers,
+ *                                                                  starts_new_instance)
+ *   TIME_WAIT    X receives a FIN again              restarts 2*MSL receive_close
+ *   any          acceptable RST                      CLOSED        receive_rst
+ *
+ * Choices where the capture misses a step (README "How the replay works"):
+ * a SYN_SENT or LISTEN endpoint that sends a plain ACK is ESTABLISHED
+ * (send_open); a SYN_SENT endpoint that receives an ACK of its SYN without
+ * a SYN-ACK is ESTABLISHED (receive_open); a FIN lost after the capture
+ * point undoes a CLOSING (resolve_crossing). The handshake's evidence,
+ * retransmission counts and RTT (the `handshake`, `*_retransmits` and
+ * `handshake_rtt_s` columns) are kept apart, in note_handshake() and
+ * handshake_acked(), and change no state.
+ */
+#include <stdint.h>
+
+#include "flows_int.h"
+
+/* What a SYN segment is to the handshake (note_handshake()). */
+enum open_event {
+    OPEN_NONE = 0, /* no SYN, or one sent again */
+    OPEN_SYN,      /* the sender's first SYN without ACK */
+    OPEN_SYNACK,   /* the sender's first SYN-ACK */
+};
+
+static uint32_t seg_end(const flows_seg *s)
+{
+    return s->seq + s->payload_len + !!(s->flags & DISSECT_SYN) + !!(s->flags & DISSECT_FIN);
+}
+
+static void note_close(flows_table *t, conn *c, int d, conn_close_type type)
+{
+    conn_cold *k = cold(t, c);
+    if (k->close_initiator == SIDE_NONE) {
+        k->close_initiator = (uint8_t)(d == CLIENT ? SIDE_CLIENT : SIDE_SERVER);
+        k->close_type = (uint8_t)type;
+    }
+}
+
+/* ---- handshake bookkeeping (no state changes) ---------------------------- */
+
+/* The window scale an endpoint announced in its SYN (RFC 7323 caps it). */
+static void note_wscale(endpoint *x, const flows_seg *s)
+{
+    if (s->opts & DISSECT_OPT_WSCALE) {
+        x->flags |= EP_WS_OPT;
+        x->wscale = s->wscale > MAX_WSCALE ? MAX_WSCALE : s->wscale;
+    }
+}
+
+/* A SYN or SYN-ACK from X: its ISN and window scale, the instance's
+ * handshake evidence, retransmission counts and the RTT's start (Karn: from
+ * the SYN that is answered). Returns what the segment is to the state
+ * machine. */
+static enum open_event note_handshake(flows_table *t, conn *c, int d, const flows_seg *s,
+                                      int64_t ts)
+{
+    if (!(s->flags & DISSECT_SYN))
+        return OPEN_NONE;
+    endpoint *x = &c->ep[d];
+    if (s->payload_len > 0)
+        c->anomalies |= ANOM_SYN_WITH_DATA;
+    if (!(s->flags & DISSECT_ACK)) {
+        if (x->flags & EP_SENT_SYN) {
+            if (x->isn == s->seq) {
+                cold(t, c)->syn_retransmits++;
+                if (d == CLIENT && !(c->hs & HSF_ACK))
+                    cold(t, c)->hs_time = ts;
+            }
+            return OPEN_NONE;
+        }
+        x->flags |= EP_SENT_SYN | EP_ISN_KNOWN;
+        x->isn = s->seq;
+        note_wscale(x, s);
+        if (d == CLIENT && c->role_by == ROLE_BY_SYN) {
+            c->hs |= HSF_SYN;
+            cold(t, c)->hs_time = ts;
+        }
+        return OPEN_SYN;
+    }
+    if (x->flags & EP_SENT_SYNACK) {
+        if (x->isn == s->seq)
+            cold(t, c)->synack_retransmits++;
+        return OPEN_NONE;
+    }
+    x->flags |= EP_SENT_SYNACK;
+    if (!(x->flags & EP_ISN_KNOWN)) {
+        x->flags |= EP_ISN_KNOWN;
+        x->isn = s->seq;
+        note_wscale(x, s);
+    }
+    if (d == SERVER && (c->hs & HSF_SYN))
+        c->hs |= HSF_SYNACK;
+    return OPEN_SYNACK;
+}
+
+/* The server was established by the client's ACK of its SYN-ACK: the
+ * handshake is complete when the SYN, SYN-ACK and ACK came in that order. */
+static void handshake_acked(flows_table *t, conn *c, int d, int64_t ts)
+{
+    if (d == CLIENT && (c->hs & HSF_SYNACK) && !(c->hs & HSF_SIMUL)) {
+        c->hs |= HSF_ACK;
+        cold(t, c)->hs_time = ts - cold(t, c)->hs_time;
+    }
+}
+
+/* ---- the sender ----------------------------------------------------------- */
+
+/* X sends a SYN or SYN-ACK (first ones only), or a plain ACK segment. */
+static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
+{
+    endpoint *x = &c->ep[d];
+    const endpoint *y = &c->ep[!d];
+    int plain_ack = (s->flags & (DISSECT_SYN | DISSECT_ACK)) == DISSECT_ACK;
+    /* A SYN moves only an endpoint that is not synchronized yet; from any
+     * later state (a late or forged SYN) it changes nothing. */
+    switch ((conn_state)x->state) {
+    case CONN_SYN_SENT:
+    case CONN_LISTEN:
+        if (plain_ack) {
+            /* A handshake step the capture missed. */
+            x->state = CONN_ESTABLISHED;
+            break;
+        }
+        /* fall through */
+    case CONN_CLOSED:
+        if (ev == OPEN_SYN && (y->flags & EP_SENT_SYN)) {
+            /* Y's SYN had not arrived when X sent its own: simultaneous
+             * open. X goes SYN_SENT, then receives Y's SYN. */
+            c->hs |= HSF_SIMUL;
+            x->state = CONN_SYN_RCVD;
+        } else if (ev == OPEN_SYN) {
+            x->state = CONN_SYN_SENT;
+        } else if (ev == OPEN_SYNACK) {
+            x->state = CONN_SYN_RCVD;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* X sends a FIN. */
+static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s)
+{
+    endpoint *x = &c->ep[d];
+    uint32_t fin_seq = seg_end(s) - 1;
+    if (x->flags & EP_FIN_SENT) {
+        if (fin_seq == x->fin_seq)
+            cold(t, c)->fin_retransmits++;
+        return;
+    }
+    x->flags |= EP_FIN_SENT;
+    x->fin_seq = fin_seq;
+    note_close(t, c, d, CLOSE_FIN);
+    switch ((conn_state)x->state) {
+    case CONN_SYN_SENT:
+    case CONN_SYN_RCVD:
+    case CONN_ESTABLISHED:
+        x->state = CONN_FIN_WAIT1;
+        break;
+    case CONN_CLOSE_WAIT:
+        if (x->flags & EP_ACKED_PEER_FIN) {
+            x->state = CONN_LAST_ACK;
+        } else {
+            /* Its FIN does not ack the peer's: the peer's FIN had not
+             * arrived. ESTABLISHED -> FIN_WAIT1, then the peer's FIN
+             * arrives -> CLOSING. Both closed actively. */
+            x->state = CONN_CLOSING;
+            x->flags |= EP_CLOSING;
+            cold(t, c)->close_initiator = SIDE_BOTH;
+            c->cross = CROSS_PENDING;
+            cold(t, c)->cross_who = (uint8_t)d;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Sequence, window and TTL bookkeeping of the sender, before its FIN. */
+static void track_sender(conn *c, endpoint *x, const endpoint *y, const flows_seg *s)
+{
+    uint16_t f = s->flags;
+    uint32_t end = seg_end(s);
+    if ((x->flags & EP_FIN_SENT) && s->payload_len > 0 &&
+        SEQ_GT(s->seq + s->payload_len, x->fin_seq))
+        c->anomalies |= ANOM_DATA_AFTER_FIN;
+    if (!(x->flags & EP_SEQ_KNOWN)) {
+        x->flags |= EP_SEQ_KNOWN;
+        x->snd_nxt = end;
+    } else if (SEQ_GT(end, x->snd_nxt)) {
+        x->snd_nxt = end;
+    }
+    if (f & DISSECT_SYN) {
+        x->window = s->window; /* never scaled in a SYN */
+    } else {
+        /* Scaling holds when both SYNs carried the option; when the
+         * handshake was not seen the scale is unknown and the largest is
+         * assumed, so that no in-window reset is called forged. */
+        unsigned shift;
+        if ((x->flags & EP_WS_OPT) && (y->flags & EP_WS_OPT))
+            shift = x->wscale;
+        else if ((x->flags & EP_ISN_KNOWN) && (y->flags & EP_ISN_KNOWN))
+            shift = 0;
+        else
+            shift = MAX_WSCALE;
+        x->window = (uint32_t)s->window << shift;
+    }
+    x->flags |= EP_WIN_KNOWN;
+    x->ttl = s->ttl;
+    x->flags |= EP_TTL_KNOWN;
+    if ((f & DISSECT_ACK) && (y->flags & EP_FIN_SENT) && SEQ_GT(s->ack, y->fin_seq))
+        x->flags |= EP_ACKED_PEER_FIN;
+}
+
+/* ---- the receiver --------------------------------------------------------- */
+
+/* Does segment s (a first SYN-ACK when ev says so) ack Y's SYN? A SYN-ACK
+ * acks a SYN the capture did not show; anything else must ack a known ISN. */
+static int acks_syn(const endpoint *y, const flows_seg *s, enum open_event ev)
+{
+    if (!(y->flags & EP_ISN_KNOWN))
+        return ev == OPEN_SYNACK;
+    return (s->flags & DISSECT_ACK) && SEQ_GT(s->ack, y->isn);
+}
+
+/* Y receives a SYN, a SYN-ACK, or an ACK of its SYN. */
+static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts,
+                         enum open_event ev)
+{
+    endpoint *y = &c->ep[!d];
+    switch ((conn_state)y->state) {
+    case CONN_CLOSED:
+        if (ev == OPEN_SYN)
+            y->state = CONN_LISTEN;
+        break;
+    case CONN_SYN_SENT:
+        if (ev == OPEN_SYN) {
+            y->state = CONN_SYN_RCVD; /* simultaneous open */
+            c->hs |= HSF_SIMUL;
+            break;
+        }
+        /* fall through */
+    case CONN_SYN_RCVD:
+        if (!acks_syn(y, s, ev))
+            break;
+        if (ev != OPEN_SYNACK && y->state == CONN_SYN_RCVD)
+            handshake_acked(t, c, d, ts);
+        y->state = CONN_ESTABLISHED;
+        if (!(y->flags & EP_ISN_KNOWN)) {
+            /* Y's SYN was not seen: the SYN-ACK tells its ISN. */
+            y->flags |= EP_ISN_KNOWN | EP_SEQ_KNOWN;
+            y->isn = s->ack - 1;
+            y->snd_nxt = s->ack;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Y receives a FIN, or an ACK of its own FIN. */
+static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
+{
+    endpoint *y = &c->ep[!d];
+    int fin = !!(s->flags & DISSECT_FIN);
+    int acks_fin =
+        (s->flags & DISSECT_ACK) && (y->flags & EP_FIN_SENT) && SEQ_GT(s->ack, y->fin_seq);
+    switch ((conn_state)y->state) {
+    case CONN_SYN_RCVD:
+    case CONN_ESTABLISHED:
+        if (fin)
+            y->state = CONN_CLOSE_WAIT;
+        break;
+    case CONN_FIN_WAIT1:
+        if (fin && acks_fin) {
+            timer_enter_time_wait(t, c, !d, ts);
+        } else if (fin) {
+            y->state = CONN_CLOSING;
+            y->flags |= EP_CLOSING;
+        } else if (acks_fin) {
+            y->state = CONN_FIN_WAIT2;
+        }
+        break;
+    case CONN_FIN_WAIT2:
+        if (fin)
+            timer_enter_time_wait(t, c, !d, ts);
+        break;
+    case CONN_CLOSING:
+        if (acks_fin)
+            timer_enter_time_wait(t, c, !d, ts);
+        break;
+    case CONN_TIME_WAIT:
+        if (fin)
+            timer_enter_time_wait(t, c, !d, ts); /* a retransmitted FIN restarts 2*MSL */
+        break;
+    case CONN_LAST_ACK:
+        if (!fin && acks_fin)
+            y->state = CONN_CLOSED;
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- resets --------------------------------------------------------------- */
+
+/* Is an RST from x acceptable to y (SPEC §2)? */
+static int rst_acceptable(const endpoint *x, const endpoint *y, const flows_seg *s)
+{
+    if (y->state == CONN_SYN_SENT) {
+        /* Acceptable only when it acks the SYN. */
+        return (s->flags & DISSECT_ACK) && (y->flags & EP_ISN_KNOWN) && SEQ_GT(s->ack, y->isn) &&
+               SEQ_LEQ(s->ack, y->snd_nxt);
+    }
+    if (!(x->flags & EP_SEQ_KNOWN))
+        return 1; /* nothing seen from the sender to check against */
+    uint32_t rcv_nxt = x->snd_nxt;
+    uint32_t w = (y->flags & EP_WIN_KNOWN) ? y->window : DEFAULT_WINDOW;
+    if (w == 0)
+        return s->seq == rcv_nxt;
+    return SEQ_GEQ(s->seq, rcv_nxt - w) && SEQ_LT(s->seq, rcv_nxt + w);
+}
+
+/* X sends an RST, Y receives it: an acceptable one closes both endpoints. */
+static void receive_rst(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
+{
+    endpoint *x = &c->ep[d], *y = &c->ep[!d];
+    if ((x->flags & EP_TTL_KNOWN) && x->ttl != s->ttl)
+        c->anomalies |= ANOM_RST_TTL_CHANGED;
+    if (c->reset || (x->state == CONN_CLOSED && y->state == CONN_CLOSED))
+        return; /* stray reset after the end: nothing left to close */
+    if (!rst_acceptable(x, y, s)) {
+        c->anomalies |= ANOM_RST_OUT_OF_WINDOW;
+        return;
+    }
+    note_close(t, c, d, CLOSE_RST);
+    if (d == SERVER && y->state == CONN_SYN_SENT)
+        c->hs |= HSF_REFUSED;
+    for (int i = 0; i < 2; i++) {
+        timer_leave_time_wait(t, c, i, ts, TW_RESET);
+        c->ep[i].state = CONN_CLOSED;
+    }
+    c->reset = 1;
+    c->cross = CROSS_NONE;
+    timer_linger(t, c, ts);
+}
+
+/* ---- crossed FINs ----------------------------------------------------------- */
+
+/*
+ * Crossed FINs or a FIN lost after the capture point (SPEC §2).
+ * `cross_who` (Y) sent its FIN without acking the peer's (X's) earlier FIN.
+ * Default reading: the FINs crossed, Y went FIN_WAIT1 -> CLOSING. It was a
+ * loss instead when X first acks Y's FIN with a segment without FIN and then
+ * sends its FIN again before Y acks it: Y never was in CLOSING; it went
+ * FIN_WAIT2 at X's ACK and TIME_WAIT at the retransmission.
+ * Called for a segment from `d`, before that segment's transitions.
+ */
+static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
+{
+    int who = cold(t, c)->cross_who;
+    endpoint *y = &c->ep[who], *x = &c->ep[!who];
+    int has_ack = !!(s->flags & DISSECT_ACK);
+    if (d == who) {
+        if (has_ack && SEQ_GT(s->ack, x->fin_seq))
+            c->cross = CROSS_NONE; /* Y acks X's FIN: it got it, crossed */
+        return;
+    }
+    int acks_y_fin = has_ack && SEQ_GT(s->ack, y->fin_seq);
+    int fin = !!(s->flags & DISSECT_FIN);
+    if (c->cross == CROSS_PENDING) {
+        if (acks_y_fin)
+            c->cross = fin ? CROSS_NONE : CROSS_PURE_ACKED;
+        return;
+    }
+    /* CROSS_PURE_ACKED: X retransmits its FIN before Y acked it. */
+    if (fin && seg_end(s) == x->fin_seq + 1) {
+        y->flags &= (uint16_t)~EP_CLOSING;
+        if (y->state == CONN_TIME_WAIT)
+            cold(t, c)->tw_start[who] = ts; /* FIN_WAIT2 -> TIME_WAIT happens now */
+        c->cross = CROSS_NONE;
+    }
+}
+
+/* ---- one segment -------------------------------------------------------- */
+
+void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
+{
+    if (s->flags & DISSECT_RST) {
+        receive_rst(t, c, d, s, ts);
+        return;
+    }
+    if (c->cross != CROSS_NONE)
+        resolve_crossing(t, c, d, s, ts);
+    enum open_event ev = note_handshake(t, c, d, s, ts);
+    send_open(c, d, s, ev);
+    track_sender(c, &c->ep[d], &c->ep[!d], s);
+    if (s->flags & DISSECT_FIN)
+        send_fin(t, c, d, s);
+    receive_open(t, c, d, s, ts, ev);
+    receive_close(t, c, d, s, ts);
+}

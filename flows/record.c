@@ -1,0 +1,128 @@
+/*
+ * record.c: an instance's row (SPEC §3: the classification of what the
+ * state machine left in the instance) and the names of the values.
+ */
+#include <string.h>
+
+#include "flows_int.h"
+
+/* ---- names ------------------------------------------------------------ */
+
+static const char *const state_names[CONN_STATE_COUNT] = {
+    "CLOSED",    "LISTEN",  "SYN_SENT",  "SYN_RCVD",   "ESTABLISHED", "FIN_WAIT1",
+    "FIN_WAIT2", "CLOSING", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK"};
+
+const char *conn_state_name(conn_state s)
+{
+    return (unsigned)s < CONN_STATE_COUNT ? state_names[s] : "?";
+}
+
+const char *conn_role_by_name(conn_role_by r)
+{
+    static const char *const n[] = {"syn", "synack", "port"};
+    return (unsigned)r < 3 ? n[r] : "?";
+}
+
+const char *conn_handshake_name(conn_handshake h)
+{
+    static const char *const n[HS_COUNT] = {"complete", "syn_only",          "no_ack",
+                                            "refused",  "simultaneous_open", "midstream"};
+    return (unsigned)h < HS_COUNT ? n[h] : "?";
+}
+
+const char *conn_side_name(conn_side s)
+{
+    static const char *const n[SIDE_COUNT] = {"none", "client", "server", "both"};
+    return (unsigned)s < SIDE_COUNT ? n[s] : "?";
+}
+
+const char *conn_close_type_name(conn_close_type c)
+{
+    static const char *const n[CLOSE_TYPE_COUNT] = {"none", "fin", "rst"};
+    return (unsigned)c < CLOSE_TYPE_COUNT ? n[c] : "?";
+}
+
+const char *conn_tw_reason_name(conn_tw_reason r)
+{
+    static const char *const n[TW_REASON_COUNT] = {"",      "expired", "reused", "capture_end",
+                                                   "reset", "evicted"};
+    return (unsigned)r < TW_REASON_COUNT ? n[r] : "?";
+}
+
+const char *conn_anomaly_name(unsigned bit_index)
+{
+    static const char *const n[ANOM_COUNT] = {"rst_out_of_window", "rst_ttl_changed",
+                                              "data_after_fin",    "syn_with_data",
+                                              "idle_timeout",      "evicted"};
+    return bit_index < ANOM_COUNT ? n[bit_index] : "?";
+}
+
+/* ---- the row ---------------------------------------------------------- */
+
+static conn_handshake classify_handshake(const conn *c)
+{
+    if (c->hs & HSF_SIMUL)
+        return HS_SIMULTANEOUS_OPEN;
+    if (!(c->hs & HSF_SYN))
+        return HS_MIDSTREAM;
+    if (c->hs & HSF_ACK)
+        return HS_COMPLETE;
+    if (c->hs & HSF_REFUSED)
+        return HS_REFUSED;
+    if (c->hs & HSF_SYNACK)
+        return HS_NO_ACK;
+    return HS_SYN_ONLY;
+}
+
+void record_fill(const flows_table *t, const conn *c, conn_record *r)
+{
+    const flow_key *k = &c->key;
+    const conn_cold *cc = cold(t, c);
+    memset(r, 0, sizeof(*r));
+    r->conn_id = cc->id;
+    r->first_ts = cc->first_ts;
+    r->last_ts = c->last_ts;
+    r->ip_version = key_ip_version(k);
+    memcpy(r->client_ip, c->client_is_a ? &k->w[0] : &k->w[2], 16);
+    memcpy(r->server_ip, c->client_is_a ? &k->w[2] : &k->w[0], 16);
+    r->client_port = c->client_is_a ? key_port_a(k) : key_port_b(k);
+    r->server_port = c->client_is_a ? key_port_b(k) : key_port_a(k);
+    r->role_by = (conn_role_by)c->role_by;
+    r->handshake = classify_handshake(c);
+    r->syn_retransmits = cc->syn_retransmits;
+    r->synack_retransmits = cc->synack_retransmits;
+    r->handshake_rtt = r->handshake == HS_COMPLETE ? cc->hs_time : -1;
+    r->close_initiator = (conn_side)cc->close_initiator;
+    r->close_type = (conn_close_type)cc->close_type;
+    r->closing =
+        (uint8_t)(!!(c->ep[CLIENT].flags & EP_CLOSING) + !!(c->ep[SERVER].flags & EP_CLOSING));
+    int tw_c = !!(c->ep[CLIENT].flags & EP_TW), tw_s = !!(c->ep[SERVER].flags & EP_TW);
+    r->time_wait_side = tw_c && tw_s ? SIDE_BOTH
+                        : tw_c       ? SIDE_CLIENT
+                        : tw_s       ? SIDE_SERVER
+                                     : SIDE_NONE;
+    if (r->time_wait_side != SIDE_NONE) {
+        int first = 1;
+        for (int i = 0; i < 2; i++) {
+            const endpoint *e = &c->ep[i];
+            if (!(e->flags & EP_TW))
+                continue;
+            if (first || cc->tw_start[i] < r->time_wait_start)
+                r->time_wait_start = cc->tw_start[i];
+            /* The last endpoint to leave decides end and reason. */
+            if (first || cc->tw_deadline[i] >= r->time_wait_end) {
+                r->time_wait_end = cc->tw_deadline[i];
+                r->time_wait_end_reason = (conn_tw_reason)e->tw_reason;
+            }
+            first = 0;
+        }
+    }
+    r->client_state = (conn_state)c->ep[CLIENT].state;
+    r->server_state = (conn_state)c->ep[SERVER].state;
+    r->packets_c2s = c->packets[CLIENT];
+    r->packets_s2c = c->packets[SERVER];
+    r->bytes_c2s = c->bytes[CLIENT];
+    r->bytes_s2c = c->bytes[SERVER];
+    r->fin_retransmits = cc->fin_retransmits;
+    r->anomalies = c->anomalies;
+}
