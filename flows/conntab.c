@@ -144,7 +144,8 @@ static int grow_pool(conntab *t, uint32_t cap)
 
 /* Faults in, in one system call, the pages of the next POPULATE_STEP
  * elements of the pool and of the cold records, before they are first
- * written: one page fault at a time was 4 % of the replay at archive scale.
+ * written: at archive scale a page fault per new page was a visible share of
+ * the replay's kernel time (bench/BENCHMARKS.md, e1fda3b).
  * Memory still follows the elements in use, give or take a step. A hint:
  * without MADV_POPULATE_WRITE (Linux < 5.14) the pages fault in one by one
  * as before. */
