@@ -21,6 +21,7 @@ struct conntab {
     unsigned char *pool_mem;
     unsigned char *cold; /* cold_size bytes per element, same index */
     size_t elem_size, cold_size, align;
+    unsigned elem_shift; /* log2(elem_size) when a power of two above 1, else 0 */
     size_t key_len;
     uint32_t pool_cap;  /* elements allocated */
     uint32_t pool_used; /* high-water mark: elements ever handed out */
@@ -36,6 +37,8 @@ conntab *conntab_new(size_t elem_size, size_t key_len, size_t cold_size, size_t 
     if (!t)
         return NULL;
     t->elem_size = elem_size;
+    if (elem_size > 1 && (elem_size & (elem_size - 1)) == 0)
+        t->elem_shift = (unsigned)__builtin_ctzll(elem_size);
     t->key_len = key_len;
     t->cold_size = cold_size;
     t->align = align > 1 ? align : 1;
@@ -69,9 +72,12 @@ void *conntab_cold(const conntab *t, uint32_t i)
     return t->cold + (size_t)i * t->cold_size;
 }
 
+/* A shift, not a division, for the usual power-of-two element size: it runs
+ * for most segments that touch an instance's cold record. */
 uint32_t conntab_index(const conntab *t, const void *elem)
 {
-    return (uint32_t)((size_t)((const unsigned char *)elem - t->pool) / t->elem_size);
+    size_t off = (size_t)((const unsigned char *)elem - t->pool);
+    return (uint32_t)(t->elem_shift ? off >> t->elem_shift : off / t->elem_size);
 }
 
 uint32_t conntab_high_water(const conntab *t)
