@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "input.h"
+#include "capture.h"
 #include "pipeline.h"
 #include "report.h"
 

@@ -12,7 +12,7 @@
  * (>= 12, multiple of 4, <= MAX_BLOCK, trailer equal to header), captured
  * lengths against the block, interface ids against the interfaces seen.
  */
-#include "input.h"
+#include "capture_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
