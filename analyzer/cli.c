@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "input.h"
+#include "capture.h"
 #include "pipeline.h"
 #include "report.h"
 
@@ -137,23 +137,65 @@ static int parse_count(const char *s, size_t *out)
 
 enum { OPT_MSL = 256, OPT_IDLE, OPT_MAX_FLOWS, OPT_SUMMARY, OPT_STATS, OPT_NO_HEADER };
 
-/* Returns -1 to go on, else an exit code. */
+static const struct option longopts[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"filter", required_argument, NULL, 'f'},
+    {"msl", required_argument, NULL, OPT_MSL},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+    {"summary", no_argument, NULL, OPT_SUMMARY},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"no-header", no_argument, NULL, OPT_NO_HEADER},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* getopt_long's ':' (a value missing) or '?' (an unknown option): says
+ * which, and returns EXIT_USAGE. */
+static int bad_option(int c, char **argv)
+{
+    if (c == ':') {
+        if (optopt)
+            fprintf(stderr, "synfin: option '-%c' needs a value\n", optopt);
+        else
+            fprintf(stderr, "synfin: option '%s' needs a value\n", argv[optind - 1]);
+    } else {
+        if (optopt)
+            fprintf(stderr, "synfin: unknown option '-%c'\n", optopt);
+        else
+            fprintf(stderr, "synfin: unknown option '%s'\n", argv[optind - 1]);
+    }
+    fprintf(stderr, "Try 'synfin --help' for more information.\n");
+    return EXIT_USAGE;
+}
+
+/* The options with a numeric value (--msl, --idle-timeout, --max-flows).
+ * Returns -1 to go on, else EXIT_USAGE. */
+static int parse_number_option(int c, const char *arg, flows_config *fc)
+{
+    switch (c) {
+    case OPT_MSL:
+        if (parse_seconds(arg, 86400, &fc->msl) < 0 || fc->msl == 0)
+            return usage_error("--msl", arg, "is not a number of seconds in (0, 86400]");
+        break;
+    case OPT_IDLE:
+        if (parse_seconds(arg, 100LL * 365 * 86400, &fc->idle_timeout) < 0)
+            return usage_error("--idle-timeout", arg, "is not a number of seconds >= 0");
+        break;
+    default: /* OPT_MAX_FLOWS */
+        if (parse_count(arg, &fc->max_flows) < 0)
+            return usage_error("--max-flows", arg, "is not a whole number >= 0");
+        break;
+    }
+    return -1;
+}
+
+/* Returns -1 to go on, else an exit code. getopt's state is the caller's
+ * (synfin_main resets it). */
 static int parse_args(int argc, char **argv, options *o)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"filter", required_argument, NULL, 'f'},
-        {"msl", required_argument, NULL, OPT_MSL},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE},
-        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
-        {"summary", no_argument, NULL, OPT_SUMMARY},
-        {"stats", no_argument, NULL, OPT_STATS},
-        {"no-header", no_argument, NULL, OPT_NO_HEADER},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
     memset(o, 0, sizeof(*o));
     flows_config_default(&o->flows);
     o->header = 1;
@@ -162,9 +204,7 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;
     }
-    opterr = 0;
-    optind = 1;
-    int c;
+    int c, rc;
     /* A leading '-': positional files come back as option 1, so that files
      * given with -r and without are read in command-line order. */
     while ((c = getopt_long(argc, argv, "-:r:o:f:qhV", longopts, NULL)) != -1) {
@@ -180,16 +220,10 @@ static int parse_args(int argc, char **argv, options *o)
             o->filter = optarg;
             break;
         case OPT_MSL:
-            if (parse_seconds(optarg, 86400, &o->flows.msl) < 0 || o->flows.msl == 0)
-                return usage_error("--msl", optarg, "is not a number of seconds in (0, 86400]");
-            break;
         case OPT_IDLE:
-            if (parse_seconds(optarg, 100LL * 365 * 86400, &o->flows.idle_timeout) < 0)
-                return usage_error("--idle-timeout", optarg, "is not a number of seconds >= 0");
-            break;
         case OPT_MAX_FLOWS:
-            if (parse_count(optarg, &o->flows.max_flows) < 0)
-                return usage_error("--max-flows", optarg, "is not a whole number >= 0");
+            if ((rc = parse_number_option(c, optarg, &o->flows)) >= 0)
+                return rc;
             break;
         case OPT_SUMMARY:
             o->summary = 1;
@@ -209,20 +243,8 @@ static int parse_args(int argc, char **argv, options *o)
         case 'V':
             printf("synfin %s (%s)\n", SYNFIN_VERSION, pcap_lib_version());
             return EXIT_OK;
-        case ':':
-            if (optopt)
-                fprintf(stderr, "synfin: option '-%c' needs a value\n", optopt);
-            else
-                fprintf(stderr, "synfin: option '%s' needs a value\n", argv[optind - 1]);
-            fprintf(stderr, "Try 'synfin --help' for more information.\n");
-            return EXIT_USAGE;
-        default:
-            if (optopt)
-                fprintf(stderr, "synfin: unknown option '-%c'\n", optopt);
-            else
-                fprintf(stderr, "synfin: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "Try 'synfin --help' for more information.\n");
-            return EXIT_USAGE;
+        default: /* ':' or '?' */
+            return bad_option(c, argv);
         }
     }
     for (int i = optind; i < argc; i++) /* after "--" */
@@ -351,7 +373,7 @@ static void read_input(run *R, size_t idx)
     }
 
     input_packet pkt;
-    input_status status;
+    input_status status = INPUT_END;
     while (!(R->pipe && pipeline_stopped(R->pipe)) &&
            (status = input_next(in, &pkt)) == INPUT_PACKET) {
         st->read++;
@@ -460,127 +482,180 @@ static int decide_precision(const options *o)
     return p;
 }
 
-int synfin_main(int argc, char **argv)
+/* The filter must compile for some link type (Ethernet or raw IP) before
+ * anything is read. Returns -1 to go on, else EXIT_USAGE. */
+static int check_filter(const options *o)
 {
-    run R;
-    memset(&R, 0, sizeof(R));
-    int rc = parse_args(argc, argv, &R.opt);
-    if (rc >= 0) {
-        free(R.opt.files);
-        return rc;
+    if (!o->filter)
+        return -1;
+    struct bpf_program prog;
+    char err[PCAP_ERRBUF_SIZE];
+    if (compile_filter(o->filter, DISSECT_LINK_ETHERNET, &prog, err, sizeof(err)) < 0 &&
+        compile_filter(o->filter, DISSECT_LINK_RAW_DLT, &prog, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: bad filter expression '%s': %s\n", o->filter, err);
+        return EXIT_USAGE;
     }
-    options *o = &R.opt;
-    if (o->filter) {
-        struct bpf_program prog;
-        char err[PCAP_ERRBUF_SIZE];
-        if (compile_filter(o->filter, DISSECT_LINK_ETHERNET, &prog, err, sizeof(err)) < 0 &&
-            compile_filter(o->filter, DISSECT_LINK_RAW_DLT, &prog, err, sizeof(err)) < 0) {
-            fprintf(stderr, "synfin: bad filter expression '%s': %s\n", o->filter, err);
-            free(o->files);
-            return EXIT_USAGE;
-        }
-        pcap_freecode(&prog);
-    }
-    signal(SIGPIPE, SIG_IGN);
+    pcap_freecode(&prog);
+    return -1;
+}
 
-    R.per_input = calloc(o->n_files, sizeof(*R.per_input));
-    if (!R.per_input) {
+/* The per-input counters and the output (buffered in buf). Returns -1 to go
+ * on, else EXIT_NOTHING. */
+static int open_output(run *R, char *buf, size_t len)
+{
+    const options *o = &R->opt;
+    R->per_input = calloc(o->n_files, sizeof(*R->per_input));
+    if (!R->per_input) {
         fprintf(stderr, "synfin: out of memory\n");
-        free(o->files);
         return EXIT_NOTHING;
     }
     if (o->output) {
-        R.out = fopen(o->output, "w");
-        if (!R.out) {
+        R->out = fopen(o->output, "w");
+        if (!R->out) {
             fprintf(stderr, "synfin: %s: cannot write: %s\n", o->output, strerror(errno));
-            free(R.per_input);
-            free(o->files);
             return EXIT_NOTHING;
         }
     } else {
-        R.out = stdout;
+        R->out = stdout;
     }
-    static char outbuf[1 << 16];
-    setvbuf(R.out, outbuf, _IOFBF, sizeof(outbuf));
+    setvbuf(R->out, buf, _IOFBF, len);
+    return -1;
+}
 
-    if (!o->stats) {
-        R.rep = report_new(R.out, decide_precision(o));
-        if (R.rep && o->summary)
-            report_enable_summary(R.rep);
-        R.flows = R.rep ? flows_new(&o->flows, report_row, R.rep) : NULL;
-        R.pipe = R.flows ? pipeline_start(R.flows, R.rep) : NULL;
-        if (!R.rep || !R.flows || !R.pipe) {
-            fprintf(stderr, "synfin: out of memory\n");
-            flows_free(R.flows);
-            report_free(R.rep);
-            free(R.per_input);
-            free(o->files);
-            return EXIT_NOTHING;
-        }
-        if (o->header)
-            report_header(R.rep);
+/* The report, the flows table and the replay thread, then the header row;
+ * nothing of it with --stats. Returns -1 to go on, else EXIT_NOTHING. */
+static int start_replay(run *R)
+{
+    const options *o = &R->opt;
+    if (o->stats)
+        return -1;
+    R->rep = report_new(R->out, decide_precision(o));
+    if (R->rep && o->summary)
+        report_enable_summary(R->rep);
+    R->flows = R->rep ? flows_new(&o->flows, report_row, R->rep) : NULL;
+    R->pipe = R->flows ? pipeline_start(R->flows, R->rep) : NULL;
+    if (!R->rep || !R->flows || !R->pipe) {
+        fprintf(stderr, "synfin: out of memory\n");
+        return EXIT_NOTHING;
     }
+    if (o->header)
+        report_header(R->rep);
+    return -1;
+}
 
-    R.progress = !o->quiet && isatty(STDERR_FILENO);
+/* Reads every input in turn, then ends the replay: the capture-end rows
+ * are written, and the flows table is this thread's again. */
+static void read_inputs(run *R)
+{
+    const options *o = &R->opt;
+    R->progress = !o->quiet && isatty(STDERR_FILENO);
     for (size_t i = 0; i < o->n_files; i++) {
         struct stat sb;
         if (strcmp(o->files[i], "-") != 0 && stat(o->files[i], &sb) == 0 && S_ISREG(sb.st_mode))
-            R.bytes_total += (uint64_t)sb.st_size;
+            R->bytes_total += (uint64_t)sb.st_size;
     }
-    clock_gettime(CLOCK_MONOTONIC, &R.started);
+    clock_gettime(CLOCK_MONOTONIC, &R->started);
 
-    for (size_t i = 0; i < o->n_files && !(R.pipe && pipeline_stopped(R.pipe)); i++) {
-        read_input(&R, i);
-        add_stats(&R.total, &R.per_input[i]);
+    for (size_t i = 0; i < o->n_files && !(R->pipe && pipeline_stopped(R->pipe)); i++) {
+        read_input(R, i);
+        add_stats(&R->total, &R->per_input[i]);
     }
-    if (R.progress)
-        show_progress(&R, NULL, 1);
-    if (R.pipe) {
-        int stopped = pipeline_stopped(R.pipe);
-        R.untracked = pipeline_finish(R.pipe); /* the flows table is ours again */
-        R.pipe = NULL;
-        if (R.untracked)
-            R.damaged = 1;
+    if (R->progress)
+        show_progress(R, NULL, 1);
+    if (R->pipe) {
+        int stopped = pipeline_stopped(R->pipe);
+        R->untracked = pipeline_finish(R->pipe); /* the flows table is ours again */
+        R->pipe = NULL;
+        if (R->untracked)
+            R->damaged = 1;
         if (!stopped)
-            pipeline_finish_flows(R.flows, R.rep, R.capture_end);
+            pipeline_finish_flows(R->flows, R->rep, R->capture_end);
     }
+}
 
-    if (R.untracked > 1)
+/* Writes what is left (stats, summary), closes the output and returns the
+ * exit code. */
+static int finish_run(run *R)
+{
+    const options *o = &R->opt;
+    if (R->untracked > 1)
         fprintf(stderr, "synfin: %llu segments in all could not be tracked (out of memory)\n",
-                (unsigned long long)R.untracked);
-    int werr = R.rep ? report_failed(R.rep) : 0;
+                (unsigned long long)R->untracked);
+    int werr = R->rep ? report_failed(R->rep) : 0;
     if (o->stats)
-        print_stats(R.out, &R);
-    int ferr = finish_output(&R);
+        print_stats(R->out, R);
+    int ferr = finish_output(R);
     if (!werr)
         werr = ferr;
 
-    if (o->summary && R.rep) {
-        report_summary(R.rep, flows_get_stats(R.flows), stderr);
+    if (o->summary && R->rep) {
+        report_summary(R->rep, flows_get_stats(R->flows), stderr);
         fprintf(stderr, "packets:\n");
-        print_stats(stderr, &R);
+        print_stats(stderr, R);
     }
 
-    int exit_code = EXIT_OK;
-    if (werr == EPIPE) {
-        exit_code = EXIT_OK; /* the reader went away (| head): stop quietly */
-    } else if (werr) {
+    if (werr == EPIPE)
+        return EXIT_OK; /* the reader went away (| head): stop quietly */
+    if (werr) {
         fprintf(stderr, "synfin: %s: write error: %s\n", o->output ? o->output : "standard output",
                 strerror(werr));
-        exit_code = EXIT_DAMAGED;
-    } else if (R.opened == 0 || (R.damaged && R.total.read == 0)) {
-        exit_code = EXIT_NOTHING; /* not one packet could be read */
-    } else if (R.damaged) {
-        exit_code = EXIT_DAMAGED;
+        return EXIT_DAMAGED;
     }
+    if (R->opened == 0 || (R->damaged && R->total.read == 0))
+        return EXIT_NOTHING; /* not one packet could be read */
+    return R->damaged ? EXIT_DAMAGED : EXIT_OK;
+}
 
-    flows_free(R.flows);
-    report_free(R.rep);
-    for (size_t i = 0; i < R.n_filters; i++)
-        if (R.filters[i].ok)
-            pcap_freecode(&R.filters[i].prog);
-    free(R.filters);
-    free(R.per_input);
-    free(o->files);
-    return exit_code;
+/* Frees whatever of the run was set up, however far it got (the replay
+ * thread is always finished by then: read_inputs ends it). */
+static void free_run(run *R)
+{
+    if (R->out && R->out != stdout)
+        fclose(R->out); /* only when the run stopped before finish_output */
+    flows_free(R->flows);
+    report_free(R->rep);
+    for (size_t i = 0; i < R->n_filters; i++)
+        if (R->filters[i].ok)
+            pcap_freecode(&R->filters[i].prog);
+    free(R->filters);
+    free(R->per_input);
+    free(R->opt.files);
+}
+
+/*
+ * synfin_main runs in-process too, many times over (fuzz/fuzz_pipeline.c,
+ * the tests), so everything it does to the process is here, in sight:
+ *   - getopt's globals: reset at every call (optind = 1), its own messages
+ *     off (opterr = 0: synfin words its usage errors itself);
+ *   - SIGPIPE is ignored, once the command line is known to be good, and
+ *     never restored: a closed output pipe then shows as EPIPE from a
+ *     write, and the run ends quietly with 0;
+ *   - stdout's buffer: outbuf is static because stdout outlives the call
+ *     (a buffer on the stack would dangle once it returns); each call sets
+ *     it again, and an output file is closed before the call returns.
+ * Every step returns -1 to go on, else the exit code; free_run is the one
+ * way out.
+ */
+int synfin_main(int argc, char **argv)
+{
+    static char outbuf[1 << 16];
+    run R;
+    memset(&R, 0, sizeof(R));
+    opterr = 0;
+    optind = 1;
+    int rc = parse_args(argc, argv, &R.opt);
+    if (rc < 0)
+        rc = check_filter(&R.opt);
+    if (rc < 0) {
+        signal(SIGPIPE, SIG_IGN);
+        rc = open_output(&R, outbuf, sizeof(outbuf));
+    }
+    if (rc < 0)
+        rc = start_replay(&R);
+    if (rc < 0) {
+        read_inputs(&R);
+        rc = finish_run(&R);
+    }
+    free_run(&R);
+    return rc;
 }

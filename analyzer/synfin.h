@@ -1,5 +1,6 @@
 /*
- * synfin.h: the analyzer library (analyzer/): command line, inputs, reporters.
+ * synfin.h: the analyzer library (analyzer/): command line and run loop over
+ * capture/ (the inputs) and report/ (the outputs).
  * main.c is only a call to synfin_main, so tests can drive the whole program.
  */
 #ifndef SYNFIN_H

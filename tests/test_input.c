@@ -1,5 +1,5 @@
 /*
- * test_input.c: the capture readers (analyzer/input.c, pcapfile.c, pcapng.c)
+ * test_input.c: the capture readers (capture/input.c, pcapfile.c, pcapng.c)
  * on files built here: pcap in both byte orders and precisions, gzip,
  * pcapng with several interfaces, link types and resolutions, and damage.
  */
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "input.h"
+#include "capture.h"
 
 static char tmpdir[] = "/tmp/synfin-input-XXXXXX";
 

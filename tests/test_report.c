@@ -1,5 +1,5 @@
 /*
- * test_report.c: the CSV row writer and the summary (analyzer/report.c):
+ * test_report.c: the CSV row writer and the summary (report/row.c, summary.c):
  * timestamp formatting, a synthetic row with every optional field, and the
  * TIME_WAIT duration quantiles past the exact-value limit (histogram), the
  * address text against inet_ntop, and rows beyond the output buffer.

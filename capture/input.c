@@ -9,7 +9,8 @@
  * then read with read(2) in 128 KiB blocks, no stdio); pcapng goes to
  * pcapng.c (through stdio for a plain file: it reads block by block).
  */
-#include "input.h"
+#include "capture.h"
+#include "capture_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,7 @@
 /*
- * report: the CSV writer (SPEC §4) and the --summary accumulator.
- * Private to analyzer/.
+ * report: what is written of the connections: the CSV rows (SPEC §4,
+ * row.c) and the --summary statistics (summary.c). The module's only
+ * public header (prefix report_); depends on flows/ for conn_record.
  */
 #ifndef SYNFIN_REPORT_H
 #define SYNFIN_REPORT_H

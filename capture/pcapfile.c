@@ -18,7 +18,7 @@
  * snapshot length (256 KiB) is damage. Timestamps are signed 32-bit
  * seconds plus a signed fraction, as libpcap reads them.
  */
-#include "input.h"
+#include "capture_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /*
- * report.c: CSV rows (SPEC §4) and the --summary counters.
+ * row.c: the report and its CSV rows (SPEC §4); the --summary statistics
+ * are summary.c's (the seam: report_int.h).
  *
  * Rows are formatted straight into the report's own 64 KiB output buffer
  * with small appenders (no printf, no inet_ntop: glibc formats both through
@@ -8,6 +9,7 @@
  * only counted, so the caller can stop reading and report it.
  */
 #include "report.h"
+#include "report_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -15,12 +17,6 @@
 
 #define ROW_CAP REPORT_ROW_MAX /* more than the longest row takes (about 700 bytes) */
 #define OUT_CAP (64 * 1024)
-
-/* Duration histogram: 2^SUB_BITS buckets per power of two (relative error
- * below 2^-SUB_BITS / 2, i.e. 0.4%), covering 0 ns to 2^63 ns. */
-#define SUB_BITS     7
-#define HIST_BUCKETS ((64 - SUB_BITS + 1) << SUB_BITS)
-#define EXACT_MAX    (1u << 20) /* durations kept exactly: 8 MB at most */
 
 static const char *const csv_columns =
     "conn_id,first_ts,last_ts,ip_version,client_ip,client_port,server_ip,server_port,role_by,"
@@ -36,25 +32,10 @@ struct report {
     int precision;
     int failed;  /* errno of the first failed write */
     int summary; /* keep the summary statistics */
-    /* summary */
-    uint64_t rows;
-    uint64_t by_handshake[HS_COUNT];
-    uint64_t by_close[SIDE_COUNT][CLOSE_TYPE_COUNT];
-    uint64_t closing_conns, closing_endpoints;
-    uint64_t tw_by_side[SIDE_COUNT];
-    uint64_t tw_by_reason[TW_REASON_COUNT];
-    uint64_t by_end[END_CAPTURE_END + 1];
-    uint64_t anomalies[ANOM_COUNT];
-    uint64_t end_states[CONN_STATE_COUNT]; /* endpoints alive at capture end */
-    /* TIME_WAIT durations: exact up to EXACT_MAX values, and always in a
-     * log-linear histogram, so memory stays bounded on any input. */
-    int64_t *tw_durations;
-    size_t n_tw, cap_tw;
-    uint64_t tw_hist[HIST_BUCKETS];
-    int64_t tw_max;
     /* "0." to "255.", for IPv4 addresses; len[i] counts the dot. */
     char octet[256][4];
     uint8_t octet_len[256];
+    report_stats stats; /* while summary is set (summary.c) */
 };
 
 report *report_new(FILE *out, int precision)
@@ -81,7 +62,7 @@ void report_free(report *r)
 {
     if (!r)
         return;
-    free(r->tw_durations);
+    report_stats_free(&r->stats);
     free(r->obuf);
     free(r);
 }
@@ -328,88 +309,11 @@ static size_t put_ip(const report *r, char *b, size_t n, int version, const uint
 
 /* ---- rows ------------------------------------------------------------- */
 
-static unsigned hist_index(uint64_t v)
-{
-    if (v < (1u << SUB_BITS))
-        return (unsigned)v;
-    unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= SUB_BITS */
-    unsigned mant = (unsigned)(v >> (e - SUB_BITS)) & ((1u << SUB_BITS) - 1);
-    return ((e - SUB_BITS + 1) << SUB_BITS) + mant;
-}
-
-/* The middle of a bucket's range. */
-static int64_t hist_value(unsigned idx)
-{
-    if (idx < (1u << SUB_BITS))
-        return idx;
-    unsigned e = (idx >> SUB_BITS) + SUB_BITS - 1;
-    uint64_t lo = ((uint64_t)(1u << SUB_BITS) + (idx & ((1u << SUB_BITS) - 1))) << (e - SUB_BITS);
-    return (int64_t)(lo + ((UINT64_C(1) << (e - SUB_BITS)) >> 1));
-}
-
-static void add_duration(report *r, int64_t d)
-{
-    r->tw_hist[hist_index((uint64_t)d)]++;
-    if (r->n_tw == 0 || d > r->tw_max)
-        r->tw_max = d;
-    if (r->n_tw < EXACT_MAX && r->n_tw == r->cap_tw) {
-        size_t cap = r->cap_tw ? r->cap_tw * 2 : 1024;
-        int64_t *n = realloc(r->tw_durations, cap * sizeof(*n));
-        if (n) {
-            r->tw_durations = n;
-            r->cap_tw = cap;
-        }
-    }
-    if (r->n_tw < r->cap_tw)
-        r->tw_durations[r->n_tw] = d;
-    r->n_tw++;
-}
-
-/* The duration at rank k (0-based) in ascending order. */
-static int64_t duration_at(const report *r, const int64_t *sorted, size_t k)
-{
-    if (sorted)
-        return sorted[k];
-    uint64_t seen = 0;
-    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-        seen += r->tw_hist[i];
-        if (seen > k)
-            return hist_value(i) < r->tw_max ? hist_value(i) : r->tw_max;
-    }
-    return r->tw_max;
-}
-
-static void add_to_summary(report *r, const conn_record *c)
-{
-    if (!r->summary)
-        return;
-    r->rows++;
-    r->by_handshake[c->handshake]++;
-    r->by_close[c->close_initiator][c->close_type]++;
-    if (c->closing) {
-        r->closing_conns++;
-        r->closing_endpoints += c->closing;
-    }
-    r->tw_by_side[c->time_wait_side]++;
-    if (c->time_wait_side != SIDE_NONE) {
-        r->tw_by_reason[c->time_wait_end_reason]++;
-        int64_t d = c->time_wait_end - c->time_wait_start;
-        add_duration(r, d < 0 ? 0 : d);
-    }
-    r->by_end[c->end_reason]++;
-    for (unsigned i = 0; i < ANOM_COUNT; i++)
-        if (c->anomalies & (1u << i))
-            r->anomalies[i]++;
-    if (c->end_reason == END_CAPTURE_END) {
-        r->end_states[c->client_state]++;
-        r->end_states[c->server_state]++;
-    }
-}
-
 void report_row(void *report_ctx, const conn_record *c)
 {
     report *r = report_ctx;
-    add_to_summary(r, c);
+    if (r->summary)
+        report_stats_add(&r->stats, c);
     if (r->failed || !r->out)
         return;
     if (OUT_CAP - r->olen < ROW_CAP)
@@ -419,7 +323,8 @@ void report_row(void *report_ctx, const conn_record *c)
 
 void report_count(report *r, const conn_record *rec)
 {
-    add_to_summary(r, rec);
+    if (r->summary)
+        report_stats_add(&r->stats, rec);
 }
 
 void report_write(report *r, const char *text, size_t len)
@@ -516,85 +421,7 @@ size_t report_format(const report *r, const conn_record *c, char *b)
 
 /* ---- summary ---------------------------------------------------------- */
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static void print_duration(const report *r, FILE *f, const char *label, int64_t ns)
-{
-    char tmp[32];
-    report_format_ts(tmp, ns, r->precision);
-    fprintf(f, "  %-28s %s s\n", label, tmp);
-}
-
 void report_summary(const report *r, const flows_stats *fs, FILE *f)
 {
-    fprintf(f, "connections: %llu\n", (unsigned long long)r->rows);
-    fprintf(f, "handshake:\n");
-    for (int h = 0; h < HS_COUNT; h++)
-        fprintf(f, "  %-28s %llu\n", conn_handshake_name((conn_handshake)h),
-                (unsigned long long)r->by_handshake[h]);
-    fprintf(f, "close initiator / type:\n");
-    for (int s = 0; s < SIDE_COUNT; s++)
-        for (int t = 0; t < CLOSE_TYPE_COUNT; t++) {
-            if (!r->by_close[s][t])
-                continue;
-            char label[48];
-            snprintf(label, sizeof(label), "%s / %s", conn_side_name((conn_side)s),
-                     conn_close_type_name((conn_close_type)t));
-            fprintf(f, "  %-28s %llu\n", label, (unsigned long long)r->by_close[s][t]);
-        }
-    fprintf(f, "CLOSING: %llu connections, %llu endpoints\n", (unsigned long long)r->closing_conns,
-            (unsigned long long)r->closing_endpoints);
-    fprintf(f, "TIME_WAIT by side:\n");
-    for (int s = SIDE_CLIENT; s < SIDE_COUNT; s++)
-        fprintf(f, "  %-28s %llu\n", conn_side_name((conn_side)s),
-                (unsigned long long)r->tw_by_side[s]);
-    if (r->n_tw) {
-        /* Exact while every duration was kept, else from the histogram. */
-        int64_t *d = NULL;
-        if (r->n_tw <= r->cap_tw && (d = malloc(r->n_tw * sizeof(*d)))) {
-            memcpy(d, r->tw_durations, r->n_tw * sizeof(*d));
-            qsort(d, r->n_tw, sizeof(*d), cmp_i64);
-        }
-        fprintf(f, "TIME_WAIT duration (%zu%s):\n", r->n_tw,
-                d ? "" : ", median and p99 within 0.4%");
-        print_duration(r, f, "median", duration_at(r, d, (r->n_tw - 1) / 2));
-        print_duration(r, f, "p99", duration_at(r, d, (r->n_tw * 99 + 99) / 100 - 1));
-        print_duration(r, f, "max", r->tw_max);
-        free(d);
-        fprintf(f, "TIME_WAIT end reason:\n");
-        for (int t = TW_EXPIRED; t < TW_REASON_COUNT; t++)
-            if (r->tw_by_reason[t])
-                fprintf(f, "  %-28s %llu\n", conn_tw_reason_name((conn_tw_reason)t),
-                        (unsigned long long)r->tw_by_reason[t]);
-    }
-    int any = 0;
-    for (unsigned i = 0; i < ANOM_COUNT; i++)
-        any |= r->anomalies[i] != 0;
-    if (any) {
-        fprintf(f, "anomalies:\n");
-        for (unsigned i = 0; i < ANOM_COUNT; i++)
-            if (r->anomalies[i])
-                fprintf(f, "  %-28s %llu\n", conn_anomaly_name(i),
-                        (unsigned long long)r->anomalies[i]);
-    }
-    fprintf(f, "endpoint states at capture end (netstat -an style):\n");
-    for (int s = 0; s < CONN_STATE_COUNT; s++)
-        if (r->end_states[s])
-            fprintf(f, "  %-28s %llu\n", conn_state_name((conn_state)s),
-                    (unsigned long long)r->end_states[s]);
-    if (fs) {
-        fprintf(f,
-                "instances: %llu created, peak %llu alive, %llu reused 4-tuples, %llu idle "
-                "timeouts, %llu evicted\n",
-                (unsigned long long)fs->instances, (unsigned long long)fs->peak_alive,
-                (unsigned long long)fs->reused, (unsigned long long)fs->idle_timeouts,
-                (unsigned long long)fs->evicted);
-        fprintf(f, "segments: %llu, exact duplicates skipped %llu, out of time order %llu\n",
-                (unsigned long long)fs->segments, (unsigned long long)fs->duplicates,
-                (unsigned long long)fs->out_of_order);
-    }
+    report_stats_print(&r->stats, r->precision, fs, f);
 }

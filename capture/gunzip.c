@@ -16,7 +16,7 @@
  * what inflating in place would give, bytes and failure alike. Without a
  * thread, it inflates in place.
  */
-#include "input.h"
+#include "capture_int.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -12,7 +12,7 @@
  * (>= 12, multiple of 4, <= MAX_BLOCK, trailer equal to header), captured
  * lengths against the block, interface ids against the interfaces seen.
  */
-#include "input.h"
+#include "capture_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +225,34 @@ static int add_iface(pcapng_reader *r, const uint8_t *body, size_t len)
     return 0;
 }
 
+/* At a section header block, its header read: the byte order is only
+ * known from the SHB's own body (its byte-order magic, read here). A new
+ * section starts with no interfaces. Returns 0 or -1. */
+static int start_section(pcapng_reader *r)
+{
+    uint8_t bom[4];
+    if (read_exact(r, bom, 4, "section header") != 1) {
+        if (!r->err[0])
+            snprintf(r->err, sizeof(r->err), "truncated section header at offset %llu",
+                     (unsigned long long)r->offset);
+        return -1;
+    }
+    uint32_t b;
+    memcpy(&b, bom, 4);
+    if (b == BOM)
+        r->swapped = 0;
+    else if (b == __builtin_bswap32(BOM))
+        r->swapped = 1;
+    else {
+        snprintf(r->err, sizeof(r->err), "bad byte-order magic in section header at offset %llu",
+                 (unsigned long long)r->offset);
+        return -1;
+    }
+    r->seen_shb = 1;
+    r->n_ifaces = 0; /* interfaces are per section */
+    return 0;
+}
+
 /* Reads the next block into r->buf. Returns 1, 0 at a clean end, -1. */
 static int next_block(pcapng_reader *r, uint32_t *type, size_t *body_len)
 {
@@ -235,28 +263,8 @@ static int next_block(pcapng_reader *r, uint32_t *type, size_t *body_len)
     uint32_t raw_type;
     memcpy(&raw_type, hdr, 4);
     if (raw_type == BT_SHB) {
-        /* The byte order is only known from the SHB's own body. */
-        uint8_t bom[4];
-        if (read_exact(r, bom, 4, "section header") != 1) {
-            if (!r->err[0])
-                snprintf(r->err, sizeof(r->err), "truncated section header at offset %llu",
-                         (unsigned long long)r->offset);
+        if (start_section(r) < 0)
             return -1;
-        }
-        uint32_t b;
-        memcpy(&b, bom, 4);
-        if (b == BOM)
-            r->swapped = 0;
-        else if (b == __builtin_bswap32(BOM))
-            r->swapped = 1;
-        else {
-            snprintf(r->err, sizeof(r->err),
-                     "bad byte-order magic in section header at offset %llu",
-                     (unsigned long long)r->offset);
-            return -1;
-        }
-        r->seen_shb = 1;
-        r->n_ifaces = 0; /* interfaces are per section */
         *type = BT_SHB;
     } else if (!r->seen_shb) {
         snprintf(r->err, sizeof(r->err), "no section header block at the start");

@@ -1,0 +1,63 @@
+/*
+ * capture: one capture file (or standard input) as a stream of packets.
+ * The module's only public header (prefix input_).
+ *
+ * gzip-compressed captures are recognised by their magic bytes, not their
+ * name (gunzip.c). Classic pcap (µs and ns, both byte orders) is read by
+ * pcapfile.c, which hands records out in place from 128 KiB blocks (libpcap's
+ * copying reader was most of the reading time); pcapng is read by our own
+ * block reader (pcapng.c), because libpcap 1.10 cannot read a pcapng file
+ * whose interfaces have different link types. libpcap still compiles and
+ * runs the BPF filters (in analyzer/).
+ *
+ * Depends on nothing else of synfin: link types are handed on as the file's
+ * LINKTYPE_ numbers, which dissect_packet takes as they are.
+ */
+#ifndef SYNFIN_CAPTURE_H
+#define SYNFIN_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct input_packet {
+    int64_t ts;        /* ns since the epoch */
+    uint32_t linktype; /* LINKTYPE_ / DLT_ number, as dissect_packet takes it */
+    uint32_t caplen;
+    uint32_t wirelen;
+    const uint8_t *data; /* valid until the next input_next call */
+} input_packet;
+
+typedef struct synfin_input synfin_input;
+
+typedef enum input_status {
+    INPUT_PACKET = 1,   /* *pkt is filled */
+    INPUT_END = 0,      /* end of file */
+    INPUT_DAMAGED = -1, /* the file is damaged here: input_error() says how */
+} input_status;
+
+/* Opens `path` ("-" = standard input). On failure returns NULL and writes
+ * a message that names the file into err. Close with input_close. */
+synfin_input *input_open(const char *path, char *err, size_t errlen);
+
+input_status input_next(synfin_input *in, input_packet *pkt);
+
+/* After INPUT_DAMAGED: what is wrong, naming the file and packet number. */
+const char *input_error(const synfin_input *in);
+
+/* Records read so far (the number of the last packet returned). */
+uint64_t input_packets(const synfin_input *in);
+
+/* Bytes consumed of the (possibly compressed) file so far. */
+uint64_t input_offset(const synfin_input *in);
+
+/* 9 when the file's timestamps are finer than microseconds, else 6. */
+int input_precision(const synfin_input *in);
+
+void input_close(synfin_input *in);
+
+/* Reads the first bytes of `path` to tell its timestamp precision (6 or 9)
+ * without consuming it; -1 when it cannot be opened or is no capture.
+ * Not for "-" (standard input can only be read once). */
+int input_probe_precision(const char *path);
+
+#endif
