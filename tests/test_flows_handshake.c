@@ -1,0 +1,273 @@
+/*
+ * test_flows_handshake: the classes of the handshake column (complete, syn_only,
+ * no_ack, refused, simultaneous_open, midstream), who is the client
+ * (role_by: syn, synack, port), the handshake RTT and SYN/SYN-ACK
+ * retransmissions, and a SYN carrying data.
+ *
+ * Written from ../shared/SPEC.md (not from flows.c); the simulated table,
+ * the conversations and the soft checks are in flowsim.h. Every test gets
+ * a fresh table from the fixture (sim_setup / sim_teardown) in *state.
+ */
+#include "flowsim.h"
+
+static void test_complete_handshake_measures_rtt_from_syn_to_ack(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    int64_t t_syn = tx(&c, C, F_SYN, 0, 0);
+    tx(&c, S, F_SA, 0, 10 * MS);
+    int64_t t_ack = tx(&c, C, F_A, 0, 15 * MS);
+    tx(&c, C, F_PA, 100, 1 * MS);
+    tx(&c, S, F_PA, 2000, 20 * MS);
+    int64_t t_last = tx(&c, C, F_A, 0, 1 * MS);
+    assert_int_equal(s->nrec, 0); /* still open */
+    finish_at(s, t_last);
+
+    const conn_record *r = only(s);
+    EXPECT_INT(r->conn_id, 1);
+    EXPECT_INT(r->ip_version, 4);
+    EXPECT_INT(memcmp(r->client_ip, c.addr[C], 16), 0);
+    EXPECT_INT(memcmp(r->server_ip, c.addr[S], 16), 0);
+    EXPECT_INT(r->client_port, 40000);
+    EXPECT_INT(r->server_port, 80);
+    EXPECT_ROLE(r, "syn");
+    EXPECT_HS(r, "complete");
+    EXPECT_DUR(r->handshake_rtt, t_ack - t_syn);
+    EXPECT_DUR(r->handshake_rtt, 25 * MS);
+    EXPECT_INT(r->syn_retransmits, 0);
+    EXPECT_INT(r->synack_retransmits, 0);
+    EXPECT_INITIATOR(r, "none");
+    EXPECT_CLOSE(r, "none");
+    EXPECT_INT(r->closing, 0);
+    EXPECT_TW_SIDE(r, "none");
+    EXPECT_TW_REASON(r, "");
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "ESTABLISHED");
+    EXPECT_INT(r->packets_c2s, 4);
+    EXPECT_INT(r->packets_s2c, 2);
+    EXPECT_INT(r->bytes_c2s, 100);
+    EXPECT_INT(r->bytes_s2c, 2000);
+    EXPECT_INT(r->fin_retransmits, 0);
+    EXPECT_ANOM(r, "");
+    EXPECT_TS(r->first_ts, t_syn);
+    EXPECT_TS(r->last_ts, t_last);
+    done();
+}
+
+static void test_syn_only_counts_two_syn_retransmissions(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN, 0, 0);
+    tx(&c, C, F_SYN, 0, 1 * SEC); /* same ISN */
+    tx(&c, C, F_SYN, 0, 2 * SEC);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "syn_only");
+    EXPECT_ROLE(r, "syn");
+    EXPECT_INT(r->syn_retransmits, 2);
+    EXPECT_INT(r->synack_retransmits, 0);
+    EXPECT_TRUE(r->handshake_rtt < 0);
+    EXPECT_CSTATE(r, "SYN_SENT");
+    EXPECT_INITIATOR(r, "none");
+    EXPECT_CLOSE(r, "none");
+    EXPECT_TW_SIDE(r, "none");
+    EXPECT_INT(r->packets_c2s, 3);
+    EXPECT_INT(r->packets_s2c, 0);
+    EXPECT_INT(r->client_port, 40000);
+    done();
+}
+
+static void test_no_ack_counts_synack_retransmission(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN, 0, 0);
+    tx(&c, S, F_SA, 0, 10 * MS);
+    tx(&c, S, F_SA, 0, 1 * SEC); /* same ISN */
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "no_ack");
+    EXPECT_INT(r->syn_retransmits, 0);
+    EXPECT_INT(r->synack_retransmits, 1);
+    EXPECT_TRUE(r->handshake_rtt < 0);
+    /* SYN_SENT + SYN-ACK acking the SYN -> ESTABLISHED; the server waits. */
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "SYN_RCVD");
+    EXPECT_INT(r->packets_c2s, 1);
+    EXPECT_INT(r->packets_s2c, 2);
+    EXPECT_TW_SIDE(r, "none");
+    done();
+}
+
+static void test_refused_syn_answered_by_rst_ack(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init_ports(&c, s, 40000, 80, 1000000, 0);
+    tx(&c, C, F_SYN, 0, 0);
+    tx(&c, S, F_RA, 0, 1 * MS); /* seq 0, ack = ISN + 1 */
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "refused");
+    EXPECT_ROLE(r, "syn");
+    EXPECT_INITIATOR(r, "server");
+    EXPECT_CLOSE(r, "rst");
+    EXPECT_INT(r->closing, 0);
+    EXPECT_TW_SIDE(r, "none");
+    EXPECT_CSTATE(r, "CLOSED");
+    EXPECT_SSTATE(r, "CLOSED");
+    EXPECT_ANOM(r, "");
+    EXPECT_INT(r->packets_c2s, 1);
+    EXPECT_INT(r->packets_s2c, 1);
+    done();
+}
+
+static void test_crossed_syns_are_a_simultaneous_open(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN, 0, 0);
+    tx(&c, S, F_SYN, 0, 1 * MS); /* crossed the client's SYN */
+    /* Each answers the other's SYN with a SYN-ACK (its own ISN again). */
+    tx(&c, C, F_SA, 0, 10 * MS);
+    tx(&c, S, F_SA, 0, 1 * MS);
+    tx(&c, C, F_PA, 10, 10 * MS);
+    tx(&c, S, F_A, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "simultaneous_open");
+    EXPECT_ROLE(r, "syn");
+    EXPECT_INT(r->client_port, 40000); /* the sender of the first SYN */
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "ESTABLISHED");
+    EXPECT_INT(r->packets_c2s, 3);
+    EXPECT_INT(r->packets_s2c, 3);
+    done();
+}
+
+static void test_midstream_lower_port_is_the_server(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    /* The server speaks first: the role comes from the ports. */
+    tx(&c, S, F_PA, 500, 0);
+    tx(&c, C, F_A, 0, 10 * MS);
+    tx(&c, C, F_PA, 100, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_ROLE(r, "port");
+    EXPECT_HS(r, "midstream");
+    EXPECT_INT(r->client_port, 40000);
+    EXPECT_INT(r->server_port, 80);
+    EXPECT_INT(memcmp(r->client_ip, c.addr[C], 16), 0);
+    EXPECT_INT(memcmp(r->server_ip, c.addr[S], 16), 0);
+    EXPECT_INT(r->packets_c2s, 2);
+    EXPECT_INT(r->packets_s2c, 1);
+    EXPECT_INT(r->bytes_c2s, 100);
+    EXPECT_INT(r->bytes_s2c, 500);
+    EXPECT_TRUE(r->handshake_rtt < 0);
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "ESTABLISHED");
+    done();
+}
+
+/* Neither port well known: the lower one (8080) is the server's, even
+ * when the other side speaks first. */
+static void test_midstream_lower_port_is_the_server_when_higher_port_speaks_first(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init_ports(&c, s, 50000, 8080, 1, 2);
+    tx(&c, C, F_PA, 10, 0);
+    tx(&c, S, F_A, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_ROLE(r, "port");
+    EXPECT_INT(r->client_port, 50000);
+    EXPECT_INT(r->server_port, 8080);
+    done();
+}
+
+static void test_role_by_synack_when_first_packet_is_synack(void **state)
+{
+    sim *s = *state;
+    conv c;
+    /* The SYN-ACK's sender uses the higher port: synack beats port. */
+    conv_init_ports(&c, s, 443, 50000, 1000000, 5000000);
+    c.nxt[C] = c.isn[C] + 1; /* the unseen SYN */
+    tx(&c, S, F_SA, 0, 0);
+    tx(&c, C, F_A, 0, 10 * MS);
+    tx(&c, C, F_PA, 10, 1 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_ROLE(r, "synack");
+    EXPECT_HS(r, "midstream"); /* no SYN from the client seen */
+    EXPECT_INT(r->server_port, 50000);
+    EXPECT_INT(r->client_port, 443);
+    EXPECT_INT(memcmp(r->server_ip, c.addr[S], 16), 0);
+    EXPECT_INT(r->packets_c2s, 2);
+    EXPECT_INT(r->packets_s2c, 1);
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "ESTABLISHED");
+    done();
+}
+
+static void test_syn_sender_is_client_even_with_lower_port(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init_ports(&c, s, 22, 50000, 7, 9);
+    open_conn(&c, 0);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_ROLE(r, "syn");
+    EXPECT_HS(r, "complete");
+    EXPECT_INT(r->client_port, 22);
+    EXPECT_INT(r->server_port, 50000);
+    done();
+}
+
+static void test_syn_with_data_is_an_anomaly(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN, 50, 0); /* TCP Fast Open */
+    tx(&c, S, F_SA, 0, 10 * MS);
+    tx(&c, C, F_A, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_ANOM(r, "syn_with_data");
+    EXPECT_HS(r, "complete");
+    EXPECT_INT(r->bytes_c2s, 50);
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "ESTABLISHED");
+    done();
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+#define T(f) cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_complete_handshake_measures_rtt_from_syn_to_ack),
+        T(test_syn_only_counts_two_syn_retransmissions),
+        T(test_no_ack_counts_synack_retransmission),
+        T(test_refused_syn_answered_by_rst_ack),
+        T(test_crossed_syns_are_a_simultaneous_open),
+        T(test_midstream_lower_port_is_the_server),
+        T(test_midstream_lower_port_is_the_server_when_higher_port_speaks_first),
+        T(test_role_by_synack_when_first_packet_is_synack),
+        T(test_syn_sender_is_client_even_with_lower_port),
+        T(test_syn_with_data_is_an_anomaly),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
