@@ -58,6 +58,7 @@ trap 'rm -rf "$tmp"' EXIT
 # log of its own so that their lines do not interleave. In the sh -c script
 # $0 is clang-tidy, $1 the build, $2 the log folder, $3 the file (xargs).
 status=0
+# shellcheck disable=SC2016 # expanded by sh -c, not here
 printf '%s\0' "${files[@]}" |
     xargs -0 -n1 -P"$JOBS" sh -c \
         '"$0" --quiet -p "$1" "$3" >"$2/$(echo "$3" | tr / _).log" 2>&1' \
