@@ -153,10 +153,10 @@ static void heap_replace_top(gen *g, hent e)
     if (n == 0)
         return;
     for (;;) {
-        size_t l = 2 * i + 1, m = i;
+        size_t l = 2 * i + 1;
         if (l >= n)
             break;
-        m = (l + 1 < n && g->heap[l + 1].t < g->heap[l].t) ? l + 1 : l;
+        size_t m = (l + 1 < n && g->heap[l + 1].t < g->heap[l].t) ? l + 1 : l;
         if (g->heap[m].t >= e.t)
             break;
         g->heap[i] = g->heap[m];

@@ -40,7 +40,7 @@ static int run_file(const char *path)
         }
     }
     int err = ferror(f) || !buf;
-    fclose(f);
+    (void)fclose(f); /* read only: ferror above saw any error */
     if (err) {
         fprintf(stderr, "%s: cannot read\n", path);
         free(buf);

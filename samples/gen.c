@@ -111,7 +111,8 @@ static gen_file *file_new(const char *path, uint32_t snaplen)
     if (f == NULL) {
         return NULL;
     }
-    f->path = malloc(strlen(path) + 1);
+    size_t path_size = strlen(path) + 1;
+    f->path = malloc(path_size);
     f->scratch = malloc(GEN_MAX_FRAME);
     if (f->path == NULL || f->scratch == NULL) {
         free(f->path);
@@ -119,7 +120,7 @@ static gen_file *file_new(const char *path, uint32_t snaplen)
         free(f);
         return NULL;
     }
-    strcpy(f->path, path);
+    memcpy(f->path, path, path_size);
     f->snaplen = snaplen;
     return f;
 }
@@ -261,7 +262,7 @@ static int swap_pcap_file(const char *path)
             uint8_t *b = realloc(buf, cap);
             if (b == NULL) {
                 free(buf);
-                fclose(fp);
+                (void)fclose(fp); /* read only */
                 return -1;
             }
             buf = b;
@@ -273,7 +274,7 @@ static int swap_pcap_file(const char *path)
         }
     }
     int bad = ferror(fp);
-    fclose(fp);
+    (void)fclose(fp); /* read only: ferror above saw any error */
     if (bad || len < 24) {
         free(buf);
         return -1;

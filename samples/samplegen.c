@@ -46,16 +46,23 @@ static int failures;
 
 /* ---------------------------------------------------------------- helpers */
 
+/* NULL (and a message) when outdir/name does not fit: a truncated path
+ * would write the sample somewhere else. */
 static const char *path_of(const char *name)
 {
     static char path[4096];
-    snprintf(path, sizeof path, "%s/%s", outdir, name);
+    int n = snprintf(path, sizeof path, "%s/%s", outdir, name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        fprintf(stderr, "samplegen: path too long: %s/%s\n", outdir, name);
+        return NULL;
+    }
     return path;
 }
 
 static gen_file *open_pcap(const char *name, uint32_t linktype, unsigned flags)
 {
-    gen_file *f = gen_open_pcap(path_of(name), linktype, SNAPLEN, flags);
+    const char *path = path_of(name);
+    gen_file *f = path ? gen_open_pcap(path, linktype, SNAPLEN, flags) : NULL;
     if (f == NULL) {
         fprintf(stderr, "samplegen: cannot create %s\n", name);
         failures++;
@@ -218,7 +225,8 @@ static void link_samples(void)
 static void two_interfaces(void)
 {
     const char *name = "two_interfaces.pcapng";
-    gen_file *f = gen_open_pcapng(path_of(name), SNAPLEN);
+    const char *path = path_of(name);
+    gen_file *f = path ? gen_open_pcapng(path, SNAPLEN) : NULL;
     if (f == NULL) {
         failures++;
         return;

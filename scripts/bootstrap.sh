@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs, with apt-get, only the build and test dependencies that are missing.
 # Runs as root or through sudo; prints what it installs. Safe to run repeatedly.
+# clang-tidy (scripts/tidy.sh) only with --tidy or in CI (CI set): it pulls in
+# LLVM, which `make test` does not need.
 set -eu
 
 # package  -> a file that proves it is installed
@@ -20,6 +22,9 @@ command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 need libpcap-dev /usr/include/pcap/pcap.h
 need libcmocka-dev /usr/include/cmocka.h
 need zlib1g-dev /usr/include/zlib.h
+if [ "${1:-}" = "--tidy" ] || [ -n "${CI:-}" ]; then
+    command -v clang-tidy >/dev/null 2>&1 || missing="$missing clang-tidy"
+fi
 
 if [ -z "$missing" ]; then
     exit 0
