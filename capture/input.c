@@ -259,7 +259,7 @@ void input_close(synfin_input *in)
     if (in->ng)
         pcapng_close(in->ng);
     if (in->plain)
-        fclose(in->plain);
+        (void)fclose(in->plain); /* only read: nothing to flush */
     bytesrc_close(in->src);
     free(in->name);
     free(in);

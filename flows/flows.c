@@ -139,8 +139,8 @@ static int64_t clamp_duration(int64_t d)
 
 void flows_config_default(flows_config *cfg)
 {
-    cfg->msl = 30 * FLOWS_NS_PER_SEC;
-    cfg->idle_timeout = 2 * 3600 * FLOWS_NS_PER_SEC;
+    cfg->msl = FLOWS_NS_PER_SEC * 30;
+    cfg->idle_timeout = FLOWS_NS_PER_SEC * 2 * 3600;
     cfg->max_flows = FLOWS_DEFAULT_MAX_FLOWS;
 }
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define ROW_CAP REPORT_ROW_MAX /* more than the longest row takes (about 700 bytes) */
-#define OUT_CAP (64 * 1024)
+#define OUT_CAP ((size_t)64 * 1024)
 
 static const char *const csv_columns =
     "conn_id,first_ts,last_ts,ip_version,client_ip,client_port,server_ip,server_port,role_by,"
@@ -266,7 +266,7 @@ static size_t put_hex16(char *b, size_t n, unsigned w)
 static size_t put_ipv6(const report *r, char *b, size_t n, const uint8_t *a)
 {
     unsigned w[8];
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < 8; i++)
         w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
     int best = -1, best_len = 0;
     for (int i = 0; i < 8;) {
