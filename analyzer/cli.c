@@ -368,7 +368,7 @@ static void read_input(run *R, size_t idx)
     }
     R->opened++;
     if (R->rep && strcmp(path, "-") == 0) {
-        pipeline_sync(R->pipe); /* the worker writes rows with the precision */
+        pipeline_sync(R->pipe); /* the rows so far written with the old precision */
         report_set_precision(R->rep, input_precision(in));
     }
 

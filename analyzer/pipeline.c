@@ -1,38 +1,26 @@
 /*
  * pipeline.c: a ring of batches between the reader and one flows worker,
- * and a ring of finished rows coming back.
+ * and a ring of finished rows coming back, both on ring/ring.h.
  *
  * Batches: the reader dissects into one batch of its own (`stage`) and
- * prepares it (flows_prepare) into the ring of prepared batches, the only
- * memory that crosses to the worker's core. They go full in the order
- * `filled` counts them and come back empty in the same order (`done`);
- * slot i % NBATCH is the reader's while filled - done < NBATCH, else it
- * waits. The counters are atomics, each on its writer's cache line, read
- * by the other side under the lock or while it spins. One mutex and three
- * condition variables; each side locks twice per 256 segments.
+ * prepares it (flows_prepare) into a slot of the batch ring, the only
+ * memory that crosses to the worker's core; the worker replays the slots
+ * in order and gives them back. Wake-ups are rationed to half the ring.
  *
  * Rows: the worker does not format the rows of the instances that end while
- * it replays (a tenth of its time on the bench trace); it pushes their
- * records into a single-producer single-consumer ring (`rows`, lock-free:
- * `rows_head` is the reader's, `rows_tail` the worker's), and the reader,
- * who has time to spare, counts, formats and writes them, in the order
- * they were pushed, at every hand-over and at the end. So the output is
- * byte for byte that of one thread.
+ * it replays (formatting is a large share of a row's cost); it copies their
+ * records into the row ring, publishing them after each batch, and the
+ * reader, who has time to spare, counts, formats and writes them, in the
+ * order they were pushed, at every hand-over and at the end. So the output
+ * is byte for byte that of one thread. A batch's rows are published before
+ * the batch is given back: a reader that finds every batch replayed finds
+ * every row.
  *
- * A side that finds the ring full (the reader) or empty (the worker) first
- * spins, up to SPIN_NS, on the other side's counter: the waits are short,
- * and waking a sleeping thread costs the waker a system call and, in a
- * virtual machine, an interrupt to an idle virtual CPU (it was 2 % of the
- * worker's time). Only then does it sleep. A spin that ran out means the
- * other side is slow for a while (a compressed input: inflating, on a
- * third thread, is the bound), and the core is better left to the others:
- * that side then sleeps at once for its next SPIN_BACKOFF waits. No
- * spinning on one CPU. Wake-ups are rationed: a side that sleeps says how
- * far the other must get before waking it (`reader_wake`, `worker_wake`),
- * half the ring, and the other side signals only then. A worker that finds
- * the row ring full wakes the reader, who empties it even while it waits
- * for a batch (no deadlock: the reader never waits for the worker while
- * the worker waits for it).
+ * No deadlock: the reader never waits for the worker without emptying the
+ * row ring. A worker that finds the row ring full kicks the reader's wait
+ * for room in the batch ring, whose hook empties it; a reader that is not
+ * waiting empties it at its next hand-over. The reader waits for the
+ * worker (sync, finish) only through that same wait.
  */
 #include "pipeline.h"
 
@@ -40,14 +28,12 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
+#include <string.h>
 
-#define NBATCH       16
-#define NROWS        512 /* rows in flight from the worker to the reader */
-#define NO_WAITER    UINT64_MAX
-#define SPIN_NS      200000 /* spin at most 0.2 ms before sleeping */
-#define SPIN_BACKOFF 64     /* waits without spinning after a spin ran out */
+#include "ring.h"
+
+#define NBATCH 16
+#define NROWS  512 /* rows in flight from the worker to the reader */
 
 /* A batch prepared for the worker. */
 typedef struct prep_batch {
@@ -57,83 +43,62 @@ typedef struct prep_batch {
 } prep_batch;
 
 struct pipeline {
+    /* The reader's, read-only for the worker. */
     flows_table *flows;
     report *rep;
-    seg_batch stage;
-    prep_batch batch[NBATCH];
-    /* A waiting side and when to wake it (NO_WAITER: not waiting). */
-    uint64_t reader_wake; /* the reader: when filled - done <= this */
-    uint64_t worker_wake; /* the worker: when filled - done >= this */
-    int rows_blocked;     /* the worker waits for room in `rows` */
+    ring *batches;    /* reader -> worker: slots of `batch` */
+    ring *rows;       /* worker -> reader: slots of `row` */
+    conn_record *row; /* NROWS records */
     int threaded;
     pthread_t worker;
-    pthread_mutex_t lock;
-    pthread_cond_t has_work, has_room, has_row_room;
-    int spin;                              /* more than one CPU: spin before sleeping */
-    unsigned reader_nospin, worker_nospin; /* waits left without spinning */
-    conn_record *rows;                     /* NROWS records */
-    atomic_ullong alive;
-    /* One cache line per writer: the reader's ... */
-    _Alignas(64) atomic_ullong filled; /* batches handed to the worker */
-    atomic_int closing;                /* no more batches will come */
-    atomic_ullong rows_head;
-    /* ... and the worker's. */
-    _Alignas(64) atomic_ullong done; /* batches the worker has replayed */
-    atomic_ullong rows_tail;
-    uint64_t rows_head_seen; /* the worker's last look at rows_head */
-    uint64_t untracked;      /* worker only, read after the join */
+    seg_batch stage;
+    prep_batch batch[NBATCH];
+    /* The worker's. */
+    _Alignas(64) uint32_t rows_pending; /* rows pushed, not yet published */
+    uint64_t untracked;                 /* read after the join */
+    _Atomic uint64_t alive;             /* for the progress line only: relaxed */
 };
 
-static int64_t now_ns(void)
+/* The reader: counts, formats and writes every row published so far. Also
+ * the hook of its waits for room in the batch ring. */
+static void drain_rows(void *ctx)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    pipeline *p = ctx;
+    uint32_t n;
+    while ((n = ring_items(p->rows)) != 0) {
+        uint64_t tail = ring_tail(p->rows);
+        for (uint32_t i = 0; i < n; i++)
+            report_row(p->rep, &p->row[(tail + i) % NROWS]);
+        ring_consume(p->rows, n);
+    }
 }
 
-static inline void cpu_relax(void)
+/* The worker: the rows pushed so far go to the reader. */
+static void publish_rows(pipeline *p)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    if (p->rows_pending) {
+        ring_produce(p->rows, p->rows_pending);
+        p->rows_pending = 0;
+    }
 }
 
-/* The reader: counts, formats and writes every row pushed so far. */
-static void drain_rows(pipeline *p)
+/* The hook of the worker's wait for room in the row ring: the reader may be
+ * waiting for room in the batch ring; it empties the row ring then. */
+static void kick_reader(void *ctx)
 {
-    uint64_t head = atomic_load_explicit(&p->rows_head, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&p->rows_tail, memory_order_acquire);
-    if (head == tail)
-        return;
-    for (; head != tail; head++)
-        report_row(p->rep, &p->rows[head % NROWS]);
-    atomic_store_explicit(&p->rows_head, head, memory_order_release);
-    pthread_mutex_lock(&p->lock);
-    if (p->rows_blocked)
-        pthread_cond_signal(&p->has_row_room);
-    pthread_mutex_unlock(&p->lock);
+    pipeline *p = ctx;
+    ring_kick(p->batches, RING_PRODUCER);
 }
 
 /* flows_emit_fn of the worker: the record goes to the reader. */
 static void push_row(void *ctx, const conn_record *rec)
 {
     pipeline *p = ctx;
-    uint64_t tail = atomic_load_explicit(&p->rows_tail, memory_order_relaxed);
-    /* The reader's line is read only when the ring looks full. */
-    if (tail - p->rows_head_seen == NROWS)
-        p->rows_head_seen = atomic_load_explicit(&p->rows_head, memory_order_acquire);
-    if (tail - p->rows_head_seen == NROWS) {
-        pthread_mutex_lock(&p->lock);
-        p->rows_blocked = 1;
-        pthread_cond_signal(&p->has_room); /* the reader may be waiting for a batch */
-        while (tail - atomic_load_explicit(&p->rows_head, memory_order_acquire) == NROWS)
-            pthread_cond_wait(&p->has_row_room, &p->lock);
-        p->rows_head_seen = atomic_load_explicit(&p->rows_head, memory_order_acquire);
-        p->rows_blocked = 0;
-        pthread_mutex_unlock(&p->lock);
+    if (!ring_room(p->rows, p->rows_pending + 1)) {
+        publish_rows(p);
+        ring_wait_room(p->rows, NROWS - 1, kick_reader, p);
     }
-    p->rows[tail % NROWS] = *rec;
-    atomic_store_explicit(&p->rows_tail, tail + 1, memory_order_release);
+    p->row[(ring_head(p->rows) + p->rows_pending++) % NROWS] = *rec;
 }
 
 /* The worker's work on one batch. */
@@ -153,129 +118,45 @@ static void replay(pipeline *p, prep_batch *b)
     b->n = 0;
 }
 
-/* Without the lock: spins until ready(p, arg), or SPIN_NS pass; then the
- * caller sleeps. *nospin counts the waits left to sleep at once. */
-static void spin_until(pipeline *p, unsigned *nospin, int (*ready)(pipeline *, uint64_t),
-                       uint64_t arg)
-{
-    if (!p->spin)
-        return;
-    if (*nospin) {
-        (*nospin)--;
-        return;
-    }
-    int64_t start = now_ns();
-    for (unsigned i = 1; !ready(p, arg); i++) {
-        cpu_relax();
-        if (i % 256 == 0 && now_ns() - start > SPIN_NS) {
-            *nospin = SPIN_BACKOFF;
-            return;
-        }
-    }
-}
-
-/* The worker's: a batch came after the `done` it has, or the end. */
-static int work_came(pipeline *p, uint64_t done)
-{
-    return atomic_load_explicit(&p->filled, memory_order_acquire) != done ||
-           atomic_load_explicit(&p->closing, memory_order_acquire);
-}
-
 static void *worker_main(void *arg)
 {
     pipeline *p = arg;
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        if (p->done == p->filled && !p->closing) {
-            uint64_t done = p->done;
-            pthread_mutex_unlock(&p->lock);
-            spin_until(p, &p->worker_nospin, work_came, done);
-            pthread_mutex_lock(&p->lock);
-        }
-        if (p->done == p->filled && !p->closing) {
-            p->worker_wake = NBATCH / 2;
-            while (p->done == p->filled && !p->closing)
-                pthread_cond_wait(&p->has_work, &p->lock);
-            p->worker_wake = NO_WAITER;
-        }
-        if (p->done == p->filled)
-            break; /* closing, and everything replayed */
-        prep_batch *b = &p->batch[p->done % NBATCH];
-        pthread_mutex_unlock(&p->lock);
-        replay(p, b);
-        pthread_mutex_lock(&p->lock);
-        p->done++;
-        if (p->reader_wake != NO_WAITER && p->filled - p->done <= p->reader_wake)
-            pthread_cond_signal(&p->has_room);
+    while (ring_wait_items(p->batches, NULL, NULL)) { /* 0: closed, every batch replayed */
+        replay(p, &p->batch[ring_tail(p->batches) % NBATCH]);
+        publish_rows(p);
+        ring_consume(p->batches, 1);
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
 pipeline *pipeline_start(flows_table *flows, report *rep)
 {
-    pipeline *p = calloc(1, sizeof(*p));
+    pipeline *p = aligned_alloc(_Alignof(pipeline), sizeof(pipeline));
     if (!p)
         return NULL;
+    memset(p, 0, sizeof(*p));
     p->flows = flows;
     p->rep = rep;
-    p->reader_wake = p->worker_wake = NO_WAITER;
     atomic_init(&p->alive, 0);
-    atomic_init(&p->rows_head, 0);
-    atomic_init(&p->rows_tail, 0);
-    atomic_init(&p->filled, 0);
-    atomic_init(&p->done, 0);
-    atomic_init(&p->closing, 0);
-    p->spin = sysconf(_SC_NPROCESSORS_ONLN) > 1;
-    if (!rep || !(p->rows = malloc(NROWS * sizeof(*p->rows))))
+    if (!rep)
         return p; /* rows straight from the worker; batches replayed inline */
-    if (pthread_mutex_init(&p->lock, NULL) == 0) {
-        if (pthread_cond_init(&p->has_work, NULL) == 0) {
-            if (pthread_cond_init(&p->has_room, NULL) == 0) {
-                if (pthread_cond_init(&p->has_row_room, NULL) == 0) {
-                    flows_set_emit(flows, push_row, p);
-                    if (pthread_create(&p->worker, NULL, worker_main, p) == 0) {
-                        p->threaded = 1;
-                        return p;
-                    }
-                    flows_set_emit(flows, report_row, rep);
-                    pthread_cond_destroy(&p->has_row_room);
-                }
-                pthread_cond_destroy(&p->has_room);
-            }
-            pthread_cond_destroy(&p->has_work);
+    p->row = malloc(NROWS * sizeof(*p->row));
+    p->batches = ring_new(NBATCH, NBATCH / 2);
+    p->rows = ring_new(NROWS, NROWS / 2);
+    if (p->row && p->batches && p->rows) {
+        flows_set_emit(flows, push_row, p);
+        if (pthread_create(&p->worker, NULL, worker_main, p) == 0) {
+            p->threaded = 1;
+            return p;
         }
-        pthread_mutex_destroy(&p->lock);
+        flows_set_emit(flows, report_row, rep);
     }
+    ring_free(p->rows);
+    ring_free(p->batches);
+    free(p->row);
+    p->rows = p->batches = NULL;
+    p->row = NULL;
     return p; /* no thread: batches are replayed inline */
-}
-
-/* With the lock held: waits until at most `in_flight` batches are with the
- * worker, emptying the row ring whenever the worker waits for room in it. */
-static void wait_batches(pipeline *p, uint64_t in_flight)
-{
-    p->reader_wake = in_flight;
-    while (p->filled - p->done > in_flight) {
-        if (p->rows_blocked) {
-            pthread_mutex_unlock(&p->lock);
-            drain_rows(p);
-            pthread_mutex_lock(&p->lock);
-        } else {
-            pthread_cond_wait(&p->has_room, &p->lock);
-        }
-    }
-    p->reader_wake = NO_WAITER;
-}
-
-/* The reader's: fewer than NBATCH batches of the `filled` it handed over
- * are with the worker. Meanwhile it empties the row ring, where the worker
- * may be waiting for room. */
-static int room_freed(pipeline *p, uint64_t filled)
-{
-    if (filled - atomic_load_explicit(&p->done, memory_order_acquire) < NBATCH)
-        return 1;
-    drain_rows(p);
-    return 0;
 }
 
 seg_batch *pipeline_batch(pipeline *p)
@@ -288,7 +169,9 @@ void pipeline_submit(pipeline *p)
     seg_batch *in = &p->stage;
     if (in->n == 0)
         return;
-    prep_batch *b = &p->batch[p->filled % NBATCH]; /* free: see wait_batches below */
+    if (p->threaded)
+        ring_wait_room(p->batches, NBATCH - 1, drain_rows, p); /* a slot for this batch */
+    prep_batch *b = &p->batch[p->threaded ? ring_head(p->batches) % NBATCH : 0];
     flows_prepare(p->flows, in->seg, in->ts, in->n, b->seg);
     b->n = in->n;
     b->path = in->path;
@@ -297,32 +180,23 @@ void pipeline_submit(pipeline *p)
         replay(p, b);
         return;
     }
-    pthread_mutex_lock(&p->lock);
-    p->filled++;
-    if (p->worker_wake != NO_WAITER && p->filled - p->done >= p->worker_wake)
-        pthread_cond_signal(&p->has_work);
-    if (p->filled - p->done >= NBATCH) { /* the next slot is still in use */
-        uint64_t filled = p->filled;
-        pthread_mutex_unlock(&p->lock);
-        spin_until(p, &p->reader_nospin, room_freed, filled);
-        pthread_mutex_lock(&p->lock);
-        if (p->filled - p->done >= NBATCH)
-            wait_batches(p, NBATCH / 2);
-    }
-    pthread_mutex_unlock(&p->lock);
+    ring_produce(p->batches, 1);
+    drain_rows(p);
+}
+
+/* The reader: waits until every batch handed over is replayed and its rows
+ * written. */
+static void wait_replayed(pipeline *p)
+{
+    ring_wait_room(p->batches, 0, drain_rows, p);
     drain_rows(p);
 }
 
 void pipeline_sync(pipeline *p)
 {
     pipeline_submit(p);
-    if (!p->threaded)
-        return;
-    pthread_mutex_lock(&p->lock);
-    pthread_cond_signal(&p->has_work); /* however little is queued */
-    wait_batches(p, 0);
-    pthread_mutex_unlock(&p->lock);
-    drain_rows(p);
+    if (p->threaded)
+        wait_replayed(p);
 }
 
 int pipeline_stopped(const pipeline *p)
@@ -335,25 +209,26 @@ uint64_t pipeline_alive(const pipeline *p)
     return atomic_load_explicit(&p->alive, memory_order_relaxed);
 }
 
+void pipeline_waits(const pipeline *p, uint64_t *reader, uint64_t *worker)
+{
+    *reader = p->threaded ? ring_waits(p->batches, RING_PRODUCER) : 0;
+    *worker = p->threaded ? ring_waits(p->batches, RING_CONSUMER) : 0;
+}
+
 uint64_t pipeline_finish(pipeline *p)
 {
     pipeline_submit(p);
     if (p->threaded) {
-        pthread_mutex_lock(&p->lock);
-        p->closing = 1;
-        pthread_cond_signal(&p->has_work);
-        wait_batches(p, 0);
-        pthread_mutex_unlock(&p->lock);
+        wait_replayed(p);
+        ring_close(p->batches);
         pthread_join(p->worker, NULL);
-        drain_rows(p);
+        drain_rows(p); /* none left: the worker published its rows before the wait ended */
         flows_set_emit(p->flows, report_row, p->rep);
-        pthread_cond_destroy(&p->has_row_room);
-        pthread_cond_destroy(&p->has_room);
-        pthread_cond_destroy(&p->has_work);
-        pthread_mutex_destroy(&p->lock);
     }
     uint64_t untracked = p->untracked;
-    free(p->rows);
+    ring_free(p->rows);
+    ring_free(p->batches);
+    free(p->row);
     free(p);
     return untracked;
 }
@@ -362,18 +237,23 @@ uint64_t pipeline_finish(pipeline *p)
 
 #define END_CHUNK 1024 /* rows per chunk: two chunks of records, two of text */
 
+/*
+ * Chunks alternate: the even ones are this thread's, the odd ones go to the
+ * helper through a ring of one slot (recs[1] in, text[1] out). The helper
+ * gives the slot back once the text is formatted, so "the slot is free"
+ * also means "the text is ready": this thread writes it then, before the
+ * even chunk that follows it.
+ */
 typedef struct end_flush {
     report *rep;
     conn_record *recs[2]; /* [0]: even chunks, this thread's; [1]: odd, the helper's */
     size_t n[2];
-    int cur;       /* the chunk being collected: recs[cur] */
-    char *text[2]; /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
-    size_t helper_len;
-    int pending; /* an odd chunk is with the helper, not yet written */
+    int cur;           /* the chunk being collected: recs[cur] */
+    char *text[2];     /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
+    size_t helper_len; /* written by the helper before it gives the slot back */
+    int pending;       /* an odd chunk is with the helper, not yet written */
+    ring *todo;        /* this thread -> the helper */
     pthread_t helper;
-    pthread_mutex_t lock;
-    pthread_cond_t cv;
-    int has_work, done, quit;
 } end_flush;
 
 static size_t format_rows(const report *rep, const conn_record *recs, size_t n, char *text)
@@ -387,21 +267,10 @@ static size_t format_rows(const report *rep, const conn_record *recs, size_t n, 
 static void *helper_main(void *arg)
 {
     end_flush *e = arg;
-    pthread_mutex_lock(&e->lock);
-    for (;;) {
-        while (!e->has_work && !e->quit)
-            pthread_cond_wait(&e->cv, &e->lock);
-        if (!e->has_work)
-            break;
-        pthread_mutex_unlock(&e->lock);
-        size_t len = format_rows(e->rep, e->recs[1], e->n[1], e->text[1]);
-        pthread_mutex_lock(&e->lock);
-        e->helper_len = len;
-        e->has_work = 0;
-        e->done = 1;
-        pthread_cond_broadcast(&e->cv);
+    while (ring_wait_items(e->todo, NULL, NULL)) { /* 0: closed */
+        e->helper_len = format_rows(e->rep, e->recs[1], e->n[1], e->text[1]);
+        ring_consume(e->todo, 1);
     }
-    pthread_mutex_unlock(&e->lock);
     return NULL;
 }
 
@@ -410,11 +279,7 @@ static void write_helper_chunk(end_flush *e)
 {
     if (!e->pending)
         return;
-    pthread_mutex_lock(&e->lock);
-    while (!e->done)
-        pthread_cond_wait(&e->cv, &e->lock);
-    e->done = 0;
-    pthread_mutex_unlock(&e->lock);
+    ring_wait_room(e->todo, 0, NULL, NULL);
     report_write(e->rep, e->text[1], e->helper_len);
     e->pending = 0;
 }
@@ -430,10 +295,7 @@ static void chunk_complete(end_flush *e)
     if (c == 1) {
         /* Odd: to the helper (idle: its last chunk was written before
          * the even chunk that came after it). */
-        pthread_mutex_lock(&e->lock);
-        e->has_work = 1;
-        pthread_cond_broadcast(&e->cv);
-        pthread_mutex_unlock(&e->lock);
+        ring_produce(e->todo, 1);
         e->pending = 1;
     } else {
         /* Even: formatted here while the helper formats the odd chunk
@@ -465,33 +327,22 @@ void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
         }
         ok = e.recs[0] && e.recs[1] && e.text[0] && e.text[1];
     }
-    if (ok && pthread_mutex_init(&e.lock, NULL) != 0)
+    if (ok && !(e.todo = ring_new(1, 1)))
         ok = 0;
-    if (ok && pthread_cond_init(&e.cv, NULL) != 0) {
-        pthread_mutex_destroy(&e.lock);
+    if (ok && pthread_create(&e.helper, NULL, helper_main, &e) != 0)
         ok = 0;
-    }
-    if (ok && pthread_create(&e.helper, NULL, helper_main, &e) != 0) {
-        pthread_cond_destroy(&e.cv);
-        pthread_mutex_destroy(&e.lock);
-        ok = 0;
-    }
     if (ok) {
         flows_set_emit(flows, collect, &e);
         flows_finish(flows, capture_end);
         chunk_complete(&e);
         write_helper_chunk(&e);
-        pthread_mutex_lock(&e.lock);
-        e.quit = 1;
-        pthread_cond_broadcast(&e.cv);
-        pthread_mutex_unlock(&e.lock);
+        ring_close(e.todo);
         pthread_join(e.helper, NULL);
-        pthread_cond_destroy(&e.cv);
-        pthread_mutex_destroy(&e.lock);
         flows_set_emit(flows, report_row, rep);
     } else {
         flows_finish(flows, capture_end); /* rows straight through report_row */
     }
+    ring_free(e.todo);
     for (int i = 0; i < 2; i++) {
         free(e.recs[i]);
         free(e.text[i]);

@@ -9,9 +9,13 @@
  * replay just overlap on two cores. When no thread can be started the
  * batches are replayed inline, with the same results.
  *
- * Only the worker touches the flows table (but for the duplicate filter,
- * which flows_prepare keeps on the reader) and the report until
- * pipeline_finish returns; the reader sees them through the atomics below.
+ * Until pipeline_finish returns (and between a pipeline_submit and the next
+ * pipeline_sync) only the worker touches the flows table, but for the
+ * duplicate filter, which flows_prepare keeps on the reader. The report is
+ * the reader's throughout: the worker sends the records of the instances
+ * that end back through a ring, and the reader counts, formats and writes
+ * them, in order, at every pipeline_submit, pipeline_sync and at
+ * pipeline_finish.
  */
 #ifndef SYNFIN_PIPELINE_H
 #define SYNFIN_PIPELINE_H
@@ -34,7 +38,9 @@ typedef struct seg_batch {
 
 typedef struct pipeline pipeline;
 
-/* Starts the worker. `rep` may be NULL. Returns NULL when out of memory. */
+/* Starts the worker. `rep` may be NULL: then, as when no thread can be
+ * started, batches are replayed inline at pipeline_submit. Returns NULL
+ * when out of memory. */
 pipeline *pipeline_start(flows_table *flows, report *rep);
 
 /* The batch the reader fills now (n segments in it so far). */
@@ -44,8 +50,8 @@ seg_batch *pipeline_batch(pipeline *p);
  * use); an empty batch is not handed over. */
 void pipeline_submit(pipeline *p);
 
-/* Hands over the current batch and waits until every batch is replayed:
- * the flows table and the report are then the caller's until the next
+/* Hands over the current batch and waits until every batch is replayed and
+ * every row written: the flows table is then the caller's until the next
  * pipeline_submit. */
 void pipeline_sync(pipeline *p);
 
@@ -55,8 +61,14 @@ int pipeline_stopped(const pipeline *p);
 /* Instances alive after the last batch replayed (for the progress line). */
 uint64_t pipeline_alive(const pipeline *p);
 
-/* Hands over the current batch, waits for the worker to finish, frees the
- * pipeline. Returns the number of segments that could not be tracked. */
+/* How many times the reader waited for a free batch and the worker for a
+ * batch (waits that did not find the ring ready at once: they spun or
+ * slept). For tests and profiling; 0 without a worker thread. */
+void pipeline_waits(const pipeline *p, uint64_t *reader, uint64_t *worker);
+
+/* Hands over the current batch, waits for the worker to finish, writes the
+ * last rows, frees the pipeline. Returns the number of segments that could
+ * not be tracked. */
 uint64_t pipeline_finish(pipeline *p);
 
 /* flows_finish(flows, capture_end) for a table whose rows go to report_row

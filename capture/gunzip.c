@@ -10,13 +10,14 @@
  * one stream.
  *
  * Inflating is the bound on compressed archives, so it runs on a thread of
- * its own (started at the first read): it fills a ring of NBLOCK blocks in
- * order, each ended by its length, and the last by the end or the failure;
- * bytesrc_read hands them out in the same order. What the reader sees is
- * what inflating in place would give, bytes and failure alike. Without a
- * thread, it inflates in place.
+ * its own (started at the first read): it fills NBLOCK blocks in order
+ * through a ring (ring/ring.h), each ended by its length, and the last by
+ * the end or the failure; bytesrc_read hands them out in the same order.
+ * What the reader sees is what inflating in place would give, bytes and
+ * failure alike. Without a thread, it inflates in place.
  */
 #include "capture_int.h"
+#include "ring.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -54,13 +55,10 @@ struct bytesrc {
      * failure status is published and read after. */
     int threaded; /* 1 running, -1 could not start: inflate in place */
     pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cv;
-    gz_block ring[NBLOCK];
-    uint64_t produced, consumed; /* blocks filled, blocks given back */
-    int stop;                    /* bytesrc_close: the thread ends */
-    size_t pos;                  /* read position in ring[consumed % NBLOCK] */
-    int done;                    /* the reader met the final block's status */
+    ring *ring; /* the inflating thread -> the reader: slots of `blocks` */
+    gz_block blocks[NBLOCK];
+    size_t pos; /* read position in the block at the ring's tail */
+    int done;   /* the reader met the final block's status */
     int final_status;
     uint64_t offset; /* progress: compressed bytes behind what was read */
 };
@@ -183,25 +181,18 @@ static void *inflate_main(void *arg)
 {
     bytesrc *s = arg;
     for (;;) {
-        pthread_mutex_lock(&s->lock);
-        while (s->produced - s->consumed == NBLOCK && !s->stop)
-            pthread_cond_wait(&s->cv, &s->lock);
-        int stop = s->stop;
-        pthread_mutex_unlock(&s->lock);
-        if (stop)
-            return NULL;
-        gz_block *b = &s->ring[s->produced % NBLOCK];
+        if (ring_wait_room(s->ring, NBLOCK - 1, NULL, NULL) < 0)
+            return NULL; /* closed: bytesrc_close */
+        gz_block *b = &s->blocks[ring_head(s->ring) % NBLOCK];
         b->len = 0;
         long n;
         while (b->len < BLOCK && (n = read_gzip(s, b->data + b->len, BLOCK - b->len)) > 0)
             b->len += (size_t)n;
         b->status = b->len == BLOCK ? 1 : s->failed ? -1 : 0;
         b->offset = s->raw - s->z.avail_in;
-        pthread_mutex_lock(&s->lock);
-        s->produced++;
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->lock);
-        if (b->status != 1)
+        int status = b->status; /* the block is the reader's once produced */
+        ring_produce(s->ring, 1);
+        if (status != 1)
             return NULL;
     }
 }
@@ -210,17 +201,15 @@ static void start_thread(bytesrc *s)
 {
     s->threaded = -1;
     for (int i = 0; i < NBLOCK; i++)
-        if (!(s->ring[i].data = malloc(BLOCK)))
+        if (!(s->blocks[i].data = malloc(BLOCK)))
             return;
-    if (pthread_mutex_init(&s->lock, NULL) != 0)
+    /* Woken at every block: the reader is the faster side and waits for
+     * one block, not for half the ring. */
+    if (!(s->ring = ring_new(NBLOCK, 1)))
         return;
-    if (pthread_cond_init(&s->cv, NULL) != 0) {
-        pthread_mutex_destroy(&s->lock);
-        return;
-    }
     if (pthread_create(&s->thread, NULL, inflate_main, s) != 0) {
-        pthread_cond_destroy(&s->cv);
-        pthread_mutex_destroy(&s->lock);
+        ring_free(s->ring);
+        s->ring = NULL;
         return;
     }
     s->threaded = 1;
@@ -231,11 +220,9 @@ static long read_ring(bytesrc *s, unsigned char *buf, size_t len)
 {
     size_t done = 0;
     while (done < len && !s->done) {
-        pthread_mutex_lock(&s->lock);
-        while (s->produced == s->consumed)
-            pthread_cond_wait(&s->cv, &s->lock);
-        pthread_mutex_unlock(&s->lock);
-        gz_block *b = &s->ring[s->consumed % NBLOCK];
+        if (!ring_wait_items(s->ring, NULL, NULL))
+            break; /* not before bytesrc_close */
+        gz_block *b = &s->blocks[ring_tail(s->ring) % NBLOCK];
         size_t k = b->len - s->pos < len - done ? b->len - s->pos : len - done;
         memcpy(buf + done, b->data + s->pos, k);
         done += k;
@@ -248,10 +235,7 @@ static long read_ring(bytesrc *s, unsigned char *buf, size_t len)
             s->final_status = b->status;
         }
         s->pos = 0;
-        pthread_mutex_lock(&s->lock);
-        s->consumed++;
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->lock);
+        ring_consume(s->ring, 1);
     }
     if (done)
         return (long)done;
@@ -287,16 +271,12 @@ void bytesrc_close(bytesrc *s)
     if (!s)
         return;
     if (s->threaded == 1) {
-        pthread_mutex_lock(&s->lock);
-        s->stop = 1;
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->lock);
+        ring_close(s->ring); /* the thread ends at its next block */
         pthread_join(s->thread, NULL);
-        pthread_cond_destroy(&s->cv);
-        pthread_mutex_destroy(&s->lock);
+        ring_free(s->ring);
     }
     for (int i = 0; i < NBLOCK; i++)
-        free(s->ring[i].data);
+        free(s->blocks[i].data);
     if (s->gzip)
         inflateEnd(&s->z);
     close(s->fd);

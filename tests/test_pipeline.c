@@ -2,12 +2,20 @@
  * test_pipeline.c: analyzer/pipeline.c, the two-thread parts of a run.
  *
  * - The batches replayed on the worker thread give the rows and counters of
- *   flows_packets on one thread, also when the rows that end during the
- *   replay come back to the reader faster than it takes them (an expiry
- *   storm: one late segment ends thousands of instances at once).
+ *   a replay on one thread (flows_prepare + flows_replay, then
+ *   flows_finish), also when the rows that end during the replay come back
+ *   to the reader faster than it takes them (an expiry storm: one late
+ *   segment ends thousands of instances at once).
+ * - The batch ring full and empty: the reader waits when every batch is in
+ *   use and the output is still whole; a worker that waits on an empty ring
+ *   wakes for a batch smaller than its wake-up batch when the reader syncs.
  * - pipeline_finish_flows (capture-end rows formatted on two threads, in
  *   chunks of 1024) writes byte for byte what flows_finish with report_row
- *   writes, and the same summary, for counts around the chunk boundaries.
+ *   writes, and the same summary, for counts around the chunk boundaries
+ *   and over many chunks.
+ * - Errors: a write failure shows in pipeline_stopped; segments that could
+ *   not be tracked for want of memory are counted by pipeline_finish.
+ * A watchdog ends the run if a hand-over never returns.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -24,22 +36,6 @@
 /* n connections from distinct clients: a handshake each, every third one
  * closed by the client (TIME_WAIT, still alive at the end), every fifth
  * IPv6; `extra` more SYN-only attempts. Timestamps 1 ms apart. */
-
-/* Replays n segments batched, as production does: flows_prepare, then
- * flows_replay (prefetching), in chunks. Returns how many failed. */
-static size_t replay_batched(flows_table *t, const dissect_segment *segs, const int64_t *ts,
-                             size_t n)
-{
-    flows_seg prep[256];
-    size_t failed = 0;
-    for (size_t base = 0; base < n; base += 256) {
-        size_t m = n - base < 256 ? n - base : 256;
-        flows_prepare(t, segs + base, ts + base, m, prep);
-        failed += flows_replay(t, prep, m);
-    }
-    return failed;
-}
-
 static size_t make_traffic(size_t n, dissect_segment **segs_out, int64_t **ts_out)
 {
     size_t cap = n * 7 + 2;
@@ -105,14 +101,39 @@ static size_t make_storm(size_t n, dissect_segment **segs_out, int64_t **ts_out)
     return k + 1;
 }
 
+/* Replays on one thread, prepared and replayed in chunks of 100 as the
+ * pipeline would (flows_prepare + flows_replay). */
+static void replay_single(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t k)
+{
+    flows_seg prep[100];
+    for (size_t i = 0; i < k; i += 100) {
+        size_t m = k - i < 100 ? k - i : 100;
+        flows_prepare(t, segs + i, ts + i, m, prep);
+        assert_int_equal(flows_replay(t, prep, m), 0);
+    }
+}
+
+/* Hands the segments to the pipeline in full batches. */
+static void submit_all(pipeline *p, const dissect_segment *segs, const int64_t *ts, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        seg_batch *b = pipeline_batch(p);
+        b->seg[b->n] = segs[i];
+        b->ts[b->n] = ts[i];
+        if (++b->n == PIPELINE_BATCH)
+            pipeline_submit(p);
+    }
+}
+
 typedef struct run {
     char *csv, *summary;
     size_t csv_len, summary_len;
     flows_stats stats;
+    uint64_t reader_waits, worker_waits;
 } run;
 
 /* Replays the traffic, then ends the capture; `threads` picks the pipeline
- * and pipeline_finish_flows, else flows_packets and flows_finish. */
+ * and pipeline_finish_flows, else replay_single and flows_finish. */
 static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int threads)
 {
     run out = {0};
@@ -122,23 +143,17 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
     assert_non_null(rep);
     report_enable_summary(rep);
     flows_table *t = flows_new(NULL, report_row, rep);
-    assert_non_null(rep);
     assert_non_null(t);
     if (threads) {
         pipeline *p = pipeline_start(t, rep);
         assert_non_null(p);
-        for (size_t i = 0; i < k; i++) {
-            seg_batch *b = pipeline_batch(p);
-            b->seg[b->n] = segs[i];
-            b->ts[b->n] = ts[i];
-            if (++b->n == PIPELINE_BATCH)
-                pipeline_submit(p);
-        }
+        submit_all(p, segs, ts, k);
+        pipeline_submit(p);
+        pipeline_waits(p, &out.reader_waits, &out.worker_waits);
         assert_int_equal(pipeline_finish(p), 0);
         pipeline_finish_flows(t, rep, k ? ts[k - 1] : 0);
     } else {
-        for (size_t i = 0; i < k; i += 100)
-            assert_int_equal(replay_batched(t, segs + i, ts + i, k - i < 100 ? k - i : 100), 0);
+        replay_single(t, segs, ts, k);
         flows_finish(t, k ? ts[k - 1] : 0);
     }
     assert_int_equal(report_flush(rep), 0);
@@ -193,11 +208,238 @@ static void test_an_expiry_storm_comes_back_whole_and_in_order(void **state)
     check_threads_agree(counts, sizeof(counts) / sizeof(counts[0]), make_storm, 1);
 }
 
+/* ---- fixture: traffic of many connections ---- */
+
+typedef struct traffic {
+    dissect_segment *segs;
+    int64_t *ts;
+    size_t k;
+} traffic;
+
+static int setup_traffic(size_t n, void **state)
+{
+    traffic *tr = calloc(1, sizeof(*tr));
+    if (!tr)
+        return -1;
+    tr->k = make_traffic(n, &tr->segs, &tr->ts);
+    *state = tr;
+    return 0;
+}
+
+/* 40,000 connections: some 150,000 segments, 600 batches. */
+static int setup_40k(void **state)
+{
+    return setup_traffic(40000, state);
+}
+
+/* 5 chunks and a bit of capture-end rows. */
+static int setup_chunks(void **state)
+{
+    return setup_traffic(5 * 1024 + 17, state);
+}
+
+static int teardown_traffic(void **state)
+{
+    traffic *tr = *state;
+    free(tr->segs);
+    free(tr->ts);
+    free(tr);
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static size_t count_rows(const char *csv, size_t len)
+{
+    size_t rows = 0;
+    for (size_t i = 0; i < len; i++)
+        rows += csv[i] == '\n';
+    return rows;
+}
+
+static void test_the_reader_waits_while_every_batch_is_in_use(void **state)
+{
+    traffic *tr = *state;
+    /* The reader only copies and prepares; the worker replays 600 batches
+     * of new connections: the ring fills, and the reader waits. */
+    run one = replay(tr->segs, tr->ts, tr->k, 0), two = replay(tr->segs, tr->ts, tr->k, 1);
+    if (two.reader_waits == 0)
+        fail_msg("the reader never found the batch ring full (worker waits: %llu)",
+                 (unsigned long long)two.worker_waits);
+    assert_int_equal(count_rows(two.csv, two.csv_len), 40000);
+    assert_int_equal(one.csv_len, two.csv_len);
+    assert_memory_equal(one.csv, two.csv, one.csv_len);
+    assert_string_equal(one.summary, two.summary);
+    free(one.csv), free(one.summary), free(two.csv), free(two.summary);
+}
+
+static void test_a_worker_waiting_on_an_empty_ring_wakes_for_one_small_batch(void **state)
+{
+    traffic *tr = *state;
+    FILE *f = fopen("/dev/null", "w");
+    assert_non_null(f);
+    report *rep = report_new(f, 9);
+    assert_non_null(rep);
+    flows_table *t = flows_new(NULL, report_row, rep);
+    assert_non_null(t);
+    pipeline *p = pipeline_start(t, rep);
+    assert_non_null(p);
+    uint64_t reader, worker = 0;
+    size_t i = 0;
+    for (int round = 1; round <= 10; round++) {
+        /* The worker finds the ring empty (once per round), spins, sleeps. */
+        for (int w = 0; w < 10000 && worker < (uint64_t)round; w++) {
+            sleep_ms(1);
+            pipeline_waits(p, &reader, &worker);
+        }
+        assert_int_equal(worker, round);
+        sleep_ms(2);
+        /* One connection's handshake: 3 segments, far from a full batch
+         * and from the 8 batches that wake a sleeping worker. */
+        seg_batch *b = pipeline_batch(p);
+        for (int j = 0; j < 3; j++, i++) {
+            b->seg[b->n] = tr->segs[i];
+            b->ts[b->n++] = tr->ts[i];
+        }
+        pipeline_sync(p);
+        assert_int_equal(pipeline_alive(p), round);
+        i += tr->segs[i].flags & DISSECT_FIN ? 3 : 0; /* skip a closing */
+    }
+    assert_int_equal(pipeline_finish(p), 0);
+    flows_free(t);
+    report_free(rep);
+    fclose(f);
+}
+
+static void test_capture_end_chunks_are_written_in_order_as_one_thread_writes_them(void **state)
+{
+    traffic *tr = *state;
+    char *out[2];
+    size_t len[2];
+    for (int threads = 0; threads < 2; threads++) {
+        FILE *f = open_memstream(&out[threads], &len[threads]);
+        assert_non_null(f);
+        report *rep = report_new(f, 6);
+        assert_non_null(rep);
+        flows_table *t = flows_new(NULL, report_row, rep);
+        assert_non_null(t);
+        replay_single(t, tr->segs, tr->ts, tr->k);
+        if (threads)
+            pipeline_finish_flows(t, rep, tr->ts[tr->k - 1]);
+        else
+            flows_finish(t, tr->ts[tr->k - 1]);
+        assert_int_equal(report_flush(rep), 0);
+        fclose(f);
+        flows_free(t);
+        report_free(rep);
+    }
+    /* Every connection is alive at the end: 6 chunks, all at the end. */
+    assert_int_equal(count_rows(out[0], len[0]), 5 * 1024 + 17);
+    assert_int_equal(len[0], len[1]);
+    assert_memory_equal(out[0], out[1], len[0]);
+    free(out[0]);
+    free(out[1]);
+}
+
+static void test_a_write_failure_stops_the_reader(void **state)
+{
+    (void)state;
+    FILE *f = fopen("/dev/full", "w");
+    if (!f)
+        skip();
+    dissect_segment *segs;
+    int64_t *ts;
+    size_t k = make_storm(20000, &segs, &ts);
+    report *rep = report_new(f, 6);
+    assert_non_null(rep);
+    flows_table *t = flows_new(NULL, report_row, rep);
+    assert_non_null(t);
+    pipeline *p = pipeline_start(t, rep);
+    assert_non_null(p);
+    assert_false(pipeline_stopped(p));
+    /* The storm's 20,000 rows (some 3 MB) come back during the replay; the
+     * reader writes them, and the writes fail. */
+    submit_all(p, segs, ts, k);
+    pipeline_sync(p);
+    assert_true(pipeline_stopped(p));
+    assert_int_equal(pipeline_finish(p), 0);
+    assert_int_not_equal(report_failed(rep), 0);
+    flows_free(t);
+    report_free(rep);
+    fclose(f);
+    free(segs);
+    free(ts);
+}
+
+/* In a child: the address space limited to what is used now plus 48 MB,
+ * then 400,000 connections through the pipeline; exits with 0 when
+ * pipeline_finish counted untracked segments, 1 when it counted none. */
+static void untracked_child(const dissect_segment *segs, const int64_t *ts, size_t k)
+{
+    FILE *f = fopen("/dev/null", "w");
+    report *rep = f ? report_new(f, 6) : NULL;
+    flows_table *t = rep ? flows_new(NULL, report_row, rep) : NULL;
+    pipeline *p = t ? pipeline_start(t, rep) : NULL;
+    long pages = 0, page = sysconf(_SC_PAGESIZE);
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (!p || !statm || fscanf(statm, "%ld", &pages) != 1)
+        _exit(2);
+    fclose(statm);
+    struct rlimit lim = {.rlim_cur = (rlim_t)pages * (rlim_t)page + (48u << 20)};
+    lim.rlim_max = lim.rlim_cur;
+    if (setrlimit(RLIMIT_AS, &lim) != 0)
+        _exit(2);
+    submit_all(p, segs, ts, k);
+    _exit(pipeline_finish(p) > 0 ? 0 : 1);
+}
+
+static void test_segments_not_tracked_for_want_of_memory_are_counted(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    skip(); /* the sanitizers need more address space than any limit */
+#endif
+    dissect_segment *segs;
+    int64_t *ts;
+    size_t k = make_traffic(400000, &segs, &ts); /* 88 MB of instances */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) /* the out-of-memory message */
+            _exit(2);
+        untracked_child(segs, ts, k);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    free(segs);
+    free(ts);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 2)
+        skip(); /* the limit could not be set up */
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
+    alarm(600); /* a hand-over that never returns ends the run (SIGALRM) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_write_what_one_thread_writes),
         cmocka_unit_test(test_an_expiry_storm_comes_back_whole_and_in_order),
+        cmocka_unit_test_setup_teardown(test_the_reader_waits_while_every_batch_is_in_use,
+                                        setup_40k, teardown_traffic),
+        cmocka_unit_test_setup_teardown(
+            test_a_worker_waiting_on_an_empty_ring_wakes_for_one_small_batch, setup_40k,
+            teardown_traffic),
+        cmocka_unit_test_setup_teardown(
+            test_capture_end_chunks_are_written_in_order_as_one_thread_writes_them, setup_chunks,
+            teardown_traffic),
+        cmocka_unit_test(test_a_write_failure_stops_the_reader),
+        cmocka_unit_test(test_segments_not_tracked_for_want_of_memory_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
