@@ -28,8 +28,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define IN_SIZE (256u * 1024u)
-#define BLOCK   (256u * 1024u)
+#define IN_SIZE ((size_t)256 * 1024)
+#define BLOCK   ((size_t)256 * 1024)
 #define NBLOCK  4
 
 /* One block of the ring: inflated bytes, then how the stream went on. */
