@@ -76,7 +76,10 @@ enum {
     ANOM_SYN_WITH_DATA = 1u << 3,
     ANOM_IDLE_TIMEOUT = 1u << 4,
     ANOM_EVICTED = 1u << 5,
-    ANOM_COUNT = 6
+    ANOM_RST_CHALLENGED = 1u << 6,       /* an RST in the window but not at rcv_nxt (RFC 5961) */
+    ANOM_ABORTED_ON_DATA = 1u << 7,      /* an endpoint that had closed answered data with RST */
+    ANOM_ACCEPT_QUEUE_OVERFLOW = 1u << 8, /* the server sent its SYN-ACK again after the ACK */
+    ANOM_COUNT = 9
 };
 
 /* Why an instance was handed over. */

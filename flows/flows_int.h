@@ -75,6 +75,10 @@ enum {
     EP_TW = 1u << 9,       /* entered TIME_WAIT */
     EP_WS_OPT = 1u << 10,  /* its SYN carried a window scale option */
     EP_TW_LEFT = 1u << 11, /* left TIME_WAIT: tw_deadline[] is when, tw_reason why */
+    EP_DATA_AFTER_CLOSE = 1u << 12, /* received new data in FIN_WAIT1/2: an RST from it now is
+                                       an abort on that data (RFC 1122 4.2.2.13) */
+    EP_STALE_ACK = 1u << 13, /* in SYN_SENT, received a plain ACK not acking its SYN: the
+                                peer holds an old connection; stale_ack is its ACK field */
 };
 
 typedef struct endpoint {
@@ -131,6 +135,7 @@ typedef struct conn_cold {
     uint8_t close_initiator; /* conn_side */
     uint8_t close_type;
     uint8_t cross_who; /* the endpoint whose FIN crossed the other's */
+    uint32_t stale_ack; /* see EP_STALE_ACK */
 } conn_cold;
 
 #define CONN_ALIGN 128

@@ -51,7 +51,7 @@
  * point undoes a CLOSING (resolve_crossing). The handshake's evidence,
  * retransmission counts and RTT (the `handshake`, `*_retransmits` and
  * `handshake_rtt_s` columns) are kept apart, in note_handshake() and
- * handshake_acked(), and change no state.
+ * note_handshake_ack(), and change no state.
  */
 #include <stdint.h>
 
@@ -59,9 +59,10 @@
 
 /* What a SYN segment is to the handshake (note_handshake()). */
 enum open_event {
-    OPEN_NONE = 0, /* no SYN, or one sent again */
-    OPEN_SYN,      /* the sender's first SYN without ACK */
-    OPEN_SYNACK,   /* the sender's first SYN-ACK */
+    OPEN_NONE = 0,     /* no SYN, or one sent again */
+    OPEN_SYN,          /* the sender's first SYN without ACK */
+    OPEN_SYNACK,       /* the sender's first SYN-ACK */
+    OPEN_SYNACK_AGAIN, /* a SYN-ACK sent again (same ISN) */
 };
 
 static uint32_t seg_end(const flows_seg *s)
@@ -110,19 +111,33 @@ static enum open_event note_handshake(flows_table *t, conn *c, int d, const flow
             }
             return OPEN_NONE;
         }
+        /* The SYN the server's SYN-ACK answered, seen after it (capture
+         * reordering): the client's ISN was read from that SYN-ACK. */
+        int answered = d == CLIENT && c->role_by == ROLE_BY_SYNACK && (x->flags & EP_ISN_KNOWN) &&
+                       x->isn == s->seq && (c->ep[SERVER].flags & EP_SENT_SYNACK);
         x->flags |= EP_SENT_SYN | EP_ISN_KNOWN;
         x->isn = s->seq;
         note_wscale(x, s);
-        if (d == CLIENT && c->role_by == ROLE_BY_SYN) {
+        if (answered) {
+            c->role_by = ROLE_BY_SYN;
+            c->hs |= HSF_SYN | HSF_SYNACK;
+            cold(t, c)->hs_time = ts;
+        } else if (d == CLIENT && c->role_by == ROLE_BY_SYN) {
             c->hs |= HSF_SYN;
             cold(t, c)->hs_time = ts;
         }
+        /* Both sides sent a SYN without ACK before the handshake completed:
+         * a simultaneous open, also when the other side's ACK came first
+         * (the split handshake: SYN; ACK; SYN; SYN-ACK; ACK). */
+        if ((c->ep[!d].flags & EP_SENT_SYN) && !(c->hs & HSF_ACK))
+            c->hs |= HSF_SIMUL;
         return OPEN_SYN;
     }
     if (x->flags & EP_SENT_SYNACK) {
-        if (x->isn == s->seq)
-            cold(t, c)->synack_retransmits++;
-        return OPEN_NONE;
+        if (x->isn != s->seq)
+            return OPEN_NONE;
+        cold(t, c)->synack_retransmits++;
+        return OPEN_SYNACK_AGAIN;
     }
     x->flags |= EP_SENT_SYNACK;
     if (!(x->flags & EP_ISN_KNOWN)) {
@@ -135,24 +150,39 @@ static enum open_event note_handshake(flows_table *t, conn *c, int d, const flow
     return OPEN_SYNACK;
 }
 
-/* The server was established by the client's ACK of its SYN-ACK: the
- * handshake is complete when the SYN, SYN-ACK and ACK came in that order. */
-static void handshake_acked(flows_table *t, conn *c, int d, int64_t ts)
+/* After the SYN and SYN-ACK, any segment from the client that acks the
+ * server's ISN + 1 completes the handshake, whatever the server did in
+ * between in the capture (data or FIN: TCP Fast Open, reordering). Called
+ * while the SYN-ACK is seen and the handshake not complete. */
+static void note_handshake_ack(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
-    if (d == CLIENT && (c->hs & HSF_SYNACK) && !(c->hs & HSF_SIMUL)) {
+    if (d == CLIENT && !(c->hs & HSF_SIMUL) &&
+        (s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) == DISSECT_ACK &&
+        SEQ_GT(s->ack, c->ep[SERVER].isn)) {
         c->hs |= HSF_ACK;
         cold(t, c)->hs_time = ts - cold(t, c)->hs_time;
     }
 }
 
+/* Does the ACK field of s ack y's SYN, and nothing y has not sent? (An
+ * endpoint in SYN_SENT that gets any other ACK answers it with an RST.) */
+static int acks_syn_exactly(const endpoint *y, const flows_seg *s)
+{
+    return (s->flags & DISSECT_ACK) && SEQ_GT(s->ack, y->isn) && SEQ_LEQ(s->ack, y->snd_nxt);
+}
+
 /* ---- the sender ----------------------------------------------------------- */
 
-/* X sends a SYN or SYN-ACK (first ones only), or a plain ACK segment. */
+/* X sends a SYN or SYN-ACK (first ones, or a SYN-ACK again), or a plain
+ * ACK segment. */
 static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
 {
     endpoint *x = &c->ep[d];
     const endpoint *y = &c->ep[!d];
-    int plain_ack = (s->flags & (DISSECT_SYN | DISSECT_ACK)) == DISSECT_ACK;
+    /* A plain ACK that acks no SYN of the peer's establishes nothing: it
+     * belongs to an older connection the sender still holds. */
+    int plain_ack = (s->flags & (DISSECT_SYN | DISSECT_ACK)) == DISSECT_ACK &&
+                    (!(y->flags & EP_ISN_KNOWN) || acks_syn_exactly(y, s));
     /* A SYN moves only an endpoint that is not synchronized yet; from any
      * later state (a late or forged SYN) it changes nothing. */
     switch ((conn_state)x->state) {
@@ -174,6 +204,14 @@ static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
             x->state = CONN_SYN_SENT;
         } else if (ev == OPEN_SYNACK) {
             x->state = CONN_SYN_RCVD;
+        }
+        break;
+    case CONN_ESTABLISHED:
+        if (ev == OPEN_SYNACK_AGAIN && d == SERVER && (c->hs & HSF_ACK) && !(c->hs & HSF_SIMUL)) {
+            /* The server did not take the client's ACK (Linux drops it when
+             * the listen backlog is full): still half-open. */
+            x->state = CONN_SYN_RCVD;
+            c->anomalies |= ANOM_ACCEPT_QUEUE_OVERFLOW;
         }
         break;
     default:
@@ -220,13 +258,18 @@ static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s)
 }
 
 /* Sequence, window and TTL bookkeeping of the sender, before its FIN. */
-static void track_sender(conn *c, endpoint *x, const endpoint *y, const flows_seg *s)
+static void track_sender(conn *c, endpoint *x, endpoint *y, const flows_seg *s)
 {
     uint16_t f = s->flags;
     uint32_t end = seg_end(s);
     if ((x->flags & EP_FIN_SENT) && s->payload_len > 0 &&
         SEQ_GT(s->seq + s->payload_len, x->fin_seq))
         c->anomalies |= ANOM_DATA_AFTER_FIN;
+    /* New data reaching an endpoint that has sent its FIN: if its
+     * application has closed the socket, it answers with an RST. */
+    if (s->payload_len > 0 && (y->state == CONN_FIN_WAIT1 || y->state == CONN_FIN_WAIT2) &&
+        (!(x->flags & EP_SEQ_KNOWN) || SEQ_GT(s->seq + s->payload_len, x->snd_nxt)))
+        y->flags |= EP_DATA_AFTER_CLOSE;
     if (!(x->flags & EP_SEQ_KNOWN)) {
         x->flags |= EP_SEQ_KNOWN;
         x->snd_nxt = end;
@@ -258,17 +301,19 @@ static void track_sender(conn *c, endpoint *x, const endpoint *y, const flows_se
 /* ---- the receiver --------------------------------------------------------- */
 
 /* Does segment s (a first SYN-ACK when ev says so) ack Y's SYN? A SYN-ACK
- * acks a SYN the capture did not show; anything else must ack a known ISN. */
+ * acks a SYN the capture did not show; anything else must ack a known ISN,
+ * and in SYN_SENT nothing beyond what Y sent. */
 static int acks_syn(const endpoint *y, const flows_seg *s, enum open_event ev)
 {
     if (!(y->flags & EP_ISN_KNOWN))
         return ev == OPEN_SYNACK;
+    if (y->state == CONN_SYN_SENT)
+        return acks_syn_exactly(y, s);
     return (s->flags & DISSECT_ACK) && SEQ_GT(s->ack, y->isn);
 }
 
 /* Y receives a SYN, a SYN-ACK, or an ACK of its SYN. */
-static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts,
-                         enum open_event ev)
+static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enum open_event ev)
 {
     endpoint *y = &c->ep[!d];
     switch ((conn_state)y->state) {
@@ -282,12 +327,18 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, int
             c->hs |= HSF_SIMUL;
             break;
         }
+        if ((y->flags & EP_ISN_KNOWN) && (s->flags & DISSECT_ACK) && !(s->flags & DISSECT_SYN) &&
+            !acks_syn_exactly(y, s)) {
+            /* The peer holds an older connection; Y answers with an RST
+             * whose sequence number is this ACK field (RFC 793). */
+            y->flags |= EP_STALE_ACK;
+            cold(t, c)->stale_ack = s->ack;
+            break;
+        }
         /* fall through */
     case CONN_SYN_RCVD:
         if (!acks_syn(y, s, ev))
             break;
-        if (ev != OPEN_SYNACK && y->state == CONN_SYN_RCVD)
-            handshake_acked(t, c, d, ts);
         y->state = CONN_ESTABLISHED;
         if (!(y->flags & EP_ISN_KNOWN)) {
             /* Y's SYN was not seen: the SYN-ACK tells its ISN. */
@@ -318,8 +369,10 @@ static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, in
         if (fin && acks_fin) {
             timer_enter_time_wait(t, c, !d, ts);
         } else if (fin) {
+            /* Each sent its FIN before receiving the other's. */
             y->state = CONN_CLOSING;
             y->flags |= EP_CLOSING;
+            cold(t, c)->close_initiator = SIDE_BOTH;
         } else if (acks_fin) {
             y->state = CONN_FIN_WAIT2;
         }
@@ -347,21 +400,36 @@ static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, in
 
 /* ---- resets --------------------------------------------------------------- */
 
-/* Is an RST from x acceptable to y (SPEC §2)? */
-static int rst_acceptable(const endpoint *x, const endpoint *y, const flows_seg *s)
+enum rst_verdict {
+    RST_ACCEPTABLE, /* closes both endpoints */
+    RST_CHALLENGED, /* in the window, not at rcv_nxt: a challenge ACK, nothing else */
+    RST_IGNORED,    /* blind or forged */
+    RST_STALE,      /* SYN_SENT's answer to an ACK of an older connection: expected */
+};
+
+/* What y makes of an RST from x (SPEC §2, RFC 5961 §3.2). */
+static enum rst_verdict rst_check(const flows_table *t, const conn *c, const endpoint *x,
+                                  const endpoint *y, const flows_seg *s)
 {
     if (y->state == CONN_SYN_SENT) {
         /* Acceptable only when it acks the SYN. */
-        return (s->flags & DISSECT_ACK) && (y->flags & EP_ISN_KNOWN) && SEQ_GT(s->ack, y->isn) &&
-               SEQ_LEQ(s->ack, y->snd_nxt);
+        return (y->flags & EP_ISN_KNOWN) && acks_syn_exactly(y, s) ? RST_ACCEPTABLE : RST_IGNORED;
     }
+    if (x->state == CONN_SYN_SENT && (x->flags & EP_STALE_ACK) && s->seq == cold(t, c)->stale_ack)
+        return RST_STALE;
     if (!(x->flags & EP_SEQ_KNOWN))
-        return 1; /* nothing seen from the sender to check against */
+        return RST_ACCEPTABLE; /* nothing seen from the sender to check against */
     uint32_t rcv_nxt = x->snd_nxt;
+    if (s->seq == rcv_nxt)
+        return RST_ACCEPTABLE;
+    /* Linux also takes rcv_nxt - 1 once the sender's FIN has arrived. */
+    if (s->seq == rcv_nxt - 1 && (x->flags & EP_FIN_SENT) && x->fin_seq == s->seq &&
+        (y->state == CONN_CLOSE_WAIT || y->state == CONN_LAST_ACK || y->state == CONN_CLOSING))
+        return RST_ACCEPTABLE;
     uint32_t w = (y->flags & EP_WIN_KNOWN) ? y->window : DEFAULT_WINDOW;
-    if (w == 0)
-        return s->seq == rcv_nxt;
-    return SEQ_GEQ(s->seq, rcv_nxt - w) && SEQ_LT(s->seq, rcv_nxt + w);
+    if (w > 0 && SEQ_GT(s->seq, rcv_nxt) && SEQ_LT(s->seq, rcv_nxt + w))
+        return RST_CHALLENGED;
+    return RST_IGNORED;
 }
 
 /* X sends an RST, Y receives it: an acceptable one closes both endpoints. */
@@ -372,13 +440,30 @@ static void receive_rst(flows_table *t, conn *c, int d, const flows_seg *s, int6
         c->anomalies |= ANOM_RST_TTL_CHANGED;
     if (c->reset || (x->state == CONN_CLOSED && y->state == CONN_CLOSED))
         return; /* stray reset after the end: nothing left to close */
-    if (!rst_acceptable(x, y, s)) {
+    switch (rst_check(t, c, x, y, s)) {
+    case RST_CHALLENGED:
+        c->anomalies |= ANOM_RST_CHALLENGED;
+        return;
+    case RST_IGNORED:
         c->anomalies |= ANOM_RST_OUT_OF_WINDOW;
         return;
+    case RST_STALE:
+        x->flags &= (uint16_t)~EP_STALE_ACK;
+        return;
+    case RST_ACCEPTABLE:
+        break;
     }
     note_close(t, c, d, CLOSE_RST);
     if (d == SERVER && y->state == CONN_SYN_SENT)
         c->hs |= HSF_REFUSED;
+    if (x->flags & EP_DATA_AFTER_CLOSE) {
+        /* X had closed and answered new data with this RST: it went CLOSED
+         * at that data and never held TIME_WAIT, even if Y's FIN came in
+         * between (RFC 1122 4.2.2.13; Linux's TCPAbortOnData). */
+        x->flags &= (uint16_t) ~(EP_TW | EP_TW_LEFT);
+        x->state = CONN_CLOSED;
+        c->anomalies |= ANOM_ABORTED_ON_DATA;
+    }
     for (int i = 0; i < 2; i++) {
         timer_leave_time_wait(t, c, i, ts, TW_RESET);
         c->ep[i].state = CONN_CLOSED;
@@ -434,6 +519,8 @@ void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t
         return;
     }
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
+    if ((c->hs & (HSF_SYNACK | HSF_ACK)) == HSF_SYNACK)
+        note_handshake_ack(t, c, d, s, ts);
     if (!(s->flags & (DISSECT_SYN | DISSECT_FIN)) && x->state == CONN_ESTABLISHED &&
         y->state == CONN_ESTABLISHED && c->cross == CROSS_NONE) {
         /* Most segments: no step below has a transition for them. */
@@ -447,6 +534,6 @@ void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t
     track_sender(c, x, y, s);
     if (s->flags & DISSECT_FIN)
         send_fin(t, c, d, s);
-    receive_open(t, c, d, s, ts, ev);
+    receive_open(t, c, d, s, ev);
     receive_close(t, c, d, s, ts);
 }

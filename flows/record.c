@@ -51,9 +51,10 @@ const char *conn_tw_reason_name(conn_tw_reason r)
 
 const char *conn_anomaly_name(unsigned bit_index)
 {
-    static const char *const n[ANOM_COUNT] = {"rst_out_of_window", "rst_ttl_changed",
-                                              "data_after_fin",    "syn_with_data",
-                                              "idle_timeout",      "evicted"};
+    static const char *const n[ANOM_COUNT] = {
+        "rst_out_of_window", "rst_ttl_changed", "data_after_fin",
+        "syn_with_data",     "idle_timeout",    "evicted",
+        "rst_challenged",    "aborted_on_data", "accept_queue_overflow"};
     return bit_index < ANOM_COUNT ? n[bit_index] : "?";
 }
 

@@ -48,13 +48,16 @@ static void test_names_are_the_spec_strings(void **state)
     EXPECT_NAME(conn_tw_reason_name, TW_REASON_NONE, ""); /* empty field: not applicable */
 
     /* In the fixed order of the ANOM_* bits. */
-    static const char *const anoms[] = {"rst_out_of_window", "rst_ttl_changed", "data_after_fin",
-                                        "syn_with_data",     "idle_timeout",    "evicted"};
-    static const uint32_t bits[] = {ANOM_RST_OUT_OF_WINDOW, ANOM_RST_TTL_CHANGED,
-                                    ANOM_DATA_AFTER_FIN,    ANOM_SYN_WITH_DATA,
-                                    ANOM_IDLE_TIMEOUT,      ANOM_EVICTED};
-    assert_int_equal(ANOM_COUNT, 6);
-    for (unsigned i = 0; i < 6; i++) {
+    static const char *const anoms[] = {
+        "rst_out_of_window", "rst_ttl_changed", "data_after_fin",
+        "syn_with_data",     "idle_timeout",    "evicted",
+        "rst_challenged",    "aborted_on_data", "accept_queue_overflow"};
+    static const uint32_t bits[] = {
+        ANOM_RST_OUT_OF_WINDOW, ANOM_RST_TTL_CHANGED, ANOM_DATA_AFTER_FIN,
+        ANOM_SYN_WITH_DATA,     ANOM_IDLE_TIMEOUT,    ANOM_EVICTED,
+        ANOM_RST_CHALLENGED,    ANOM_ABORTED_ON_DATA, ANOM_ACCEPT_QUEUE_OVERFLOW};
+    assert_int_equal(ANOM_COUNT, 9);
+    for (unsigned i = 0; i < 9; i++) {
         EXPECT_NAME(conn_anomaly_name, i, anoms[i]);
         EXPECT_INT(bits[i], 1u << i);
     }

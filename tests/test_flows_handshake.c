@@ -251,6 +251,162 @@ static void test_syn_with_data_is_an_anomaly(void **state)
     done();
 }
 
+/* TCP Fast Open: data on the SYN; the server answers, sends data and its FIN
+ * before the client's ACK arrives; that ACK completes the handshake. */
+static void test_fast_open_server_data_and_fin_before_ack_is_complete(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    int64_t t0 = tx(&c, C, F_SYN, 20, 0);
+    tx(&c, S, F_SA, 0, 10 * MS);
+    tx(&c, S, F_PA, 100, 1 * MS);
+    tx(&c, S, F_FA, 0, 1 * MS);
+    int64_t t3 = tx(&c, C, F_A, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "complete");
+    EXPECT_DUR(r->handshake_rtt, t3 - t0);
+    EXPECT_ANOM(r, "syn_with_data");
+    EXPECT_INITIATOR(r, "server");
+    EXPECT_SSTATE(r, "FIN_WAIT2");
+    EXPECT_CSTATE(r, "CLOSE_WAIT");
+    done();
+}
+
+/* A filtered capture: the server's FIN comes before the client's FIN+ACK that
+ * acks the SYN-ACK; that segment completes the handshake. */
+static void test_client_fin_acking_synack_after_server_fin_is_complete(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN, 0, 0);
+    tx(&c, S, F_SA, 0, 10 * MS);
+    tx(&c, S, F_FA, 0, 1 * MS);
+    tx(&c, C, F_FA, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "complete");
+    done();
+}
+
+/* A server that still holds an older connection answers the SYN with a bare
+ * ACK of that connection; the client answers with an RST whose sequence
+ * number is that ACK field (RFC 793: expected, not forged), sends the SYN
+ * again, and the handshake completes. */
+static void test_rst_answering_an_old_connections_ack_is_not_forged(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN, 0, 0);
+    dissect_segment g = seg_of(&c, S, F_A, 0);
+    g.seq = 777777u;
+    g.ack = 0x12345678u;
+    send_seg(&c, S, g, 10 * MS);
+    tx_seq(&c, C, F_R, 0, 10 * MS, 0x12345678u);
+    int64_t t_syn = tx(&c, C, F_SYN, 0, 1 * SEC);
+    tx(&c, S, F_SA, 0, 10 * MS);
+    int64_t t_ack = tx(&c, C, F_A, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "complete");
+    EXPECT_DUR(r->handshake_rtt, t_ack - t_syn);
+    EXPECT_INT(r->syn_retransmits, 1);
+    EXPECT_ANOM(r, "");
+    EXPECT_INITIATOR(r, "none");
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "ESTABLISHED");
+    done();
+}
+
+/* The bare ACK of an older connection does not establish the server. */
+static void test_plain_ack_not_acking_the_syn_does_not_establish(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN, 0, 0);
+    dissect_segment g = seg_of(&c, S, F_A, 0);
+    g.ack = 0x12345678u;
+    send_seg(&c, S, g, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "syn_only");
+    EXPECT_CSTATE(r, "SYN_SENT");
+    EXPECT_SSTATE(r, "LISTEN");
+    done();
+}
+
+/* The split handshake: SYN; the server ACKs it, then sends its own SYN; the
+ * client answers with a SYN-ACK; ACK. */
+static void test_split_handshake_is_a_simultaneous_open(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN, 0, 0);
+    tx(&c, S, F_A, 0, 10 * MS);
+    tx(&c, S, F_SYN, 0, 1 * MS);
+    tx(&c, C, F_SA, 0, 10 * MS);
+    tx(&c, S, F_A, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "simultaneous_open");
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "ESTABLISHED");
+    done();
+}
+
+/* Capture reordering: the SYN-ACK precedes its SYN in the file. */
+static void test_synack_before_its_syn_is_complete(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx_ack(&c, S, F_SA, 0, 0, c.isn[C] + 1);
+    dissect_segment g = seg_of(&c, C, F_SYN, 0);
+    int64_t t_syn = send_seg(&c, C, g, 1 * MS);
+    int64_t t_ack = tx(&c, C, F_A, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "complete");
+    EXPECT_ROLE(r, "syn");
+    EXPECT_DUR(r->handshake_rtt, t_ack - t_syn);
+    EXPECT_INT(r->syn_retransmits, 0);
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    EXPECT_SSTATE(r, "ESTABLISHED");
+    done();
+}
+
+/* SPEC §2, accept-queue overflow: the server sends its SYN-ACK again after
+ * the client's ACK: it did not take that ACK and is still in SYN_RCVD while
+ * the client is established. The client's next segment establishes it. */
+static void test_synack_again_after_ack_is_an_accept_queue_overflow(void **state)
+{
+    sim *s = *state;
+    for (int more = 0; more < 2; more++) {
+        conv c;
+        sim_restart(s);
+        conv_init(&c, s);
+        tx(&c, C, F_SYN, 0, 0);
+        tx(&c, S, F_SA, 0, 10 * MS);
+        tx(&c, C, F_A, 0, 10 * MS);
+        tx(&c, S, F_SA, 0, 1 * SEC);
+        if (more)
+            tx(&c, C, F_A, 0, 10 * MS);
+        finish_at(s, s->now);
+        const conn_record *r = only(s);
+        EXPECT_HS(r, "complete");
+        EXPECT_INT(r->synack_retransmits, 1);
+        EXPECT_ANOM(r, "accept_queue_overflow");
+        EXPECT_CSTATE(r, "ESTABLISHED");
+        EXPECT_SSTATE(r, more ? "ESTABLISHED" : "SYN_RCVD");
+    }
+    done();
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
@@ -268,6 +424,13 @@ int main(void)
         T(test_role_by_synack_when_first_packet_is_synack),
         T(test_syn_sender_is_client_even_with_lower_port),
         T(test_syn_with_data_is_an_anomaly),
+        T(test_fast_open_server_data_and_fin_before_ack_is_complete),
+        T(test_client_fin_acking_synack_after_server_fin_is_complete),
+        T(test_rst_answering_an_old_connections_ack_is_not_forged),
+        T(test_plain_ack_not_acking_the_syn_does_not_establish),
+        T(test_split_handshake_is_a_simultaneous_open),
+        T(test_synack_before_its_syn_is_complete),
+        T(test_synack_again_after_ack_is_an_accept_queue_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,10 +172,15 @@ static void test_forged_rst_out_of_window_with_other_ttl_has_both_anomalies(void
     done();
 }
 
+/* What the receiver made of an RST (RFC 5961 §3.2, SPEC §2). */
+enum { RST_RESET = 'R', RST_CHALLENGE = 'C', RST_FORGED = 'F' };
+
 /* Established with the server advertising `swin` (scaled by 2^wscale when
  * both SYNs carry the option); then a client RST at c.nxt[C] + off, on the
- * test's table started afresh. Returns 1 when the RST was acceptable (the
- * connection was reset). */
+ * test's table started afresh. Returns RST_RESET when the RST was
+ * acceptable (the connection was reset), RST_CHALLENGE when it was in the
+ * window but not at rcv_nxt (nothing changed, anomaly rst_challenged),
+ * RST_FORGED when out of the window (nothing changed, rst_out_of_window). */
 static int client_rst_at_offset(sim *s, int wscale, uint16_t swin, int64_t off, uint32_t isn)
 {
     conv c;
@@ -189,44 +194,48 @@ static int client_rst_at_offset(sim *s, int wscale, uint16_t swin, int64_t off, 
     finish_at(s, s->now);
     const conn_record *r = only(s);
     int reset = r->close_type == CLOSE_RST;
-    int anomaly = !!(r->anomalies & ANOM_RST_OUT_OF_WINDOW);
-    if (reset == anomaly)
+    int challenged = !!(r->anomalies & ANOM_RST_CHALLENGED);
+    int forged = !!(r->anomalies & ANOM_RST_OUT_OF_WINDOW);
+    if (reset + challenged + forged != 1)
         soft_fail(__FILE__, __LINE__,
                   "RST at rcv_nxt%+" PRId64 ": close_type %s with anomalies \"%s\"", off,
                   conn_close_type_name(r->close_type), anomalies_text(r->anomalies));
     if (reset) {
         EXPECT_CSTATE(r, "CLOSED");
         EXPECT_SSTATE(r, "CLOSED");
+        EXPECT_INITIATOR(r, "client");
     } else {
         EXPECT_CSTATE(r, "ESTABLISHED");
         EXPECT_SSTATE(r, "ESTABLISHED");
+        EXPECT_INITIATOR(r, "none");
     }
-    return reset;
+    return reset ? RST_RESET : challenged ? RST_CHALLENGE : RST_FORGED;
 }
 
-#define EXPECT_RST(s, wscale, swin, off, isn, acceptable)                                          \
+#define EXPECT_RST(s, wscale, swin, off, isn, verdict)                                             \
     do {                                                                                           \
         int got_ = client_rst_at_offset(s, wscale, swin, off, isn);                                \
-        if (got_ != (acceptable))                                                                  \
+        if (got_ != (verdict))                                                                     \
             soft_fail(__FILE__, __LINE__,                                                          \
-                      "RST at rcv_nxt%+" PRId64 " (W=%u<<%d): %s, expected %s", (int64_t)(off),    \
-                      (unsigned)(swin), (wscale) < 0 ? 0 : (wscale),                               \
-                      got_ ? "acceptable" : "rejected", (acceptable) ? "acceptable" : "rejected"); \
+                      "RST at rcv_nxt%+" PRId64 " (W=%u<<%d): %c, expected %c", (int64_t)(off),    \
+                      (unsigned)(swin), (wscale) < 0 ? 0 : (wscale), got_, (verdict));             \
     } while (0)
 
-static void test_rst_acceptable_within_one_window_of_rcv_nxt(void **state)
+static void test_rst_at_rcv_nxt_resets_in_window_is_challenged_else_forged(void **state)
 {
     sim *s = *state;
-    /* rcv_nxt - W <= seq < rcv_nxt + W, W = 1000 unscaled. */
-    EXPECT_RST(s, -1, 1000, 0, 1000000, 1);
-    EXPECT_RST(s, -1, 1000, 999, 1000000, 1);
-    EXPECT_RST(s, -1, 1000, 1000, 1000000, 0);
-    EXPECT_RST(s, -1, 1000, -1000, 1000000, 1);
-    EXPECT_RST(s, -1, 1000, -1001, 1000000, 0);
+    /* seq == rcv_nxt resets; rcv_nxt < seq < rcv_nxt + W is answered by a
+     * challenge ACK; anything else, below rcv_nxt too, is ignored. W = 1000. */
+    EXPECT_RST(s, -1, 1000, 0, 1000000, RST_RESET);
+    EXPECT_RST(s, -1, 1000, 1, 1000000, RST_CHALLENGE);
+    EXPECT_RST(s, -1, 1000, 999, 1000000, RST_CHALLENGE);
+    EXPECT_RST(s, -1, 1000, 1000, 1000000, RST_FORGED);
+    EXPECT_RST(s, -1, 1000, -1, 1000000, RST_FORGED);
+    EXPECT_RST(s, -1, 1000, -1000, 1000000, RST_FORGED);
     /* Across the 2^32 wrap: rcv_nxt a little above 0. */
-    EXPECT_RST(s, -1, 1000, -500, 0xFFFFFF00u, 1);
-    EXPECT_RST(s, -1, 1000, 999, 0xFFFFFF00u, 1);
-    EXPECT_RST(s, -1, 1000, -1001, 0xFFFFFF00u, 0);
+    EXPECT_RST(s, -1, 1000, 0, 0xFFFFFF00u, RST_RESET);
+    EXPECT_RST(s, -1, 1000, 999, 0xFFFFFF00u, RST_CHALLENGE);
+    EXPECT_RST(s, -1, 1000, -500, 0xFFFFFF00u, RST_FORGED);
     done();
 }
 
@@ -234,19 +243,17 @@ static void test_rst_window_is_scaled(void **state)
 {
     sim *s = *state;
     /* Both SYNs carry wscale 7: the window 1000 means 128000 bytes. */
-    EXPECT_RST(s, 7, 1000, 100000, 1000000, 1);
-    EXPECT_RST(s, 7, 1000, 127999, 1000000, 1);
-    EXPECT_RST(s, 7, 1000, 128000, 1000000, 0);
-    EXPECT_RST(s, 7, 1000, -128000, 1000000, 1);
-    EXPECT_RST(s, 7, 1000, -128001, 1000000, 0);
+    EXPECT_RST(s, 7, 1000, 100000, 1000000, RST_CHALLENGE);
+    EXPECT_RST(s, 7, 1000, 127999, 1000000, RST_CHALLENGE);
+    EXPECT_RST(s, 7, 1000, 128000, 1000000, RST_FORGED);
     done();
 }
 
 static void test_rst_window_is_65535_when_receiver_sent_nothing(void **state)
 {
     sim *s = *state;
-    for (int i = 0; i < 2; i++) {
-        int64_t off = i == 0 ? 65534 : 65535;
+    for (int i = 0; i < 3; i++) {
+        int64_t off = i == 0 ? 0 : i == 1 ? 65534 : 65535;
         conv c;
         sim_restart(s);
         conv_init(&c, s);
@@ -255,14 +262,53 @@ static void test_rst_window_is_65535_when_receiver_sent_nothing(void **state)
         tx_seq(&c, C, F_R, 0, 10 * MS, c.nxt[C] + (uint32_t)off);
         finish_at(s, s->now);
         const conn_record *r = only(s);
-        if (i == 0) {
-            EXPECT_CLOSE(r, "rst");
-            EXPECT_ANOM(r, "");
-        } else {
-            EXPECT_CLOSE(r, "none");
-            EXPECT_ANOM(r, "rst_out_of_window");
-        }
+        EXPECT_CLOSE(r, i == 0 ? "rst" : "none");
+        EXPECT_ANOM(r, i == 0 ? "" : i == 1 ? "rst_challenged" : "rst_out_of_window");
     }
+    done();
+}
+
+/* The sender answers the challenge ACK with an RST at exactly rcv_nxt: that
+ * one resets. Meanwhile the connection goes on. */
+static void test_challenged_rst_then_exact_rst_resets(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    open_conn(&c, 0);
+    tx_seq(&c, C, F_R, 0, 10 * MS, c.nxt[C] + 10);
+    tx(&c, S, F_A, 0, 1 * MS); /* the challenge ACK */
+    tx(&c, S, F_PA, 100, 1 * MS);
+    tx(&c, C, F_A, 0, 1 * MS);
+    int64_t t = tx(&c, C, F_R, 0, 10 * MS);
+    finish_at(s, s->now + 200 * SEC);
+    const conn_record *r = only(s);
+    EXPECT_ANOM(r, "rst_challenged");
+    EXPECT_CLOSE(r, "rst");
+    EXPECT_INITIATOR(r, "client");
+    EXPECT_CSTATE(r, "CLOSED");
+    EXPECT_SSTATE(r, "CLOSED");
+    EXPECT_INT(r->packets_s2c, 4);
+    EXPECT_TRUE(r->last_ts >= t);
+    done();
+}
+
+/* Linux also resets at rcv_nxt - 1 once the sender's FIN has arrived. */
+static void test_rst_at_the_fin_sequence_number_resets_after_the_fin(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    open_conn(&c, 0);
+    tx(&c, C, F_FA, 0, 10 * MS);
+    tx(&c, S, F_A, 0, 10 * MS);
+    tx_seq(&c, C, F_R, 0, 10 * MS, c.nxt[C] - 1);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_ANOM(r, "");
+    EXPECT_CSTATE(r, "CLOSED");
+    EXPECT_SSTATE(r, "CLOSED");
+    EXPECT_TW_SIDE(r, "none");
     done();
 }
 
@@ -323,7 +369,9 @@ int main(void)
         T(test_blind_rst_out_of_window_then_server_close_keeps_the_anomaly),
         T(test_in_window_rst_with_other_ttl_is_flagged),
         T(test_forged_rst_out_of_window_with_other_ttl_has_both_anomalies),
-        T(test_rst_acceptable_within_one_window_of_rcv_nxt),
+        T(test_rst_at_rcv_nxt_resets_in_window_is_challenged_else_forged),
+        T(test_challenged_rst_then_exact_rst_resets),
+        T(test_rst_at_the_fin_sequence_number_resets_after_the_fin),
         T(test_rst_window_is_scaled),
         T(test_rst_window_is_65535_when_receiver_sent_nothing),
         T(test_rst_window_scaling_needs_both_syns),

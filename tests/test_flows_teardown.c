@@ -430,6 +430,93 @@ static void test_fin_with_data_is_not_data_after_fin(void **state)
     done();
 }
 
+/* SPEC §2, abort on data after close (RFC 1122 4.2.2.13), as in a real IMAP
+ * capture: the server sends data and FIN; the client acks, sends 31 bytes,
+ * then its FIN; the server, which had closed, answers with an RST at its
+ * snd_nxt. The server went CLOSED at the data and never held TIME_WAIT. */
+static void test_abort_on_data_after_close_leaves_no_time_wait(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    open_conn(&c, 0);
+    tx(&c, S, F_FA, 40, 1 * SEC);
+    tx(&c, C, F_A, 0, 5 * MS);
+    tx(&c, C, F_PA, 31, 10 * MS);
+    tx(&c, C, F_FA, 0, 1 * MS);
+    tx(&c, S, F_R, 0, 5 * MS);
+    finish_at(s, s->now + 200 * SEC);
+    const conn_record *r = only(s);
+    EXPECT_INITIATOR(r, "server");
+    EXPECT_CLOSE(r, "fin");
+    EXPECT_TW_SIDE(r, "none");
+    EXPECT_TW_REASON(r, "");
+    EXPECT_ANOM(r, "aborted_on_data");
+    EXPECT_CSTATE(r, "CLOSED");
+    EXPECT_SSTATE(r, "CLOSED");
+    done();
+}
+
+/* The same without the RST: the server only shut down its sending side and
+ * read the data (FIN_WAIT2 keeps receiving): TIME_WAIT as usual. */
+static void test_data_into_fin_wait2_without_rst_is_a_half_close(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    open_conn(&c, 0);
+    tx(&c, S, F_FA, 40, 1 * SEC);
+    tx(&c, C, F_A, 0, 5 * MS);
+    tx(&c, C, F_PA, 31, 10 * MS);
+    tx(&c, S, F_A, 0, 5 * MS);
+    int64_t t = tx(&c, C, F_FA, 0, 1 * MS);
+    tx(&c, S, F_A, 0, 5 * MS);
+    finish_at(s, s->now + 200 * SEC);
+    const conn_record *r = only(s);
+    EXPECT_TW_SIDE(r, "server");
+    EXPECT_TS(r->time_wait_start, t);
+    EXPECT_TW_REASON(r, "expired");
+    EXPECT_ANOM(r, "");
+    done();
+}
+
+/* An RST from the peer of an endpoint in TIME_WAIT is RFC 1337's
+ * assassination, not an abort: the TIME_WAIT stays, ended by the reset. */
+static void test_rst_into_time_wait_is_an_assassination(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    script_client_close(&c);
+    int64_t t = tx(&c, S, F_R, 0, 1 * SEC);
+    finish_at(s, s->now + 200 * SEC);
+    const conn_record *r = only(s);
+    EXPECT_TW_SIDE(r, "client");
+    EXPECT_TW_REASON(r, "reset");
+    EXPECT_TS(r->time_wait_end, t);
+    EXPECT_ANOM(r, "");
+    done();
+}
+
+/* SPEC §2: closing > 0 implies close_initiator = both, also for crafted SYN+FIN
+ * segments both ways. */
+static void test_closing_implies_both_closed_actively(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    tx(&c, C, F_SYN | DISSECT_FIN, 0, 0);
+    dissect_segment g = seg_of(&c, S, F_SA | DISSECT_FIN, 0);
+    g.ack = c.isn[C] + 1; /* acks the SYN, not the FIN */
+    send_seg(&c, S, g, 10 * MS);
+    tx(&c, C, F_A, 0, 10 * MS);
+    finish_at(s, s->now + 200 * SEC);
+    const conn_record *r = only(s);
+    EXPECT_TRUE(r->closing > 0);
+    EXPECT_INITIATOR(r, "both");
+    done();
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
@@ -456,6 +543,10 @@ int main(void)
         T(test_data_after_fin_is_an_anomaly),
         T(test_retransmitted_data_before_fin_is_not_data_after_fin),
         T(test_fin_with_data_is_not_data_after_fin),
+        T(test_abort_on_data_after_close_leaves_no_time_wait),
+        T(test_data_into_fin_wait2_without_rst_is_a_half_close),
+        T(test_rst_into_time_wait_is_an_assassination),
+        T(test_closing_implies_both_closed_actively),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
