@@ -7,8 +7,8 @@
  * (bench/BENCHMARKS.md), and it is the same work for every caller. Here the
  * file is read in 128 KiB blocks and a record is handed out where it lies.
  * The block is small on purpose: it stays in the cache while the flows
- * thread works on the other core (1 MiB blocks made the whole run 10%
- * slower on the benchmark trace; 64 and 128 KiB were the fastest).
+ * thread works on the other core (larger blocks measured slower:
+ * bench/BENCHMARKS.md, bd1b5bf and "tried and dropped").
  *
  * What libpcap accepts is accepted the same way, so results do not depend on
  * the reader: both byte orders, µs and ns magic, Alexey Kuznetsov's 24-byte

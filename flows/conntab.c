@@ -16,21 +16,6 @@
 #define INITIAL_SLOTS 1024u
 #define INITIAL_POOL  256u
 
-struct conntab {
-    unsigned char *pool; /* aligned to `align` inside pool_mem */
-    unsigned char *pool_mem;
-    unsigned char *cold; /* cold_size bytes per element, same index */
-    size_t elem_size, cold_size, align;
-    unsigned elem_shift; /* log2(elem_size) when a power of two above 1, else 0 */
-    size_t key_len;
-    uint32_t pool_cap;  /* elements allocated */
-    uint32_t pool_used; /* high-water mark: elements ever handed out */
-    uint32_t free_head; /* free list, linked through the elements' first 4 bytes */
-    uint64_t *slots;    /* (uint64_t)tag << 32 | (index + 1); 0 = empty */
-    uint32_t mask;      /* slots - 1 */
-    uint32_t count;     /* elements in the index */
-};
-
 conntab *conntab_new(size_t elem_size, size_t key_len, size_t cold_size, size_t align)
 {
     conntab *t = calloc(1, sizeof(*t));
@@ -62,23 +47,8 @@ void conntab_free(conntab *t)
     free(t);
 }
 
-void *conntab_at(const conntab *t, uint32_t i)
-{
-    return t->pool + (size_t)i * t->elem_size;
-}
-
-void *conntab_cold(const conntab *t, uint32_t i)
-{
-    return t->cold + (size_t)i * t->cold_size;
-}
-
 /* A shift, not a division, for the usual power-of-two element size: it runs
  * for most segments that touch an instance's cold record. */
-uint32_t conntab_index(const conntab *t, const void *elem)
-{
-    size_t off = (size_t)((const unsigned char *)elem - t->pool);
-    return (uint32_t)(t->elem_shift ? off >> t->elem_shift : off / t->elem_size);
-}
 
 uint32_t conntab_high_water(const conntab *t)
 {
@@ -93,24 +63,6 @@ uint32_t conntab_count(const conntab *t)
 size_t conntab_slots(const conntab *t)
 {
     return (size_t)t->mask + 1;
-}
-
-void conntab_prefetch_slot(const conntab *t, uint32_t tag)
-{
-    __builtin_prefetch(&t->slots[tag & t->mask]);
-}
-
-/* The home slot usually holds the element; a hint only. Both lines of an
- * aligned 128-byte element: the second one is not fetched along reliably. */
-void conntab_prefetch_elem(const conntab *t, uint32_t tag)
-{
-    uint64_t slot = t->slots[tag & t->mask];
-    if (slot && (uint32_t)(slot - 1) < t->pool_used) {
-        const unsigned char *e = t->pool + (size_t)((uint32_t)slot - 1) * t->elem_size;
-        __builtin_prefetch(e);
-        if (t->elem_size > 64)
-            __builtin_prefetch(e + 64);
-    }
 }
 
 void conntab_clear(conntab *t)

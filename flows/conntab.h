@@ -32,8 +32,66 @@
 
 #define CONNTAB_NONE UINT32_MAX
 
-/* Opaque: the pool, the cold array and the index are conntab.c's alone. */
 typedef struct conntab conntab;
+
+/*
+ * The layout is here only so that the accessors a segment calls (element,
+ * cold record, index of an element, prefetch) are inline: behind an opaque
+ * pointer, even with link-time optimisation, the replay ran about 30 more
+ * instructions a segment (bench/BENCHMARKS.md). It is conntab.c's own:
+ * callers use the functions, never a field (scripts/check-layout.sh fails
+ * on a `tab->field` outside conntab).
+ */
+struct conntab {
+    unsigned char *pool; /* aligned to `align` inside pool_mem */
+    unsigned char *pool_mem;
+    unsigned char *cold; /* cold_size bytes per element, same index */
+    size_t elem_size, cold_size, align;
+    unsigned elem_shift; /* log2(elem_size) when a power of two above 1, else 0 */
+    size_t key_len;
+    uint32_t pool_cap;  /* elements allocated */
+    uint32_t pool_used; /* high-water mark: elements ever handed out */
+    uint32_t free_head; /* free list, linked through the elements' first 4 bytes */
+    uint64_t *slots;    /* (uint64_t)tag << 32 | (index + 1); 0 = empty */
+    uint32_t mask;      /* slots - 1 */
+    uint32_t count;     /* elements in the index */
+};
+
+/* Element i, its cold record, and the index of an element pointer. */
+static inline void *conntab_at(const conntab *t, uint32_t i)
+{
+    return t->pool + (size_t)i * t->elem_size;
+}
+
+static inline void *conntab_cold(const conntab *t, uint32_t i)
+{
+    return t->cold + (size_t)i * t->cold_size;
+}
+
+static inline uint32_t conntab_index(const conntab *t, const void *elem)
+{
+    size_t off = (size_t)((const unsigned char *)elem - t->pool);
+    return (uint32_t)(t->elem_shift ? off >> t->elem_shift : off / t->elem_size);
+}
+
+/* Hints that a lookup of `tag` is coming: the index slot, and the element
+ * that slot holds now (both lines of an aligned 128-byte element: the
+ * second is not fetched along reliably). No effect on results. */
+static inline void conntab_prefetch_slot(const conntab *t, uint32_t tag)
+{
+    __builtin_prefetch(&t->slots[tag & t->mask]);
+}
+
+static inline void conntab_prefetch_elem(const conntab *t, uint32_t tag)
+{
+    uint64_t slot = t->slots[tag & t->mask];
+    if (slot && (uint32_t)(slot - 1) < t->pool_used) {
+        const unsigned char *e = t->pool + (size_t)((uint32_t)slot - 1) * t->elem_size;
+        __builtin_prefetch(e);
+        if (t->elem_size > 64)
+            __builtin_prefetch(e + 64);
+    }
+}
 
 /* A new table, or NULL when out of memory. Elements start with a key of
  * key_len bytes compared with memcmp. cold_size: bytes of the cold record
@@ -41,13 +99,6 @@ typedef struct conntab conntab;
  * Free with conntab_free. */
 conntab *conntab_new(size_t elem_size, size_t key_len, size_t cold_size, size_t align);
 void conntab_free(conntab *t);
-
-/* Element i, its cold record, and the index of an element pointer. Called
- * for every segment: small enough that link-time optimisation inlines
- * them into flows/. */
-void *conntab_at(const conntab *t, uint32_t i);
-void *conntab_cold(const conntab *t, uint32_t i);
-uint32_t conntab_index(const conntab *t, const void *elem);
 
 /* Elements ever handed out since the last clear: every element in use has
  * an index below it (a walk in pool order visits 0 .. high_water - 1 and
@@ -57,11 +108,6 @@ uint32_t conntab_high_water(const conntab *t);
 /* Elements in the index, and the index's slots (for tests and load checks). */
 uint32_t conntab_count(const conntab *t);
 size_t conntab_slots(const conntab *t);
-
-/* Hints that a lookup of `tag` is coming: the index slot, and the element
- * that slot holds now (its first two cache lines). No effect on results. */
-void conntab_prefetch_slot(const conntab *t, uint32_t tag);
-void conntab_prefetch_elem(const conntab *t, uint32_t tag);
 
 /* Forgets every element and index entry at once (memory is kept). */
 void conntab_clear(conntab *t);

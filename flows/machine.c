@@ -521,17 +521,20 @@ void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
     if ((c->hs & (HSF_SYNACK | HSF_ACK)) == HSF_SYNACK)
         note_handshake_ack(t, c, d, s, ts);
-    if (!(s->flags & (DISSECT_SYN | DISSECT_FIN)) && x->state == CONN_ESTABLISHED &&
-        y->state == CONN_ESTABLISHED && c->cross == CROSS_NONE) {
-        /* Most segments: no step below has a transition for them. */
-        track_sender(c, x, y, s);
-        return;
+    /* Most segments: established both ways, no SYN or FIN: no step has a
+     * transition for them, only the sender's bookkeeping is done. */
+    int quiet = !(s->flags & (DISSECT_SYN | DISSECT_FIN)) && x->state == CONN_ESTABLISHED &&
+                y->state == CONN_ESTABLISHED && c->cross == CROSS_NONE;
+    enum open_event ev = OPEN_NONE;
+    if (!quiet) {
+        if (c->cross != CROSS_NONE)
+            resolve_crossing(t, c, d, s, ts);
+        ev = note_handshake(t, c, d, s, ts);
+        send_open(c, d, s, ev);
     }
-    if (c->cross != CROSS_NONE)
-        resolve_crossing(t, c, d, s, ts);
-    enum open_event ev = note_handshake(t, c, d, s, ts);
-    send_open(c, d, s, ev);
     track_sender(c, x, y, s);
+    if (quiet)
+        return;
     if (s->flags & DISSECT_FIN)
         send_fin(t, c, d, s);
     receive_open(t, c, d, s, ev);

@@ -7,7 +7,8 @@
 #   - modules include only headers of the modules they may depend on:
 #       analyzer -> {report, capture} -> flows -> dissect
 #     (capture does not need flows; ring is a header every threaded module
-#     may use), so no include cycle between modules.
+#     may use), so no include cycle between modules;
+#   - no file of flows/ but conntab reads a field of conntab's struct.
 #
 # Production = every .c/.h under the module folders below. Prints each
 # breach and exits 1 if there is any, else prints a one-line summary.
@@ -61,6 +62,15 @@ for m in "${modules[@]}"; do
         done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
     done < <(find "$m" -name '*.[ch]' | sort)
 done
+# conntab's struct is in its header for the inline accessors alone: no
+# file of flows/ but conntab.c reads a field of it.
+fields='pool|pool_mem|cold|elem_size|elem_shift|cold_size|align|key_len|pool_cap|pool_used|free_head|slots|mask|count'
+if [[ -d flows ]]; then
+    while IFS= read -r hit; do
+        echo "$hit: a field of conntab outside conntab.c (use its accessors)"
+        bad=1
+    done < <(grep -nE "tab(->|\.)($fields)\b" flows/*.c flows/*.h | grep -v '^flows/conntab\.[ch]:' || true)
+fi
 if ((bad)); then
     exit 1
 fi

@@ -367,7 +367,7 @@ static int teardown(void **state)
 }
 
 /* A capture of several MiB, records of every length from 0 to 1500 bytes,
- * so records straddle the reader's 1 MiB blocks at every offset: each
+ * so records straddle the reader's 128 KiB blocks at every offset: each
  * packet is handed out whole, with its own bytes, in order. Read from a
  * file and, through gzip, from the byte source. */
 static void test_pcap_records_across_read_blocks(void **state)
