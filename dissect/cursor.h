@@ -76,6 +76,30 @@ static inline bool cursor_get_bytes(const cursor *c, size_t off, uint8_t *dst, s
     return true;
 }
 
+/* A 64-bit digest of the captured bytes from offset off on (none when off
+ * is past the end): 8 bytes a step, the tail zero-padded, the length mixed
+ * in. Not cryptographic: it tells copies from segments that only look alike. */
+static inline uint64_t cursor_digest(const cursor *c, size_t off)
+{
+    const uint64_t m = UINT64_C(0x9e3779b97f4a7c15);
+    size_t n = off < c->len ? c->len - off : 0;
+    const uint8_t *p = c->p + (off < c->len ? off : c->len);
+    uint64_t h = (uint64_t)n * m;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * m;
+        h ^= h >> 29;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * m;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
 /* Moves the start of the window n bytes forward. */
 static inline bool cursor_skip(cursor *c, size_t n)
 {

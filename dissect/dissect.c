@@ -176,6 +176,12 @@ static dissect_result dissect_tcp(cursor c, uint32_t ip_len, bool first_fragment
         return too_short;
     seg->flags = (uint16_t)(flags | (off_x2 & 0x01) << 8);
     seg->payload_len = ip_len - hdr_len;
+    {
+        /* Options and payload as captured, within the IP length. */
+        cursor body = c;
+        cursor_limit(&body, ip_len);
+        seg->content = (uint32_t)cursor_digest(&body, TCP_HDR_LEN);
+    }
 
     if (hdr_len > TCP_HDR_LEN) {
         (void)cursor_skip(&c, TCP_HDR_LEN); /* checked above */

@@ -88,6 +88,9 @@ typedef struct dissect_segment {
     uint16_t mss;         /* valid with DISSECT_OPT_MSS */
     uint32_t ts_val;      /* valid with DISSECT_OPT_TIMESTAMP */
     uint32_t ts_ecr;
+    /* A digest of the captured TCP options and payload bytes: segments with
+     * equal headers but other SACK blocks or other data differ here. */
+    uint32_t content;
 } dissect_segment;
 
 /*

@@ -478,8 +478,10 @@ static int starts_new_instance(const conn *c, const endpoint *x, const flows_seg
 
 /*
  * Exact duplicates (SPAN copies): a segment whose fingerprint (direction,
- * 4-tuple, seq, ack, flags, window, payload length, IPv4 ID, TCP timestamp)
- * was seen less than 1 ms earlier. The cache is global and direct-mapped, so
+ * 4-tuple, seq, ack, flags, window, payload length, IPv4 ID, TCP timestamp,
+ * and the digest of the captured options and payload: a duplicate ACK with
+ * other SACK blocks, or other data under the same header, is no copy) was
+ * seen less than 1 ms earlier. The cache is global and direct-mapped, so
  * a copy is found however many other segments came in between, in constant
  * memory; a slot taken over by another segment only means a duplicate may
  * be missed at extreme rates, never a false one.
@@ -489,7 +491,8 @@ static uint64_t fingerprint(const dissect_segment *s, uint32_t hashv, int sender
     return mix64(((uint64_t)s->seq << 32 | s->ack) ^
                  mix64(((uint64_t)s->flags << 48 | (uint64_t)s->window << 32 | s->payload_len) ^
                        mix64(((uint64_t)s->ip_id << 32 | s->ts_val) ^
-                             ((uint64_t)hashv << 1 | (unsigned)sender_is_a))));
+                             mix64((uint64_t)s->content << 33 | (uint64_t)hashv << 1 |
+                                   (unsigned)sender_is_a))));
 }
 
 static int is_duplicate(struct dedup_slot *dedup, uint64_t fp, int64_t ts)

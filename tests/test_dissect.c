@@ -753,6 +753,39 @@ static void test_payload_len_comes_from_ip_length_with_54_byte_caplen(void **sta
     assert_int_equal(s.payload_len, 1460);
 }
 
+/* The content digest covers the captured options and payload, within the
+ * IP length: duplicate ACKs with other SACK blocks, or segments with the
+ * same header and other data, differ; Ethernet padding does not count. */
+static uint32_t content_of(const uint8_t *opts, size_t optlen, const char *data, size_t pad)
+{
+    pkt t = tcp_opts(DISSECT_ACK, opts, optlen), p = {.n = 0};
+    dissect_segment s;
+    size_t n = data ? strlen(data) : 0;
+    eth(&p, 0x0800);
+    ipv4(&p, &t, (uint32_t)n);
+    put_mem(&p, (const uint8_t *)data, n);
+    for (size_t i = 0; i < pad; i++)
+        put8(&p, 0xee);
+    assert_int_equal(run(DISSECT_LINK_ETHERNET, &p, 0, &s), DISSECT_OK);
+    assert_int_equal(s.payload_len, n);
+    return s.content;
+}
+
+static void test_content_digest_tells_sack_blocks_and_payload_apart(void **state)
+{
+    (void)state;
+    static const uint8_t sack_a[12] = {1, 1, 5, 10, 0, 0, 1, 0, 0, 0, 2, 0};
+    static const uint8_t sack_b[12] = {1, 1, 5, 10, 0, 0, 1, 0, 0, 0, 3, 0};
+    assert_int_equal(content_of(sack_a, 12, NULL, 0), content_of(sack_a, 12, NULL, 0));
+    assert_int_not_equal(content_of(sack_a, 12, NULL, 0), content_of(sack_b, 12, NULL, 0));
+    assert_int_not_equal(content_of(NULL, 0, "abcd", 0), content_of(NULL, 0, "abce", 0));
+    assert_int_not_equal(content_of(NULL, 0, "abcdefghijk", 0),
+                         content_of(NULL, 0, "abcdefghijz", 0));
+    assert_int_not_equal(content_of(NULL, 0, NULL, 0), content_of(NULL, 0, "a", 0));
+    /* Padding after the IP length is not content. */
+    assert_int_equal(content_of(NULL, 0, "ab", 0), content_of(NULL, 0, "ab", 8));
+}
+
 static void test_ethernet_padding_is_not_payload_or_options(void **state)
 {
     (void)state;
@@ -1188,6 +1221,7 @@ int main(void)
         cmocka_unit_test(test_ipv4_total_length_below_header_is_malformed),
         cmocka_unit_test(test_ipv4_length_smaller_than_tcp_header_is_malformed),
         cmocka_unit_test(test_payload_len_comes_from_ip_length_with_54_byte_caplen),
+        cmocka_unit_test(test_content_digest_tells_sack_blocks_and_payload_apart),
         cmocka_unit_test(test_ethernet_padding_is_not_payload_or_options),
         cmocka_unit_test(test_ipv4_total_length_zero_uses_wirelen),
         cmocka_unit_test(test_ipv6_extension_chain_reaches_tcp),

@@ -472,6 +472,28 @@ static void test_out_of_order_timestamps_do_not_corrupt_instance(void **state)
     done();
 }
 
+/* Not copies: a duplicate ACK with other SACK blocks, or the same header
+ * with other data (the dissector's content digest differs). */
+static void test_same_header_other_content_is_not_a_duplicate(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    open_conn(&c, 0);
+    dissect_segment g = seg_of(&c, S, F_A, 0);
+    g.content = 1;
+    send_seg(&c, S, g, 10 * MS);
+    g.content = 2; /* other SACK blocks */
+    send_seg(&c, S, g, 100 * US);
+    g.content = 2; /* a true copy of that one */
+    send_seg(&c, S, g, 100 * US);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_INT(r->packets_s2c, 2 + 2);
+    EXPECT_INT(flows_get_stats(s->t)->duplicates, 1);
+    done();
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
@@ -494,6 +516,7 @@ int main(void)
         T(test_duplicated_fin_is_not_a_fin_retransmission),
         T(test_duplicated_fin_of_crossed_close_is_still_crossed),
         T(test_duplicated_syn_is_not_a_syn_retransmission),
+        T(test_same_header_other_content_is_not_a_duplicate),
         T(test_identical_segment_later_is_a_retransmission),
         T(test_identical_segment_2_pow_32_ns_later_is_a_retransmission),
         T(test_interleaved_span_copies_are_duplicates),
