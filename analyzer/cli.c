@@ -82,6 +82,12 @@ static const char usage_text[] =
     "      --msl SECONDS     maximum segment lifetime; TIME_WAIT = 2*MSL (default 30)\n"
     "      --idle-timeout SECONDS  end idle connections after SECONDS (default 7200;\n"
     "                        0 = never)\n"
+    "      --syn-timeout SECONDS  a client whose SYN is never answered gave up at the\n"
+    "                        latest SECONDS after its first SYN (default 127, Linux's\n"
+    "                        tcp_syn_retries = 6; 0 = never infer it)\n"
+    "      --fin-timeout SECONDS  an endpoint in FIN_WAIT2 on a connection silent for\n"
+    "                        SECONDS was an orphan Linux dropped: CLOSED (default 60,\n"
+    "                        tcp_fin_timeout; 0 = never)\n"
     "      --max-flows N     at most N connections tracked at once; past it one is\n"
     "                        ended early and marked evicted: unanswered SYNs first,\n"
     "                        then the least recently active (default 10000000,\n"
@@ -135,7 +141,16 @@ static int parse_count(const char *s, size_t *out)
     return 0;
 }
 
-enum { OPT_MSL = 256, OPT_IDLE, OPT_MAX_FLOWS, OPT_SUMMARY, OPT_STATS, OPT_NO_HEADER };
+enum {
+    OPT_MSL = 256,
+    OPT_IDLE,
+    OPT_MAX_FLOWS,
+    OPT_SYN_TIMEOUT,
+    OPT_FIN_TIMEOUT,
+    OPT_SUMMARY,
+    OPT_STATS,
+    OPT_NO_HEADER
+};
 
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -143,6 +158,8 @@ static const struct option longopts[] = {
     {"msl", required_argument, NULL, OPT_MSL},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+    {"syn-timeout", required_argument, NULL, OPT_SYN_TIMEOUT},
+    {"fin-timeout", required_argument, NULL, OPT_FIN_TIMEOUT},
     {"summary", no_argument, NULL, OPT_SUMMARY},
     {"stats", no_argument, NULL, OPT_STATS},
     {"no-header", no_argument, NULL, OPT_NO_HEADER},
@@ -171,7 +188,8 @@ static int bad_option(int c, char **argv)
     return EXIT_USAGE;
 }
 
-/* The options with a numeric value (--msl, --idle-timeout, --max-flows).
+/* The options with a numeric value (--msl, --idle-timeout, --syn-timeout,
+ * --fin-timeout, --max-flows).
  * Returns -1 to go on, else EXIT_USAGE. */
 static int parse_number_option(int c, const char *arg, flows_config *fc)
 {
@@ -183,6 +201,14 @@ static int parse_number_option(int c, const char *arg, flows_config *fc)
     case OPT_IDLE:
         if (parse_seconds(arg, 100LL * 365 * 86400, &fc->idle_timeout) < 0)
             return usage_error("--idle-timeout", arg, "is not a number of seconds >= 0");
+        break;
+    case OPT_SYN_TIMEOUT:
+        if (parse_seconds(arg, 100LL * 365 * 86400, &fc->syn_timeout) < 0)
+            return usage_error("--syn-timeout", arg, "is not a number of seconds >= 0");
+        break;
+    case OPT_FIN_TIMEOUT:
+        if (parse_seconds(arg, 100LL * 365 * 86400, &fc->fin_timeout) < 0)
+            return usage_error("--fin-timeout", arg, "is not a number of seconds >= 0");
         break;
     default: /* OPT_MAX_FLOWS */
         if (parse_count(arg, &fc->max_flows) < 0)
@@ -222,6 +248,8 @@ static int parse_args(int argc, char **argv, options *o)
         case OPT_MSL:
         case OPT_IDLE:
         case OPT_MAX_FLOWS:
+        case OPT_SYN_TIMEOUT:
+        case OPT_FIN_TIMEOUT:
             if ((rc = parse_number_option(c, optarg, &o->flows)) >= 0)
                 return rc;
             break;

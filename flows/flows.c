@@ -142,6 +142,8 @@ void flows_config_default(flows_config *cfg)
     cfg->msl = FLOWS_NS_PER_SEC * 30;
     cfg->idle_timeout = FLOWS_NS_PER_SEC * 2 * 3600;
     cfg->max_flows = FLOWS_DEFAULT_MAX_FLOWS;
+    cfg->syn_timeout = FLOWS_NS_PER_SEC * 127;
+    cfg->fin_timeout = FLOWS_NS_PER_SEC * 60;
 }
 
 flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
@@ -155,6 +157,8 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
         flows_config_default(&t->cfg);
     t->cfg.msl = clamp_duration(t->cfg.msl);
     t->cfg.idle_timeout = clamp_duration(t->cfg.idle_timeout);
+    t->cfg.syn_timeout = clamp_duration(t->cfg.syn_timeout);
+    t->cfg.fin_timeout = clamp_duration(t->cfg.fin_timeout);
     t->emit = emit;
     t->ctx = ctx;
     t->next_id = 1;
@@ -206,6 +210,7 @@ static void emit_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when
                       conn_tw_reason tw_reason)
 {
     conn_record rec;
+    machine_unseen_timers(t, c, when);
     for (int i = 0; i < 2; i++)
         timer_leave_time_wait(t, c, i, when, tw_reason);
     if (why == END_IDLE) {

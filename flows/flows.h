@@ -76,8 +76,8 @@ enum {
     ANOM_SYN_WITH_DATA = 1u << 3,
     ANOM_IDLE_TIMEOUT = 1u << 4,
     ANOM_EVICTED = 1u << 5,
-    ANOM_RST_CHALLENGED = 1u << 6,       /* an RST in the window but not at rcv_nxt (RFC 5961) */
-    ANOM_ABORTED_ON_DATA = 1u << 7,      /* an endpoint that had closed answered data with RST */
+    ANOM_RST_CHALLENGED = 1u << 6,        /* an RST in the window but not at rcv_nxt (RFC 5961) */
+    ANOM_ABORTED_ON_DATA = 1u << 7,       /* an endpoint that had closed answered data with RST */
     ANOM_ACCEPT_QUEUE_OVERFLOW = 1u << 8, /* the server sent its SYN-ACK again after the ACK */
     ANOM_COUNT = 9
 };
@@ -119,6 +119,14 @@ typedef struct flows_config {
     int64_t msl;          /* ns; TIME_WAIT lasts 2*msl. Default 30 s. */
     int64_t idle_timeout; /* ns; 0 = never. Default 2 h. */
     size_t max_flows;     /* instances alive at once; 0 = unbounded */
+    /* Timers the wire does not show (SPEC §2), modelled on Linux; 0 = never.
+     * syn_timeout: a client whose SYN is never answered is CLOSED at the
+     * latest this long after its first SYN (127 s: tcp_syn_retries = 6),
+     * sooner when a retransmission was due by the spacing seen and did not
+     * come. fin_timeout: an endpoint in FIN_WAIT2 whose connection is silent
+     * this long is CLOSED (tcp_fin_timeout, 60 s: an orphaned socket). */
+    int64_t syn_timeout;
+    int64_t fin_timeout;
 } flows_config;
 
 typedef struct flows_stats {

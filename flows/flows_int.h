@@ -71,14 +71,14 @@ enum {
     EP_ACKED_PEER_FIN = 1u << 5, /* sent an ACK covering the peer's FIN */
     EP_WIN_KNOWN = 1u << 6,
     EP_TTL_KNOWN = 1u << 7,
-    EP_CLOSING = 1u << 8,  /* passed through CLOSING */
-    EP_TW = 1u << 9,       /* entered TIME_WAIT */
-    EP_WS_OPT = 1u << 10,  /* its SYN carried a window scale option */
-    EP_TW_LEFT = 1u << 11, /* left TIME_WAIT: tw_deadline[] is when, tw_reason why */
+    EP_CLOSING = 1u << 8,           /* passed through CLOSING */
+    EP_TW = 1u << 9,                /* entered TIME_WAIT */
+    EP_WS_OPT = 1u << 10,           /* its SYN carried a window scale option */
+    EP_TW_LEFT = 1u << 11,          /* left TIME_WAIT: tw_deadline[] is when, tw_reason why */
     EP_DATA_AFTER_CLOSE = 1u << 12, /* received new data in FIN_WAIT1/2: an RST from it now is
                                        an abort on that data (RFC 1122 4.2.2.13) */
-    EP_STALE_ACK = 1u << 13, /* in SYN_SENT, received a plain ACK not acking its SYN: the
-                                peer holds an old connection; stale_ack is its ACK field */
+    EP_STALE_ACK = 1u << 13,        /* in SYN_SENT, received a plain ACK not acking its SYN: the
+                                       peer holds an old connection; stale_ack is its ACK field */
 };
 
 typedef struct endpoint {
@@ -134,7 +134,7 @@ typedef struct conn_cold {
     uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
     uint8_t close_initiator; /* conn_side */
     uint8_t close_type;
-    uint8_t cross_who; /* the endpoint whose FIN crossed the other's */
+    uint8_t cross_who;  /* the endpoint whose FIN crossed the other's */
     uint32_t stale_ack; /* see EP_STALE_ACK */
 } conn_cold;
 
@@ -195,6 +195,10 @@ static inline conn_cold *cold(const flows_table *t, const conn *c)
 /* Replays segment s, sent by endpoint d (CLIENT or SERVER) at ts, through
  * both endpoints' state machines (SPEC §2). */
 void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts);
+
+/* Timers the wire does not show (SYN give-up, FIN_WAIT2 timeout), applied to
+ * the states of an instance whose row is written at `when`. */
+void machine_unseen_timers(const flows_table *t, conn *c, int64_t when);
 
 /* ---- flows.c: timers the machine starts --------------------------------- */
 

@@ -42,7 +42,15 @@
  *   TIME_WAIT    2*MSL, or a new SYN                 CLOSED        flows.c (timers,
  *                                                                  starts_new_instance)
  *   TIME_WAIT    X receives a FIN again              restarts 2*MSL receive_close
+ *                (not acked yet: TIME_WAIT starts at it, the first was lost)
+ *   SYN_SENT     no SYN again when due, or syn_timeout CLOSED      machine_unseen_timers
+ *   FIN_WAIT2    fin_timeout without a packet        CLOSED        machine_unseen_timers
+ *   ESTABLISHED  (server) sends its SYN-ACK again    SYN_RCVD      send_open
+ *                after the client's ACK (accept-queue overflow)
  *   any          acceptable RST                      CLOSED        receive_rst
+ *                (in the window, not at rcv_nxt: challenged, no change;
+ *                 X had closed and got new data: X CLOSED at that data,
+ *                 never in TIME_WAIT)
  *
  * Choices where the capture misses a step (README "How the replay works"):
  * a SYN_SENT or LISTEN endpoint that sends a plain ACK is ESTABLISHED
@@ -386,8 +394,13 @@ static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, in
             timer_enter_time_wait(t, c, !d, ts);
         break;
     case CONN_TIME_WAIT:
-        if (fin)
+        if (fin) {
+            /* The FIN sent again before Y acked it: the first was lost
+             * after the capture point, TIME_WAIT starts at this one. */
+            if (!(y->flags & EP_ACKED_PEER_FIN))
+                cold(t, c)->tw_start[!d] = ts;
             timer_enter_time_wait(t, c, !d, ts); /* a retransmitted FIN restarts 2*MSL */
+        }
         break;
     case CONN_LAST_ACK:
         if (!fin && acks_fin)
@@ -508,6 +521,41 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s,
             cold(t, c)->tw_start[who] = ts; /* FIN_WAIT2 -> TIME_WAIT happens now */
         c->cross = CROSS_NONE;
     }
+}
+
+/* ---- timers the wire does not show ------------------------------------ */
+
+/*
+ * Timers the wire does not show (SPEC §2), applied when the row is written
+ * at `when`: their effect is only on the states the row reports.
+ * - A client still in SYN_SENT gave up when a retransmission was due and did
+ *   not come: Linux's retransmissions are at most twice the time since the
+ *   first SYN apart (they double, or keep 1 s; the first after 1 s), so
+ *   after twice that gap (at least 2 s) without one the application had
+ *   closed the socket; and at the latest syn_timeout after the first SYN.
+ * - An endpoint in FIN_WAIT2 whose connection has been silent for
+ *   fin_timeout was an orphan that Linux dropped. An application that only
+ *   shut down its sending side keeps FIN_WAIT2 until the peer closes: the
+ *   wire cannot tell the two apart (README).
+ */
+void machine_unseen_timers(const flows_table *t, conn *c, int64_t when)
+{
+    endpoint *cl = &c->ep[CLIENT];
+    const conn_cold *k = cold(t, c);
+    if (t->cfg.syn_timeout > 0 && cl->state == CONN_SYN_SENT && (cl->flags & EP_SENT_SYN) &&
+        c->role_by == ROLE_BY_SYN && !(c->hs & HSF_ACK)) {
+        int64_t first = k->first_ts, last = k->hs_time; /* the client's first and last SYN */
+        int64_t gap = last - first < FLOWS_NS_PER_SEC ? FLOWS_NS_PER_SEC : last - first;
+        int64_t due = last + 2 * gap;
+        if (first + t->cfg.syn_timeout < due)
+            due = first + t->cfg.syn_timeout;
+        if (when >= due)
+            cl->state = CONN_CLOSED;
+    }
+    for (int i = 0; i < 2; i++)
+        if (t->cfg.fin_timeout > 0 && c->ep[i].state == CONN_FIN_WAIT2 &&
+            when - c->last_ts >= t->cfg.fin_timeout)
+            c->ep[i].state = CONN_CLOSED;
 }
 
 /* ---- one segment -------------------------------------------------------- */

@@ -50,6 +50,8 @@ static void test_default_config_has_30_s_msl_and_default_max_flows(void **state)
     flows_config_default(&cfg);
     EXPECT_DUR(cfg.msl, 30 * SEC);
     EXPECT_INT(cfg.max_flows, FLOWS_DEFAULT_MAX_FLOWS);
+    EXPECT_DUR(cfg.syn_timeout, 127 * SEC); /* Linux: tcp_syn_retries = 6 */
+    EXPECT_DUR(cfg.fin_timeout, 60 * SEC);  /* Linux: tcp_fin_timeout */
     done();
 }
 
@@ -272,6 +274,130 @@ static void test_older_packet_does_not_bring_back_expired_time_wait(void **state
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* ---- timers the wire does not show (SPEC §2) ------------------------------ */
+
+/* SYNs at the given seconds after T0 (the first at 0), no answer; the row at
+ * capture end `end_s`: the client's state. */
+static const char *client_state_after_syns(sim *s, const double *at, int n, double end_s)
+{
+    conv c;
+    sim_restart(s);
+    conv_init(&c, s);
+    for (int i = 0; i < n; i++)
+        tx(&c, C, F_SYN, 0, i == 0 ? 0 : (int64_t)((at[i] - at[i - 1]) * 1e9));
+    finish_at(s, T0 + (int64_t)(end_s * 1e9));
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "syn_only");
+    EXPECT_SSTATE(r, "LISTEN");
+    return state_name(r->client_state);
+}
+
+#define EXPECT_CLIENT_AFTER_SYNS(s, at, end_s, want)                                               \
+    do {                                                                                           \
+        const char *got_ =                                                                         \
+            client_state_after_syns(s, at, (int)(sizeof(at) / sizeof(at[0])), end_s);              \
+        if (strcmp(got_, want) != 0)                                                               \
+            soft_fail(__FILE__, __LINE__, "client at T0+%.1f s: %s, expected %s", (double)(end_s), \
+                      got_, want);                                                                 \
+    } while (0)
+
+/* A client gave up when a SYN retransmission was due and did not come:
+ * after twice the time since its first SYN (at least 2 s) without one. */
+static void test_unanswered_syn_client_gives_up_when_no_retransmission_comes(void **state)
+{
+    sim *s = *state;
+    static const double lone[] = {0};
+    EXPECT_CLIENT_AFTER_SYNS(s, lone, 1.9, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, lone, 2.0, "CLOSED");
+    static const double doubling[] = {0, 1, 3, 7}; /* next due by 7 + 2 * 7 */
+    EXPECT_CLIENT_AFTER_SYNS(s, doubling, 20.9, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, doubling, 21.0, "CLOSED");
+    static const double linux618[] = {0, 1, 2, 3, 4}; /* 1 s apart at first */
+    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 11.9, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 12.0, "CLOSED");
+    done();
+}
+
+/* Linux gives up 127 s after the first SYN (tcp_syn_retries = 6): its last
+ * retransmission at 63 s would leave the client open until 189 s. */
+static void test_unanswered_syn_client_gives_up_at_syn_timeout(void **state)
+{
+    sim *s = *state;
+    static const double linux6[] = {0, 1, 3, 7, 15, 31, 63};
+    EXPECT_CLIENT_AFTER_SYNS(s, linux6, 126.9, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, linux6, 127.0, "CLOSED");
+    done();
+}
+
+static int setup_no_unseen_timers(void **state)
+{
+    flows_config cfg;
+    flows_config_default(&cfg);
+    cfg.syn_timeout = 0;
+    cfg.fin_timeout = 0;
+    return sim_setup_with(state, &cfg);
+}
+
+static void test_unseen_timers_off_keep_syn_sent_and_fin_wait2(void **state)
+{
+    sim *s = *state;
+    static const double lone[] = {0};
+    EXPECT_CLIENT_AFTER_SYNS(s, lone, 1000, "SYN_SENT");
+    conv c;
+    sim_restart(s);
+    conv_init(&c, s);
+    open_conn(&c, 0);
+    tx(&c, C, F_FA, 0, 1 * SEC);
+    tx(&c, S, F_A, 0, 5 * MS);
+    finish_at(s, s->now + 1000 * SEC);
+    EXPECT_CSTATE(only(s), "FIN_WAIT2");
+    done();
+}
+
+/* An endpoint in FIN_WAIT2 on a connection silent for tcp_fin_timeout
+ * (60 s) was an orphan: CLOSED; its peer stays in CLOSE_WAIT. */
+static void test_orphan_in_fin_wait2_is_closed_after_fin_timeout(void **state)
+{
+    sim *s = *state;
+    for (int late = 0; late < 2; late++) {
+        conv c;
+        sim_restart(s);
+        conv_init(&c, s);
+        open_conn(&c, 0);
+        tx(&c, C, F_FA, 0, 1 * SEC);
+        int64_t t = tx(&c, S, F_A, 0, 5 * MS);
+        finish_at(s, t + (late ? 60 * SEC : 60 * SEC - 1));
+        const conn_record *r = only(s);
+        EXPECT_CSTATE(r, late ? "CLOSED" : "FIN_WAIT2");
+        EXPECT_SSTATE(r, "CLOSE_WAIT");
+        EXPECT_TW_SIDE(r, "none");
+    }
+    done();
+}
+
+/* The FIN sent again before the other side acked it: the first was lost
+ * after the capture point, and TIME_WAIT starts at the one delivered. */
+static void test_time_wait_starts_at_the_fin_that_was_delivered(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    open_conn(&c, 0);
+    tx(&c, C, F_FA, 0, 1 * SEC);
+    tx(&c, S, F_A, 0, 5 * MS);
+    uint32_t sfin = c.nxt[S];
+    tx(&c, S, F_FA, 0, 1 * SEC);                         /* lost after the capture point */
+    int64_t t2 = tx_seq(&c, S, F_FA, 0, 200 * MS, sfin); /* delivered */
+    tx(&c, C, F_A, 0, 1 * MS);
+    finish_at(s, t2 + 100 * SEC);
+    const conn_record *r = only(s);
+    EXPECT_TW_SIDE(r, "client");
+    EXPECT_TS(r->time_wait_start, t2);
+    EXPECT_TS(r->time_wait_end, t2 + 60 * SEC);
+    EXPECT_INT(r->fin_retransmits, 1);
+    done();
+}
+
 #define T(f)         cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
 #define TC(f, setup) cmocka_unit_test_setup_teardown(f, setup, sim_teardown)
 
@@ -289,6 +415,11 @@ int main(void)
         TC(test_idle_timeout_ends_instance, setup_idle_timeout_10s),
         TC(test_max_flows_evicts_an_instance, setup_max_flows_2),
         TC(test_syn_flood_evicts_attempts_before_answered_connections, setup_max_flows_100),
+        T(test_unanswered_syn_client_gives_up_when_no_retransmission_comes),
+        T(test_unanswered_syn_client_gives_up_at_syn_timeout),
+        TC(test_unseen_timers_off_keep_syn_sent_and_fin_wait2, setup_no_unseen_timers),
+        T(test_orphan_in_fin_wait2_is_closed_after_fin_timeout),
+        T(test_time_wait_starts_at_the_fin_that_was_delivered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
