@@ -210,7 +210,7 @@ static void emit_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when
                       conn_tw_reason tw_reason)
 {
     conn_record rec;
-    machine_unseen_timers(t, c, when);
+    machine_unseen_timers(t, c);
     for (int i = 0; i < 2; i++)
         timer_leave_time_wait(t, c, i, when, tw_reason);
     if (why == END_IDLE) {
@@ -273,7 +273,7 @@ static void requeue(flows_table *t, conn_list *l, conn *c)
 static conn *least_recent(flows_table *t, conn_list *l)
 {
     conn *c;
-    while ((c = list_head(t, l)) && c->last_ts > cold(t, c)->deadline)
+    while ((c = list_head(t, l)) && conn_active(t, c) > cold(t, c)->deadline)
         requeue(t, l, c);
     return c;
 }
@@ -283,8 +283,8 @@ static void expire_idle(flows_table *t, conn_list *l)
     int64_t limit = t->clock - t->cfg.idle_timeout;
     conn *c;
     while ((c = list_head(t, l)) && cold(t, c)->deadline <= limit) {
-        if (c->last_ts <= limit)
-            end_conn(t, c, END_IDLE, t->clock, TW_REASON_NONE);
+        if (conn_active(t, c) <= limit)
+            end_conn(t, c, END_IDLE, t->clock - t->offset, TW_REASON_NONE);
         else
             requeue(t, l, c);
     }
@@ -332,6 +332,8 @@ static inline void expire_due(flows_table *t)
  * `active`. */
 static void reschedule(flows_table *t, conn *c)
 {
+    /* TIME_WAIT deadlines are kept in packet time (the row reports them);
+     * they run out on the timers' clock. */
     int closing = c->reset || c->ep[0].state == CONN_TIME_WAIT || c->ep[1].state == CONN_TIME_WAIT;
     /* An active instance stays where it is (the active list is a lazy LRU,
      * see expire_due()); a closing one moves only when its deadline does. */
@@ -350,8 +352,8 @@ static void reschedule(flows_table *t, conn *c)
     conn_cold *k = cold(t, c);
     int64_t deadline = INT64_MIN;
     for (int i = 0; i < 2; i++)
-        if (c->ep[i].state == CONN_TIME_WAIT && k->tw_deadline[i] > deadline)
-            deadline = k->tw_deadline[i];
+        if (c->ep[i].state == CONN_TIME_WAIT && k->tw_deadline[i] + t->offset > deadline)
+            deadline = k->tw_deadline[i] + t->offset;
     if (c->reset && k->deadline > deadline)
         deadline = k->deadline; /* linger set by the reset */
     if (c->list == LIST_CLOSING && k->deadline == deadline)
@@ -378,7 +380,7 @@ void timer_enter_time_wait(flows_table *t, conn *c, int i, int64_t ts)
  * counted with this instance instead of opening a midstream one. */
 void timer_linger(flows_table *t, conn *c, int64_t ts)
 {
-    cold(t, c)->deadline = ts + 2 * t->cfg.msl;
+    cold(t, c)->deadline = ts + t->offset + 2 * t->cfg.msl;
     t->due = INT64_MIN; /* it may be a list's head */
 }
 
@@ -397,7 +399,7 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
             victim = (!a || (z && z->last_ts < a->last_ts)) ? z : a;
         }
         if (victim)
-            end_conn(t, victim, END_EVICTED, t->clock, TW_EVICTED);
+            end_conn(t, victim, END_EVICTED, t->clock - t->offset, TW_EVICTED);
     }
     uint32_t idx = conntab_alloc(t->tab);
     if (idx == CONNTAB_NONE)
@@ -547,18 +549,45 @@ void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *t
     }
 }
 
+/*
+ * The timers' clock follows the capture's newest time and never goes back.
+ * Packets a little out of time order (multi-queue capture) leave it where
+ * it is. A capture whose own clock stepped back (frames dated 2026, then
+ * 2023) would leave every later timer already run out and every later
+ * connection idle for years: a step back of more than CLOCK_STEP moves the
+ * capture's time line by `offset` so that the timers' clock goes on from
+ * where it was. Arming and checking are then on one clock.
+ */
+#define CLOCK_STEP  FLOWS_NS_PER_SEC
+#define OFFSET_MAX  (INT64_C(1) << 61) /* ts + offset + a timer stays below 2^63 */
+
+static void advance_clock(flows_table *t, int64_t ts)
+{
+    int64_t now = ts + t->offset;
+    if (!t->clock_set) {
+        t->clock = now;
+        t->clock_set = 1;
+        return;
+    }
+    if (now < t->clock) {
+        t->stats.out_of_order++;
+        if (t->clock - now > CLOCK_STEP && t->offset + (t->clock - now) <= OFFSET_MAX) {
+            t->offset += t->clock - now;
+            t->stats.clock_steps++;
+            t->due = INT64_MIN;
+        }
+        return;
+    }
+    t->clock = now;
+}
+
 /* Replays one prepared segment. */
 static int replay_one(flows_table *t, const flows_seg *s)
 {
     const int64_t ts = s->ts;
     const int sender_is_a = s->bits & FLOWS_SEG_FROM_A;
     t->stats.segments++;
-    if (!t->clock_set || ts > t->clock) {
-        t->clock = ts;
-        t->clock_set = 1;
-    } else if (ts < t->clock) {
-        t->stats.out_of_order++;
-    }
+    advance_clock(t, ts);
     expire_due(t);
 
     if (s->bits & FLOWS_SEG_DUPLICATE) {
@@ -632,8 +661,9 @@ size_t flows_replay(flows_table *t, const flows_seg *sg, size_t m)
 void flows_finish(flows_table *t, int64_t capture_end)
 {
     capture_end = clamp_ts(capture_end);
-    if (!t->clock_set || capture_end > t->clock)
-        t->clock = capture_end;
+    int64_t end_clock = capture_end + t->offset;
+    if (!t->clock_set || end_clock > t->clock)
+        t->clock = end_clock;
     expire_due(t);
     /* Whatever is left was alive at the end of the capture. They are handed
      * over in pool order, a sequential walk the hardware prefetches (the
@@ -645,7 +675,7 @@ void flows_finish(flows_table *t, int64_t capture_end)
         if (c->list == LIST_FREE)
             continue;
         conn_cold *k = cold_at(t, i);
-        if (c->list == LIST_CLOSING && k->deadline <= capture_end) {
+        if (c->list == LIST_CLOSING && k->deadline <= end_clock) {
             for (int e = 0; e < 2; e++)
                 timer_leave_time_wait(t, c, e, k->tw_deadline[e], TW_EXPIRED);
             emit_conn(t, c, END_CLOSED, k->deadline, TW_REASON_NONE);

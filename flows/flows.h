@@ -133,6 +133,7 @@ typedef struct flows_stats {
     uint64_t segments;     /* segments given to flows_packet */
     uint64_t duplicates;   /* exact duplicates (SPAN copies) skipped */
     uint64_t out_of_order; /* segments older than the newest one seen */
+    uint64_t clock_steps;  /* times the capture's clock stepped back by more than a second */
     uint64_t instances;    /* instances created */
     uint64_t alive;        /* instances tracked now */
     uint64_t peak_alive;

@@ -159,7 +159,12 @@ struct flows_table {
     void *ctx;
     conntab *tab; /* the instances and the index of their 4-tuples */
     conn_list active, closing, embryonic;
-    int64_t clock; /* newest capture time seen */
+    /* The timers' clock: the newest capture time seen, on the capture's
+     * time line moved by `offset` (see replay_one()). Packet times stay
+     * what rows report; a timer armed at a packet's time t runs out at
+     * t + offset + its length on this clock. */
+    int64_t clock;
+    int64_t offset; /* the sum of the capture's clock steps back */
     /* Exact-duplicate filter: the fingerprints of recent segments in a
      * direct-mapped cache (see is_duplicate() in flows.c). */
     struct dedup_slot {
@@ -190,6 +195,12 @@ static inline conn_cold *cold(const flows_table *t, const conn *c)
     return cold_at(t, conntab_index(t->tab, c));
 }
 
+/* When the instance last saw a packet, on the timers' clock. */
+static inline int64_t conn_active(const flows_table *t, const conn *c)
+{
+    return c->last_ts + t->offset;
+}
+
 /* ---- machine.c --------------------------------------------------------- */
 
 /* Replays segment s, sent by endpoint d (CLIENT or SERVER) at ts, through
@@ -197,8 +208,8 @@ static inline conn_cold *cold(const flows_table *t, const conn *c)
 void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts);
 
 /* Timers the wire does not show (SYN give-up, FIN_WAIT2 timeout), applied to
- * the states of an instance whose row is written at `when`. */
-void machine_unseen_timers(const flows_table *t, conn *c, int64_t when);
+ * the states of an instance whose row is written now (t->clock). */
+void machine_unseen_timers(const flows_table *t, conn *c);
 
 /* ---- flows.c: timers the machine starts --------------------------------- */
 

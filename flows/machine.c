@@ -527,7 +527,7 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s,
 
 /*
  * Timers the wire does not show (SPEC §2), applied when the row is written
- * at `when`: their effect is only on the states the row reports.
+ * (t->clock): their effect is only on the states the row reports.
  * - A client still in SYN_SENT gave up when a retransmission was due and did
  *   not come: Linux's retransmissions are at most twice the time since the
  *   first SYN apart (they double, or keep 1 s; the first after 1 s), so
@@ -538,8 +538,9 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s,
  *   shut down its sending side keeps FIN_WAIT2 until the peer closes: the
  *   wire cannot tell the two apart (README).
  */
-void machine_unseen_timers(const flows_table *t, conn *c, int64_t when)
+void machine_unseen_timers(const flows_table *t, conn *c)
 {
+    const int64_t now = t->clock - t->offset; /* in the packets' time */
     endpoint *cl = &c->ep[CLIENT];
     const conn_cold *k = cold(t, c);
     if (t->cfg.syn_timeout > 0 && cl->state == CONN_SYN_SENT && (cl->flags & EP_SENT_SYN) &&
@@ -549,12 +550,12 @@ void machine_unseen_timers(const flows_table *t, conn *c, int64_t when)
         int64_t due = last + 2 * gap;
         if (first + t->cfg.syn_timeout < due)
             due = first + t->cfg.syn_timeout;
-        if (when >= due)
+        if (now >= due)
             cl->state = CONN_CLOSED;
     }
     for (int i = 0; i < 2; i++)
         if (t->cfg.fin_timeout > 0 && c->ep[i].state == CONN_FIN_WAIT2 &&
-            when - c->last_ts >= t->cfg.fin_timeout)
+            t->clock - conn_active(t, c) >= t->cfg.fin_timeout)
             c->ep[i].state = CONN_CLOSED;
 }
 

@@ -189,9 +189,11 @@ static void print_flows_stats(const flows_stats *fs, FILE *f)
             (unsigned long long)fs->instances, (unsigned long long)fs->peak_alive,
             (unsigned long long)fs->reused, (unsigned long long)fs->idle_timeouts,
             (unsigned long long)fs->evicted);
-    fprintf(f, "segments: %llu, exact duplicates skipped %llu, out of time order %llu\n",
+    fprintf(f,
+            "segments: %llu, exact duplicates skipped %llu, out of time order %llu, clock "
+            "stepped back %llu times\n",
             (unsigned long long)fs->segments, (unsigned long long)fs->duplicates,
-            (unsigned long long)fs->out_of_order);
+            (unsigned long long)fs->out_of_order, (unsigned long long)fs->clock_steps);
 }
 
 void report_stats_print(const report_stats *s, int precision, const flows_stats *fs, FILE *f)

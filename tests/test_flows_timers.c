@@ -398,6 +398,46 @@ static void test_time_wait_starts_at_the_fin_that_was_delivered(void **state)
     done();
 }
 
+/* SPEC §2 (d of the conformance issue): a capture whose own clock steps back
+ * by years (frames dated 2026, then 2023). Timers are armed and checked on
+ * one clock: the later connection is neither split into midstream rows nor
+ * ended as idle, and its TIME_WAIT expires 2*MSL after it began. */
+static void test_clock_stepping_back_keeps_timers_on_one_clock(void **state)
+{
+    sim *s = *state;
+    const int64_t years = INT64_C(3) * 365 * 86400 * SEC;
+    conv a, b;
+    conv_init_ports(&a, s, 40001, 80, 1000, 2000);
+    s->now = T0 + years;
+    script_client_close(&a); /* in 2026 */
+    int64_t a_tw = tm[3];
+    conv_init_ports(&b, s, 40002, 80, 3000, 4000);
+    s->now = T0; /* back to 2023 */
+    script_client_close(&b);
+    int64_t b_tw = tm[3];
+    tx(&b, C, F_A, 0, 100 * SEC); /* a stray ACK after TIME_WAIT ended */
+    finish_at(s, s->now);
+    EXPECT_INT(s->nrec, 3);
+    EXPECT_INT(flows_get_stats(s->t)->clock_steps, 1);
+    const conn_record *ra = row_by_cport(s, 40001);
+    EXPECT_TW_SIDE(ra, "client");
+    EXPECT_TS(ra->time_wait_start, a_tw);
+    EXPECT_TS(ra->time_wait_end, a_tw + 60 * SEC);
+    EXPECT_TW_REASON(ra, "expired");
+    const conn_record *rb = row_by_id(s, 2);
+    EXPECT_HS(rb, "complete");
+    EXPECT_INITIATOR(rb, "client");
+    EXPECT_TW_SIDE(rb, "client");
+    EXPECT_TS(rb->time_wait_start, b_tw);
+    EXPECT_TS(rb->time_wait_end, b_tw + 60 * SEC);
+    EXPECT_TW_REASON(rb, "expired");
+    EXPECT_ANOM(rb, "");
+    EXPECT_INT(rb->packets_c2s, 6); /* the last ACK too: not split off */
+    EXPECT_INT(row_by_id(s, 3)->packets_c2s, 1); /* only the stray ACK */
+    EXPECT_TRUE(rb->first_ts < a_tw);
+    done();
+}
+
 #define T(f)         cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
 #define TC(f, setup) cmocka_unit_test_setup_teardown(f, setup, sim_teardown)
 
@@ -420,6 +460,7 @@ int main(void)
         TC(test_unseen_timers_off_keep_syn_sent_and_fin_wait2, setup_no_unseen_timers),
         T(test_orphan_in_fin_wait2_is_closed_after_fin_timeout),
         T(test_time_wait_starts_at_the_fin_that_was_delivered),
+        T(test_clock_stepping_back_keeps_timers_on_one_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
