@@ -266,12 +266,27 @@ def fin_lost_s(ctx):
 
 
 def fin_lost_crossed_c(ctx):
+    # The client's FIN goes first (10 ms before the server's: they still
+    # cross, the delay is 30 ms) and is lost after the capture point.
     s = client_request(ctx)
     ctx.at(1.0)
     s.close()
 
 
 def fin_lost_crossed_s(ctx):
+    serve_echo(ctx, "at", 1.01)
+
+
+def fin_lost_second_c(ctx):
+    # The server's FIN goes first; the client's, 10 ms later, crosses it and
+    # is lost: the client acks the server's FIN with a pure ACK (CLOSING) and
+    # retransmits its own; only the client passes through CLOSING.
+    s = client_request(ctx)
+    ctx.at(1.01)
+    s.close()
+
+
+def fin_lost_second_s(ctx):
     serve_echo(ctx, "at", 1.0)
 
 
@@ -412,15 +427,18 @@ def rst_in_window_s(ctx):
     # The server side injects, through its own interface (so the capture
     # point sees it), an RST inside the client's window but 5000 bytes past
     # rcv_nxt: RFC 5961 says challenge ACK, no state change.
-    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-    sniff.bind(("eth0", 0x0800))
+    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL: outgoing frames too
+    sniff.bind(("eth0", 0x0003))
     sniff.settimeout(0.2)
     l = ctx.listen()
     c = ctx.accept(l)
     c.recv(1000)
     c.sendall(b"response")
     frame = None
-    for _ in range(50):  # bounded: 50 frames or 10 s
+    deadline = time.time() + 5
+    for _ in range(5000):  # bounded: 5000 frames (all scenarios pass here) or 5 s
+        if time.time() > deadline:
+            break
         try:
             f, addr = sniff.recvfrom(2000)
         except OSError:
@@ -509,6 +527,27 @@ def accept_overflow_s(ctx):
         t.join(20)
 
 
+def accept_overflow_end_s(ctx):
+    # The same, but the server never accepts: at the capture end the 4th
+    # connection is ESTABLISHED on the client and a request socket (SYN_RCVD)
+    # on the server, which gives it up after tcp_synack_retries (5: ~31 s).
+    ctx.listen(backlog=2)
+
+
+def accept_overflow_end_c(ctx):
+    starts = [0.0, 0.15, 0.3, 0.305]
+
+    def one(k):
+        ctx.at(starts[k])
+        ctx.connect(k)  # held open until the end
+
+    ts = [threading.Thread(target=one, args=(k,), daemon=True) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+
+
 def keepalive_c(ctx):
     def setup(s):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -521,7 +560,8 @@ def keepalive_c(ctx):
 
 
 # name -> (client, server, options). Options:
-#   conns: connection instances (rows) the scenario makes;
+#   ports: client ports the scenario uses (40000, 40001, ...); several
+#     instances on one port (tw_reuse) are told apart by their ISN;
 #   rules: the forwarder's drop rules (c2s / s2c filled in by run.py);
 #   v6: IPv6 addresses; not_inferable: {field: why} (full mode only);
 #   doc: one line for the README and the table.
@@ -544,14 +584,17 @@ SCENARIOS = [
           doc="the client's first FIN lost after the capture point, then retransmitted")),
     ("fin_lost_crossed", fin_lost_crossed_c, fin_lost_crossed_s,
      dict(rules=[dict(dir="c2s", what="fin", nth=[1])],
-          doc="both close at once, the client's FIN is lost: CLOSING on the client only")),
+          doc="the client closes, the server 10 ms later: the FINs cross and the client's (the first) is lost")),
+    ("fin_lost_second", fin_lost_second_c, fin_lost_second_s,
+     dict(rules=[dict(dir="c2s", what="fin", nth=[1])],
+          doc="the server closes first, the client 10 ms later: the FINs cross and the client's (the second) is lost")),
     ("data_loss", data_loss_c, data_loss_s,
      dict(rules=[dict(dir="c2s", what="data", nth=[3])],
           doc="a data segment lost after the capture point and retransmitted")),
     ("tw_reuse", tw_reuse_c, tw_reuse_s,
-     dict(conns=2, doc="the client reuses its TIME_WAIT 4-tuple (tcp_tw_reuse=1) 1.5 s later")),
+     dict(doc="the client reuses its TIME_WAIT 4-tuple (tcp_tw_reuse=1) 1.5 s later")),
     ("syn_into_server_tw", syn_into_tw_c, syn_into_tw_s,
-     dict(conns=2, doc="a new SYN from the same client port lands in the server's TIME_WAIT")),
+     dict(doc="a new SYN from the same client port lands in the server's TIME_WAIT")),
     ("end_established", hold_c, hold_s, dict(doc="still ESTABLISHED at the capture end")),
     ("end_fin_wait2", close_hold_c, hold_s,
      dict(doc="the client closed (orphan): FIN_WAIT2 / CLOSE_WAIT at the end; the kernel drops the orphan after tcp_fin_timeout")),
@@ -566,7 +609,9 @@ SCENARIOS = [
     ("rst_in_window", rst_in_window_c, rst_in_window_s,
      dict(doc="an RST injected in the client's window, 5000 bytes past rcv_nxt: challenge ACK, no state change (RFC 5961)")),
     ("accept_overflow", accept_overflow_c, accept_overflow_s,
-     dict(conns=4, doc="listen(2), accept after 2.5 s: the 4th handshake ACK is dropped, the server resends its SYN-ACK")),
+     dict(ports=4, doc="listen(2), accept after 2.5 s: the 4th handshake ACK is dropped, the server resends its SYN-ACK")),
+    ("accept_overflow_end", accept_overflow_end_c, accept_overflow_end_s,
+     dict(ports=4, doc="listen(2), never accepted: the 4th connection ends the capture ESTABLISHED / SYN_RCVD")),
     ("keepalive", keepalive_c, client_close_s,
      dict(doc="keepalive probes every second while idle, answered; then the client closes")),
     ("ipv6_client_close", client_close_c, client_close_s, dict(v6=True, doc="client_close over IPv6")),
@@ -591,6 +636,8 @@ def run(role, plan_path, log_path):
 
     def body(fn, ctx):
         try:
+            if role == "client":
+                ctx.at(0)  # servers listen before t0, clients start at t0
             fn(ctx)
         except Exception as e:  # a scenario's failure is logged, not fatal here
             ctx.log(event="error", error=repr(e))
