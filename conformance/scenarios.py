@@ -664,6 +664,16 @@ def run(role, plan_path, log_path):
     d = plan["hold_until"] - time.time()
     if d > 0:
         time.sleep(d)
+    # Reset whatever is still open: a socket left to close normally would
+    # outlive the namespace (FIN_WAIT1 / LAST_ACK retrying into a deleted
+    # link for minutes) and its last steps would show in a later run's trace.
+    for ctx in ctxs:
+        for s in ctx.keep:
+            try:
+                linger0(s)
+                s.close()
+            except OSError:
+                pass
     log({"event": "exit", "t": time.time(), "role": role})
     logf.close()
     os._exit(0)  # threads still blocked (by design) die with the process
