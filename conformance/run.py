@@ -31,6 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import scenarios  # noqa: E402
 import wire  # noqa: E402
 
@@ -413,7 +414,6 @@ class Endpoint:
     def tw_entry(self):
         """(lo, hi) bounds of the step into TIME_WAIT, or None."""
         ws, we = self.window
-        prev_t = None
         for pt, tprev, socks in self.polls:
             if socks is None or pt < ws or pt >= we:
                 continue
@@ -424,7 +424,6 @@ class Endpoint:
                 if closes:
                     lo = max(lo, closes[-1])
                 return (lo, pt)
-            prev_t = pt
         return None
 
     def state_at(self, t, listening):
@@ -636,6 +635,7 @@ def main():
     else:
         print("conformance: HARNESS ERROR: another conformance run held the lock for 10 minutes")
         return 1
+    own_dir = not args.workdir
     args.workdir = args.workdir or tempfile.mkdtemp(prefix="synfin-conformance-")
     os.makedirs(args.workdir, exist_ok=True)
     run = Run(args, chosen)
@@ -652,7 +652,11 @@ def main():
         print("conformance: %s mode, %d scenarios, delay %d ms per direction after the capture point; work dir %s"
               % ("quick" if quick else "full", len(chosen), DELAY * 1000, args.workdir), flush=True)
         pcap, trace, clock, ss = run.capture(plan)
-        return judge(args, plan, pcap, trace, clock, started)
+        rc = judge(args, plan, pcap, trace, clock, started)
+        if rc == 0 and own_dir:  # a temporary work dir is kept only when something failed
+            shutil.rmtree(args.workdir, ignore_errors=True)
+            print("conformance: passed; work dir removed (--workdir keeps it)")
+        return rc
     except HarnessError as e:
         print("conformance: HARNESS ERROR: %s" % e)
         return 1

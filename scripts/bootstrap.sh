@@ -22,7 +22,7 @@ need libcmocka-dev /usr/include/cmocka.h
 need zlib1g-dev /usr/include/zlib.h
 # The conformance suite (conformance/): capture, namespaces, ss, the harness.
 need tcpdump /usr/bin/tcpdump
-need iproute2 /usr/sbin/ip
+need iproute2 /bin/ip
 need python3 /usr/bin/python3
 
 if [ -z "$missing" ]; then
