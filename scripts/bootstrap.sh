@@ -22,6 +22,10 @@ command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 need libpcap-dev /usr/include/pcap/pcap.h
 need libcmocka-dev /usr/include/cmocka.h
 need zlib1g-dev /usr/include/zlib.h
+# The conformance suite (conformance/): capture, namespaces, ss, the harness.
+need tcpdump /usr/bin/tcpdump
+need iproute2 /bin/ip
+need python3 /usr/bin/python3
 if [ "${1:-}" = "--tidy" ] || [ -n "${CI:-}" ]; then
     command -v clang-tidy >/dev/null 2>&1 || missing="$missing clang-tidy"
 fi
