@@ -144,6 +144,7 @@ void flows_config_default(flows_config *cfg)
     cfg->max_flows = FLOWS_DEFAULT_MAX_FLOWS;
     cfg->syn_timeout = FLOWS_NS_PER_SEC * 127;
     cfg->fin_timeout = FLOWS_NS_PER_SEC * 60;
+    cfg->synack_timeout = FLOWS_NS_PER_SEC * 63;
 }
 
 flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
@@ -155,10 +156,10 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
         t->cfg = *cfg;
     else
         flows_config_default(&t->cfg);
-    t->cfg.msl = clamp_duration(t->cfg.msl);
-    t->cfg.idle_timeout = clamp_duration(t->cfg.idle_timeout);
-    t->cfg.syn_timeout = clamp_duration(t->cfg.syn_timeout);
-    t->cfg.fin_timeout = clamp_duration(t->cfg.fin_timeout);
+    int64_t *const timers[] = {&t->cfg.msl, &t->cfg.idle_timeout, &t->cfg.syn_timeout,
+                               &t->cfg.fin_timeout, &t->cfg.synack_timeout};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+        *timers[i] = clamp_duration(*timers[i]);
     t->emit = emit;
     t->ctx = ctx;
     t->next_id = 1;
@@ -550,16 +551,15 @@ void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *t
 }
 
 /*
- * The timers' clock follows the capture's newest time and never goes back.
- * Packets a little out of time order (multi-queue capture) leave it where
- * it is. A capture whose own clock stepped back (frames dated 2026, then
- * 2023) would leave every later timer already run out and every later
- * connection idle for years: a step back of more than CLOCK_STEP moves the
- * capture's time line by `offset` so that the timers' clock goes on from
- * where it was. Arming and checking are then on one clock.
+ * The timers' clock follows the newest capture time and never goes back;
+ * packets a little out of order (multi-queue capture) leave it. A capture
+ * whose clock stepped back (2026, then 2023) would find every later timer
+ * run out and every connection idle for years: a step back of more than
+ * CLOCK_STEP moves the capture's time line by `offset`, so that arming
+ * and checking stay on one clock.
  */
-#define CLOCK_STEP  FLOWS_NS_PER_SEC
-#define OFFSET_MAX  (INT64_C(1) << 61) /* ts + offset + a timer stays below 2^63 */
+#define CLOCK_STEP FLOWS_NS_PER_SEC
+#define OFFSET_MAX (INT64_C(1) << 61) /* ts + offset + a timer stays below 2^63 */
 
 static void advance_clock(flows_table *t, int64_t ts)
 {

@@ -127,6 +127,7 @@ typedef struct flows_config {
      * this long is CLOSED (tcp_fin_timeout, 60 s: an orphaned socket). */
     int64_t syn_timeout;
     int64_t fin_timeout;
+    int64_t synack_timeout; /* a server in SYN_RCVD dropped the request (63 s) */
 } flows_config;
 
 typedef struct flows_stats {

@@ -104,7 +104,12 @@ enum {
 };
 
 /* Crossed-FIN bookkeeping: see resolve_crossing() in machine.c. */
-enum { CROSS_NONE = 0, CROSS_PENDING, CROSS_PURE_ACKED };
+enum {
+    CROSS_NONE = 0,
+    CROSS_PENDING,      /* Y's FIN did not ack X's: crossed, or one FIN lost */
+    CROSS_PURE_ACKED,   /* X acked Y's FIN without a FIN: X's FIN may have been lost */
+    CROSS_Y_PURE_ACKED, /* Y acked X's FIN without a FIN: Y's FIN may have been lost */
+};
 
 typedef struct conn {
     flow_key key;        /* first: conntab compares it */
@@ -135,7 +140,8 @@ typedef struct conn_cold {
     uint8_t close_initiator; /* conn_side */
     uint8_t close_type;
     uint8_t cross_who;  /* the endpoint whose FIN crossed the other's */
-    uint32_t stale_ack; /* see EP_STALE_ACK */
+    uint32_t stale_ack;  /* see EP_STALE_ACK */
+    uint32_t syn_gap_us; /* between the client's last two SYNs (saturating); 0: one SYN */
 } conn_cold;
 
 #define CONN_ALIGN 128

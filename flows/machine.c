@@ -113,9 +113,13 @@ static enum open_event note_handshake(flows_table *t, conn *c, int d, const flow
     if (!(s->flags & DISSECT_ACK)) {
         if (x->flags & EP_SENT_SYN) {
             if (x->isn == s->seq) {
-                cold(t, c)->syn_retransmits++;
-                if (d == CLIENT && !(c->hs & HSF_ACK))
-                    cold(t, c)->hs_time = ts;
+                conn_cold *k = cold(t, c);
+                k->syn_retransmits++;
+                if (d == CLIENT && !(c->hs & HSF_ACK)) {
+                    int64_t gap = (ts - k->hs_time) / 1000;
+                    k->syn_gap_us = gap <= 0 ? 1 : gap >= UINT32_MAX ? UINT32_MAX : (uint32_t)gap;
+                    k->hs_time = ts;
+                }
             }
             return OPEN_NONE;
         }
@@ -213,6 +217,10 @@ static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
         } else if (ev == OPEN_SYNACK) {
             x->state = CONN_SYN_RCVD;
         }
+        break;
+    case CONN_SYN_RCVD:
+        if (plain_ack && d == SERVER && (c->anomalies & ANOM_ACCEPT_QUEUE_OVERFLOW))
+            x->state = CONN_ESTABLISHED; /* accepted at last: it speaks */
         break;
     case CONN_ESTABLISHED:
         if (ev == OPEN_SYNACK_AGAIN && d == SERVER && (c->hs & HSF_ACK) && !(c->hs & HSF_SIMUL)) {
@@ -347,6 +355,8 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enu
     case CONN_SYN_RCVD:
         if (!acks_syn(y, s, ev))
             break;
+        if (d == CLIENT && (c->anomalies & ANOM_ACCEPT_QUEUE_OVERFLOW))
+            break; /* the queue is still full until the server speaks */
         y->state = CONN_ESTABLISHED;
         if (!(y->flags & EP_ISN_KNOWN)) {
             /* Y's SYN was not seen: the SYN-ACK tells its ISN. */
@@ -491,36 +501,46 @@ static void receive_rst(flows_table *t, conn *c, int d, const flows_seg *s, int6
 /*
  * Crossed FINs or a FIN lost after the capture point (SPEC §2).
  * `cross_who` (Y) sent its FIN without acking the peer's (X's) earlier FIN.
- * Default reading: the FINs crossed, Y went FIN_WAIT1 -> CLOSING. It was a
- * loss instead when X first acks Y's FIN with a segment without FIN and then
- * sends its FIN again before Y acks it: Y never was in CLOSING; it went
- * FIN_WAIT2 at X's ACK and TIME_WAIT at the retransmission.
- * Called for a segment from `d`, before that segment's transitions.
+ * Default reading: the FINs crossed, both went FIN_WAIT1 -> CLOSING. One of
+ * them was lost instead when its sender, having acked the other FIN with a
+ * segment without FIN (Linux answers a FIN in CLOSING with a pure ACK),
+ * sends its own FIN again before the other side acks it:
+ * - X's FIN lost: Y never was in CLOSING; it went FIN_WAIT2 at X's ACK and
+ *   TIME_WAIT at the retransmission;
+ * - Y's FIN lost: X never was in CLOSING; it went FIN_WAIT2 at Y's ACK and
+ *   TIME_WAIT at the retransmission (receive_close dates that one).
+ * An ACK of the other's FIN from the one waiting shows that FIN arrived:
+ * crossed. Called for a segment from `d`, before that segment's transitions.
  */
 static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
     int who = cold(t, c)->cross_who;
-    endpoint *y = &c->ep[who], *x = &c->ep[!who];
-    int has_ack = !!(s->flags & DISSECT_ACK);
-    if (d == who) {
-        if (has_ack && SEQ_GT(s->ack, x->fin_seq))
-            c->cross = CROSS_NONE; /* Y acks X's FIN: it got it, crossed */
-        return;
-    }
-    int acks_y_fin = has_ack && SEQ_GT(s->ack, y->fin_seq);
+    const endpoint *y = &c->ep[who];
+    endpoint *sender = &c->ep[d], *peer = &c->ep[!d];
     int fin = !!(s->flags & DISSECT_FIN);
+    int acks_peer_fin = (s->flags & DISSECT_ACK) && SEQ_GT(s->ack, peer->fin_seq);
+    int refin = fin && seg_end(s) == sender->fin_seq + 1; /* its FIN again */
+    int pure_acked = d == who ? CROSS_Y_PURE_ACKED : CROSS_PURE_ACKED;
     if (c->cross == CROSS_PENDING) {
-        if (acks_y_fin)
-            c->cross = fin ? CROSS_NONE : CROSS_PURE_ACKED;
+        if (acks_peer_fin)
+            c->cross = (uint8_t)(fin ? CROSS_NONE : pure_acked);
         return;
     }
-    /* CROSS_PURE_ACKED: X retransmits its FIN before Y acked it. */
-    if (fin && seg_end(s) == x->fin_seq + 1) {
-        y->flags &= (uint16_t)~EP_CLOSING;
-        if (y->state == CONN_TIME_WAIT)
-            cold(t, c)->tw_start[who] = ts; /* FIN_WAIT2 -> TIME_WAIT happens now */
-        c->cross = CROSS_NONE;
+    if (c->cross != pure_acked) {
+        /* The side not suspected of losing its FIN: acking the other FIN
+         * shows it arrived. */
+        if (acks_peer_fin)
+            c->cross = CROSS_NONE;
+        return;
     }
+    if (!refin)
+        return;
+    /* The sender's FIN, again, before the peer acked it: the first was lost
+     * after the capture point, and the peer never was in CLOSING. */
+    peer->flags &= (uint16_t)~EP_CLOSING;
+    if (d != who && y->state == CONN_TIME_WAIT)
+        cold(t, c)->tw_start[who] = ts; /* FIN_WAIT2 -> TIME_WAIT happens now */
+    c->cross = CROSS_NONE;
 }
 
 /* ---- timers the wire does not show ------------------------------------ */
@@ -529,10 +549,13 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s,
  * Timers the wire does not show (SPEC §2), applied when the row is written
  * (t->clock): their effect is only on the states the row reports.
  * - A client still in SYN_SENT gave up when a retransmission was due and did
- *   not come: Linux's retransmissions are at most twice the time since the
- *   first SYN apart (they double, or keep 1 s; the first after 1 s), so
- *   after twice that gap (at least 2 s) without one the application had
- *   closed the socket; and at the latest syn_timeout after the first SYN.
+ *   not come: Linux spaces its SYNs 1 s apart at first, then doubles the
+ *   gap, so without a SYN for 2.25 times the last gap (1 s after a lone
+ *   SYN) the application had closed the socket; and at the latest
+ *   syn_timeout after the first SYN.
+ * - A server still in SYN_RCVD (its SYN-ACKs unanswered, or the client's
+ *   ACK dropped on a full accept queue) dropped the request synack_timeout
+ *   after the SYN (tcp_synack_retries = 5: 63 s): only the listener is left.
  * - An endpoint in FIN_WAIT2 whose connection has been silent for
  *   fin_timeout was an orphan that Linux dropped. An application that only
  *   shut down its sending side keeps FIN_WAIT2 until the peer closes: the
@@ -546,13 +569,17 @@ void machine_unseen_timers(const flows_table *t, conn *c)
     if (t->cfg.syn_timeout > 0 && cl->state == CONN_SYN_SENT && (cl->flags & EP_SENT_SYN) &&
         c->role_by == ROLE_BY_SYN && !(c->hs & HSF_ACK)) {
         int64_t first = k->first_ts, last = k->hs_time; /* the client's first and last SYN */
-        int64_t gap = last - first < FLOWS_NS_PER_SEC ? FLOWS_NS_PER_SEC : last - first;
-        int64_t due = last + 2 * gap;
+        int64_t gap = k->syn_gap_us ? (int64_t)k->syn_gap_us * 1000 : FLOWS_NS_PER_SEC;
+        int64_t due = last + gap * 9 / 4;
         if (first + t->cfg.syn_timeout < due)
             due = first + t->cfg.syn_timeout;
         if (now >= due)
             cl->state = CONN_CLOSED;
     }
+    endpoint *sv = &c->ep[SERVER];
+    if (t->cfg.synack_timeout > 0 && sv->state == CONN_SYN_RCVD && (sv->flags & EP_SENT_SYNACK) &&
+        !(c->hs & HSF_SIMUL) && now >= k->first_ts + t->cfg.synack_timeout)
+        sv->state = CONN_LISTEN;
     for (int i = 0; i < 2; i++)
         if (t->cfg.fin_timeout > 0 && c->ep[i].state == CONN_FIN_WAIT2 &&
             t->clock - conn_active(t, c) >= t->cfg.fin_timeout)

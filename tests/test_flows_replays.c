@@ -544,17 +544,25 @@ static void test_seq_wrap_and_busy_server_samples_give_their_readme_rows(void **
 static int states_compatible(conn_state a, conn_state b)
 {
     static const conn_state pairs[][2] = {
-        {CONN_CLOSED, CONN_CLOSED},        {CONN_SYN_SENT, CONN_LISTEN},
-        {CONN_SYN_SENT, CONN_CLOSED},      {CONN_SYN_RCVD, CONN_SYN_RCVD},
-        {CONN_ESTABLISHED, CONN_SYN_RCVD}, {CONN_ESTABLISHED, CONN_ESTABLISHED},
-        {CONN_FIN_WAIT1, CONN_CLOSE_WAIT}, {CONN_FIN_WAIT2, CONN_CLOSE_WAIT},
-        {CONN_TIME_WAIT, CONN_LAST_ACK},   {CONN_TIME_WAIT, CONN_CLOSED},
-        {CONN_CLOSING, CONN_CLOSING},      {CONN_TIME_WAIT, CONN_CLOSING},
-        {CONN_TIME_WAIT, CONN_TIME_WAIT},  {CONN_CLOSED, CONN_LAST_ACK},
+        {CONN_CLOSED, CONN_CLOSED},
+        {CONN_SYN_SENT, CONN_LISTEN},
+        {CONN_SYN_SENT, CONN_CLOSED},
+        {CONN_SYN_RCVD, CONN_SYN_RCVD},
+        {CONN_ESTABLISHED, CONN_SYN_RCVD},
+        {CONN_ESTABLISHED, CONN_ESTABLISHED},
+        {CONN_FIN_WAIT1, CONN_CLOSE_WAIT},
+        {CONN_FIN_WAIT2, CONN_CLOSE_WAIT},
+        {CONN_TIME_WAIT, CONN_LAST_ACK},
+        {CONN_TIME_WAIT, CONN_CLOSED},
+        {CONN_CLOSING, CONN_CLOSING},
+        {CONN_TIME_WAIT, CONN_CLOSING},
+        {CONN_TIME_WAIT, CONN_TIME_WAIT},
+        {CONN_CLOSED, CONN_LAST_ACK},
         {CONN_CLOSED, CONN_CLOSING},
         /* Timers the wire does not show (SPEC §2): a client that gave up its
          * unanswered SYN; an orphan in FIN_WAIT2 dropped after fin_timeout. */
-        {CONN_CLOSED, CONN_LISTEN},        {CONN_CLOSED, CONN_CLOSE_WAIT},
+        {CONN_CLOSED, CONN_LISTEN},
+        {CONN_CLOSED, CONN_CLOSE_WAIT},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         if ((pairs[i][0] == a && pairs[i][1] == b) || (pairs[i][0] == b && pairs[i][1] == a))

@@ -517,6 +517,34 @@ static void test_closing_implies_both_closed_actively(void **state)
     done();
 }
 
+/* The second FIN lost after the capture point (seen in the kernel suite):
+ * the server closes; the client's FIN crosses it and is lost; the client
+ * acks the server's FIN with a pure ACK and sends its FIN again, which the
+ * server acks. Only the client passed through CLOSING; the server went
+ * FIN_WAIT2 at the pure ACK and TIME_WAIT at the FIN delivered. */
+static void test_second_fin_lost_after_capture_point_leaves_one_closing(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    open_conn(&c, 0);
+    uint32_t sfin_ack = c.nxt[S];
+    tx(&c, S, F_FA, 0, 1 * SEC);
+    uint32_t cfin = c.nxt[C];
+    tx_ack(&c, C, F_FA, 0, 9 * MS, sfin_ack); /* crosses, then lost */
+    tx(&c, C, F_A, 0, 20 * MS);               /* pure ACK of the server's FIN */
+    int64_t t_re = tx_seq(&c, C, F_FA, 0, 270 * MS, cfin);
+    int64_t t_ack = tx(&c, S, F_A, 0, 30 * MS);
+    finish_at(s, t_ack + 10 * SEC);
+    const conn_record *r = only(s);
+    EXPECT_INT(r->closing, 1);
+    EXPECT_INITIATOR(r, "both");
+    EXPECT_TW_SIDE(r, "both");
+    EXPECT_TS(r->time_wait_start, t_re);
+    EXPECT_INT(r->fin_retransmits, 1);
+    done();
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
@@ -547,6 +575,7 @@ int main(void)
         T(test_data_into_fin_wait2_without_rst_is_a_half_close),
         T(test_rst_into_time_wait_is_an_assassination),
         T(test_closing_implies_both_closed_actively),
+        T(test_second_fin_lost_after_capture_point_leaves_one_closing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

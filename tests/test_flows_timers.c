@@ -50,8 +50,9 @@ static void test_default_config_has_30_s_msl_and_default_max_flows(void **state)
     flows_config_default(&cfg);
     EXPECT_DUR(cfg.msl, 30 * SEC);
     EXPECT_INT(cfg.max_flows, FLOWS_DEFAULT_MAX_FLOWS);
-    EXPECT_DUR(cfg.syn_timeout, 127 * SEC); /* Linux: tcp_syn_retries = 6 */
-    EXPECT_DUR(cfg.fin_timeout, 60 * SEC);  /* Linux: tcp_fin_timeout */
+    EXPECT_DUR(cfg.syn_timeout, 127 * SEC);   /* Linux: tcp_syn_retries = 6 */
+    EXPECT_DUR(cfg.fin_timeout, 60 * SEC);    /* Linux: tcp_fin_timeout */
+    EXPECT_DUR(cfg.synack_timeout, 63 * SEC); /* Linux: tcp_synack_retries = 5 */
     done();
 }
 
@@ -302,19 +303,19 @@ static const char *client_state_after_syns(sim *s, const double *at, int n, doub
     } while (0)
 
 /* A client gave up when a SYN retransmission was due and did not come:
- * after twice the time since its first SYN (at least 2 s) without one. */
+ * after 2.25 times the last gap between its SYNs (1 s for a lone SYN). */
 static void test_unanswered_syn_client_gives_up_when_no_retransmission_comes(void **state)
 {
     sim *s = *state;
     static const double lone[] = {0};
-    EXPECT_CLIENT_AFTER_SYNS(s, lone, 1.9, "SYN_SENT");
-    EXPECT_CLIENT_AFTER_SYNS(s, lone, 2.0, "CLOSED");
-    static const double doubling[] = {0, 1, 3, 7}; /* next due by 7 + 2 * 7 */
-    EXPECT_CLIENT_AFTER_SYNS(s, doubling, 20.9, "SYN_SENT");
-    EXPECT_CLIENT_AFTER_SYNS(s, doubling, 21.0, "CLOSED");
-    static const double linux618[] = {0, 1, 2, 3, 4}; /* 1 s apart at first */
-    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 11.9, "SYN_SENT");
-    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 12.0, "CLOSED");
+    EXPECT_CLIENT_AFTER_SYNS(s, lone, 2.2, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, lone, 2.25, "CLOSED");
+    static const double doubling[] = {0, 1, 3, 7}; /* next at 15: due by 7 + 2.25 * 4 */
+    EXPECT_CLIENT_AFTER_SYNS(s, doubling, 15.9, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, doubling, 16.0, "CLOSED");
+    static const double linux618[] = {0, 1, 2, 3}; /* 1 s apart at first */
+    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 5.2, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 5.25, "CLOSED");
     done();
 }
 
@@ -432,7 +433,7 @@ static void test_clock_stepping_back_keeps_timers_on_one_clock(void **state)
     EXPECT_TS(rb->time_wait_end, b_tw + 60 * SEC);
     EXPECT_TW_REASON(rb, "expired");
     EXPECT_ANOM(rb, "");
-    EXPECT_INT(rb->packets_c2s, 6); /* the last ACK too: not split off */
+    EXPECT_INT(rb->packets_c2s, 6);              /* the last ACK too: not split off */
     EXPECT_INT(row_by_id(s, 3)->packets_c2s, 1); /* only the stray ACK */
     EXPECT_TRUE(rb->first_ts < a_tw);
     done();

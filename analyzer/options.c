@@ -1,0 +1,238 @@
+/*
+ * options.c: the command line (usage text, option table, numbers and
+ * seconds parsed with their bounds).
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pcap/pcap.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SYNFIN_VERSION
+#define SYNFIN_VERSION "dev"
+#endif
+
+static const char usage_text[] =
+    "usage: synfin [options] FILE...   (FILE '-' = standard input)\n"
+    "Replays every TCP connection of pcap/pcapng captures (gzip too) through the\n"
+    "RFC 793 state machine and writes one CSV row per connection instance.\n"
+    "\n"
+    "  -r FILE               read FILE (repeatable; besides positional files)\n"
+    "  -o, --output FILE     write the CSV to FILE instead of standard output\n"
+    "  -f, --filter EXPR     only packets matching the BPF expression EXPR\n"
+    "      --msl SECONDS     maximum segment lifetime; TIME_WAIT = 2*MSL (default 30)\n"
+    "      --idle-timeout SECONDS  end idle connections after SECONDS (default 7200;\n"
+    "                        0 = never)\n"
+    "      --syn-timeout SECONDS  a client whose SYN is never answered gave up at the\n"
+    "                        latest SECONDS after its first SYN (default 127, Linux's\n"
+    "                        tcp_syn_retries = 6; 0 = never infer it)\n"
+    "      --synack-timeout SECONDS  a server whose SYN-ACK is not taken (still\n"
+    "                        SYN_RCVD) dropped the request SECONDS after the SYN\n"
+    "                        (default 63, tcp_synack_retries = 5; 0 = never)\n"
+    "      --fin-timeout SECONDS  an endpoint in FIN_WAIT2 on a connection silent for\n"
+    "                        SECONDS was an orphan Linux dropped: CLOSED (default 60,\n"
+    "                        tcp_fin_timeout; 0 = never)\n"
+    "      --max-flows N     at most N connections tracked at once; past it one is\n"
+    "                        ended early and marked evicted: unanswered SYNs first,\n"
+    "                        then the least recently active (default 10000000,\n"
+    "                        about 2.3 GB; 0 = unbounded)\n"
+    "      --summary         print a summary to standard error after the run\n"
+    "      --stats           print packet accounting per input instead of the CSV\n"
+    "      --no-header       omit the CSV header row\n"
+    "  -q, --quiet           no progress line, no warnings about damaged input\n"
+    "  -h, --help            this help\n"
+    "  -V, --version         the version\n"
+    "\n"
+    "Exit status: 0 success; 1 some input was damaged or unreadable, or the output\n"
+    "could not be written (everything else was still processed and written);\n"
+    "2 usage error; 3 nothing could be read (no input opened as a capture, or\n"
+    "damage before the first packet).\n";
+
+/* Prints "synfin: OPT: 'ARG' WHAT" and the hint; returns EXIT_USAGE. */
+static int usage_error(const char *opt, const char *arg, const char *what)
+{
+    if (opt)
+        fprintf(stderr, "synfin: %s: '%s' %s\n", opt, arg, what);
+    else
+        fprintf(stderr, "synfin: %s\n", what);
+    fprintf(stderr, "Try 'synfin --help' for more information.\n");
+    return EXIT_USAGE;
+}
+
+/* Parses a non-negative decimal number of seconds (fractions allowed) into
+ * ns. Returns 0 or -1. */
+static int parse_seconds(const char *s, int64_t max_s, int64_t *ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > (double)max_s)
+        return -1;
+    *ns = (int64_t)(v * 1e9 + 0.5);
+    return 0;
+}
+
+static int parse_count(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-' || *s == '+')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v > SIZE_MAX / 2)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+enum {
+    OPT_MSL = 256,
+    OPT_IDLE,
+    OPT_MAX_FLOWS,
+    OPT_SYN_TIMEOUT,
+    OPT_FIN_TIMEOUT,
+    OPT_SYNACK_TIMEOUT,
+    OPT_SUMMARY,
+    OPT_STATS,
+    OPT_NO_HEADER
+};
+
+static const struct option longopts[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"filter", required_argument, NULL, 'f'},
+    {"msl", required_argument, NULL, OPT_MSL},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+    {"syn-timeout", required_argument, NULL, OPT_SYN_TIMEOUT},
+    {"fin-timeout", required_argument, NULL, OPT_FIN_TIMEOUT},
+    {"synack-timeout", required_argument, NULL, OPT_SYNACK_TIMEOUT},
+    {"summary", no_argument, NULL, OPT_SUMMARY},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"no-header", no_argument, NULL, OPT_NO_HEADER},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* getopt_long's ':' (a value missing) or '?' (an unknown option): says
+ * which, and returns EXIT_USAGE. */
+static int bad_option(int c, char **argv)
+{
+    if (c == ':') {
+        if (optopt)
+            fprintf(stderr, "synfin: option '-%c' needs a value\n", optopt);
+        else
+            fprintf(stderr, "synfin: option '%s' needs a value\n", argv[optind - 1]);
+    } else {
+        if (optopt)
+            fprintf(stderr, "synfin: unknown option '-%c'\n", optopt);
+        else
+            fprintf(stderr, "synfin: unknown option '%s'\n", argv[optind - 1]);
+    }
+    fprintf(stderr, "Try 'synfin --help' for more information.\n");
+    return EXIT_USAGE;
+}
+
+/* The options with a numeric value (--msl, --idle-timeout, --syn-timeout,
+ * --fin-timeout, --max-flows).
+ * Returns -1 to go on, else EXIT_USAGE. */
+static int parse_number_option(int c, const char *arg, flows_config *fc)
+{
+    switch (c) {
+    case OPT_MSL:
+        if (parse_seconds(arg, 86400, &fc->msl) < 0 || fc->msl == 0)
+            return usage_error("--msl", arg, "is not a number of seconds in (0, 86400]");
+        break;
+    case OPT_IDLE:
+        if (parse_seconds(arg, 100LL * 365 * 86400, &fc->idle_timeout) < 0)
+            return usage_error("--idle-timeout", arg, "is not a number of seconds >= 0");
+        break;
+    case OPT_SYN_TIMEOUT:
+        if (parse_seconds(arg, 100LL * 365 * 86400, &fc->syn_timeout) < 0)
+            return usage_error("--syn-timeout", arg, "is not a number of seconds >= 0");
+        break;
+    case OPT_FIN_TIMEOUT:
+        if (parse_seconds(arg, 100LL * 365 * 86400, &fc->fin_timeout) < 0)
+            return usage_error("--fin-timeout", arg, "is not a number of seconds >= 0");
+        break;
+    case OPT_SYNACK_TIMEOUT:
+        if (parse_seconds(arg, 100LL * 365 * 86400, &fc->synack_timeout) < 0)
+            return usage_error("--synack-timeout", arg, "is not a number of seconds >= 0");
+        break;
+    default: /* OPT_MAX_FLOWS */
+        if (parse_count(arg, &fc->max_flows) < 0)
+            return usage_error("--max-flows", arg, "is not a whole number >= 0");
+        break;
+    }
+    return -1;
+}
+
+/* Returns -1 to go on, else an exit code. getopt's state is the caller's
+ * (synfin_main resets it). */
+int options_parse(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof(*o));
+    flows_config_default(&o->flows);
+    o->header = 1;
+    o->files = calloc((size_t)argc + 1, sizeof(*o->files));
+    if (!o->files) {
+        fprintf(stderr, "synfin: out of memory\n");
+        return EXIT_NOTHING;
+    }
+    int c, rc;
+    /* A leading '-': positional files come back as option 1, so that files
+     * given with -r and without are read in command-line order. */
+    while ((c = getopt_long(argc, argv, "-:r:o:f:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 1:
+        case 'r':
+            o->files[o->n_files++] = optarg;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'f':
+            o->filter = optarg;
+            break;
+        case OPT_MSL:
+        case OPT_IDLE:
+        case OPT_MAX_FLOWS:
+        case OPT_SYN_TIMEOUT:
+        case OPT_FIN_TIMEOUT:
+        case OPT_SYNACK_TIMEOUT:
+            if ((rc = parse_number_option(c, optarg, &o->flows)) >= 0)
+                return rc;
+            break;
+        case OPT_SUMMARY:
+            o->summary = 1;
+            break;
+        case OPT_STATS:
+            o->stats = 1;
+            break;
+        case OPT_NO_HEADER:
+            o->header = 0;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("synfin %s (%s)\n", SYNFIN_VERSION, pcap_lib_version());
+            return EXIT_OK;
+        default: /* ':' or '?' */
+            return bad_option(c, argv);
+        }
+    }
+    for (int i = optind; i < argc; i++) /* after "--" */
+        o->files[o->n_files++] = argv[i];
+    if (o->n_files == 0)
+        return usage_error(NULL, NULL, "no input file (use '-' for standard input)");
+    return -1;
+}

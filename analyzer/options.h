@@ -1,0 +1,29 @@
+/*
+ * options: synfin's command line, parsed. Private to analyzer/.
+ */
+#ifndef SYNFIN_OPTIONS_H
+#define SYNFIN_OPTIONS_H
+
+#include <stddef.h>
+
+#include "flows.h"
+
+/* The exit codes (README, --help). */
+enum { EXIT_OK = 0, EXIT_DAMAGED = 1, EXIT_USAGE = 2, EXIT_NOTHING = 3 };
+
+typedef struct options {
+    const char *output;
+    const char *filter;
+    const char **files;
+    size_t n_files;
+    flows_config flows;
+    int summary, stats, header, quiet;
+} options;
+
+/* Parses the command line into *o (o->files is allocated: free it).
+ * Returns -1 to go on, else an exit code (help and version print and
+ * return EXIT_OK; usage errors print a hint and return EXIT_USAGE).
+ * getopt's state is the caller's (synfin_main resets it). */
+int options_parse(int argc, char **argv, options *o);
+
+#endif
