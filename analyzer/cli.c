@@ -427,6 +427,7 @@ static void free_run(run *R)
     free(R->filters);
     free(R->per_input);
     free(R->opt.files);
+    free(R->opt.servers);
 }
 
 /*

@@ -4,6 +4,7 @@
  */
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pcap/pcap.h>
@@ -36,6 +37,9 @@ static const char usage_text[] =
     "      --fin-timeout SECONDS  an endpoint in FIN_WAIT2 on a connection silent for\n"
     "                        SECONDS was an orphan Linux dropped: CLOSED (default 60,\n"
     "                        tcp_fin_timeout; 0 = never)\n"
+    "      --server [HOST:]PORT  a server's endpoint, for connections whose handshake\n"
+    "                        was not captured (repeatable; HOST an IPv4 address or an\n"
+    "                        IPv6 one in brackets; without HOST: the port on any host)\n"
     "      --max-flows N     at most N connections tracked at once; past it one is\n"
     "                        ended early and marked evicted: unanswered SYNs first,\n"
     "                        then the least recently active (default 10000000,\n"
@@ -96,6 +100,7 @@ enum {
     OPT_SYN_TIMEOUT,
     OPT_FIN_TIMEOUT,
     OPT_SYNACK_TIMEOUT,
+    OPT_SERVER,
     OPT_SUMMARY,
     OPT_STATS,
     OPT_NO_HEADER
@@ -110,6 +115,7 @@ static const struct option longopts[] = {
     {"syn-timeout", required_argument, NULL, OPT_SYN_TIMEOUT},
     {"fin-timeout", required_argument, NULL, OPT_FIN_TIMEOUT},
     {"synack-timeout", required_argument, NULL, OPT_SYNACK_TIMEOUT},
+    {"server", required_argument, NULL, OPT_SERVER},
     {"summary", no_argument, NULL, OPT_SUMMARY},
     {"stats", no_argument, NULL, OPT_STATS},
     {"no-header", no_argument, NULL, OPT_NO_HEADER},
@@ -172,6 +178,41 @@ static int parse_number_option(int c, const char *arg, flows_config *fc)
     return -1;
 }
 
+/* --server [HOST:]PORT into o->servers (as many as the command line has:
+ * room for argc). Returns -1 to go on, else EXIT_USAGE. */
+static int parse_server(const char *arg, options *o)
+{
+    flows_server *sv = &o->servers[o->flows.n_servers];
+    memset(sv, 0, sizeof(*sv));
+    const char *colon = strrchr(arg, ':'), *port = colon ? colon + 1 : arg;
+    if (colon) {
+        char host[INET6_ADDRSTRLEN + 2];
+        size_t n = (size_t)(colon - arg);
+        if (n >= sizeof host)
+            return usage_error("--server", arg, "is not [HOST:]PORT");
+        memcpy(host, arg, n);
+        host[n] = '\0';
+        if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+            host[n - 1] = '\0';
+            if (inet_pton(AF_INET6, host + 1, sv->addr) == 1)
+                sv->ip_version = 6;
+        } else if (inet_pton(AF_INET, host, sv->addr) == 1) {
+            sv->ip_version = 4;
+        }
+        if (!sv->ip_version)
+            return usage_error("--server", arg,
+                               "has no IPv4 address or [IPv6] address before the port");
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(port, &end, 10);
+    if (errno || end == port || *end || *port == '-' || *port == '+' || v == 0 || v > 65535)
+        return usage_error("--server", arg, "has no port in 1..65535");
+    sv->port = (uint16_t)v;
+    o->flows.n_servers++;
+    return -1;
+}
+
 /* Returns -1 to go on, else an exit code. getopt's state is the caller's
  * (synfin_main resets it). */
 int options_parse(int argc, char **argv, options *o)
@@ -180,7 +221,9 @@ int options_parse(int argc, char **argv, options *o)
     flows_config_default(&o->flows);
     o->header = 1;
     o->files = calloc((size_t)argc + 1, sizeof(*o->files));
-    if (!o->files) {
+    o->servers = calloc((size_t)argc + 1, sizeof(*o->servers));
+    o->flows.servers = o->servers;
+    if (!o->files || !o->servers) {
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;
     }
@@ -206,6 +249,10 @@ int options_parse(int argc, char **argv, options *o)
         case OPT_FIN_TIMEOUT:
         case OPT_SYNACK_TIMEOUT:
             if ((rc = parse_number_option(c, optarg, &o->flows)) >= 0)
+                return rc;
+            break;
+        case OPT_SERVER:
+            if ((rc = parse_server(optarg, o)) >= 0)
                 return rc;
             break;
         case OPT_SUMMARY:

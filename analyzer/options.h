@@ -16,11 +16,13 @@ typedef struct options {
     const char *filter;
     const char **files;
     size_t n_files;
+    flows_server *servers; /* --server, as many as there were: flows.servers */
     flows_config flows;
     int summary, stats, header, quiet;
 } options;
 
-/* Parses the command line into *o (o->files is allocated: free it).
+/* Parses the command line into *o (o->files and o->servers are allocated:
+ * free them).
  * Returns -1 to go on, else an exit code (help and version print and
  * return EXIT_OK; usage errors print a hint and return EXIT_USAGE).
  * getopt's state is the caller's (synfin_main resets it). */

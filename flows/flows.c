@@ -18,64 +18,6 @@
 
 #include "flows_int.h"
 
-/* A multiply-xorshift finaliser (MurmurHash3's fmix64). */
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 33;
-    return h;
-}
-
-/* The key's hash: its five 8-byte words mixed. The words are the two
- * addresses as the machine loads them and the ports and IP version packed
- * arithmetically, so flows_prepare can hash the words it already holds in
- * registers (reading back a key just stored piecewise stalls on store
- * forwarding) and get what key_hash of the stored key gives. */
-static inline uint32_t hash_words(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1, uint64_t tail)
-{
-    const uint64_t m = UINT64_C(0xff51afd7ed558ccd);
-    uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ 40;
-    h = (h ^ a0) * m;
-    h ^= h >> 29;
-    h = (h ^ a1) * m;
-    h ^= h >> 29;
-    h = (h ^ b0) * m;
-    h ^= h >> 29;
-    h = (h ^ b1) * m;
-    h ^= h >> 29;
-    h = (h ^ tail) * m;
-    h ^= h >> 29;
-    return (uint32_t)mix64(h);
-}
-
-static uint32_t key_hash(const flow_key *k)
-{
-    return hash_words(k->w[0], k->w[1], k->w[2], k->w[3], k->w[4]);
-}
-
-/* The key of segment s, whose sender is the `a` end when from_a. */
-static inline void segment_key(const dissect_segment *s, int from_a, flow_key *k)
-{
-    uint64_t src[2], dst[2];
-    memcpy(src, s->src, 16);
-    memcpy(dst, s->dst, 16);
-    /* Selected by a mask: the direction is a coin toss no predictor learns. */
-    const uint64_t m = (uint64_t)0 - (uint64_t)(from_a != 0);
-    k->w[0] = (src[0] & m) | (dst[0] & ~m);
-    k->w[1] = (src[1] & m) | (dst[1] & ~m);
-    k->w[2] = (dst[0] & m) | (src[0] & ~m);
-    k->w[3] = (dst[1] & m) | (src[1] & ~m);
-    uint64_t ab = key_tail(s->sport, s->dport, s->ip_version),
-             ba = key_tail(s->dport, s->sport, s->ip_version);
-    k->w[4] = (ab & m) | (ba & ~m);
-}
-
-#define DUP_WINDOW_NS INT64_C(1000000) /* SPAN copies arrive within 1 ms */
-#define DEDUP_SLOTS   2048u            /* recent fingerprints kept; power of 2 */
-
 /* ---- lists ------------------------------------------------------------ */
 
 static void list_remove(flows_table *t, conn_list *l, conn *c)
@@ -124,13 +66,7 @@ static conn_list *list_of(flows_table *t, const conn *c)
 
 /* ---- configuration and life cycle ------------------------------------- */
 
-/* Every time is kept in [0, FLOWS_TS_MAX] and the timer lengths below 2^60
- * ns, so no deadline or difference can overflow int64. */
-static int64_t clamp_ts(int64_t ts)
-{
-    return ts < 0 ? 0 : ts > FLOWS_TS_MAX ? FLOWS_TS_MAX : ts;
-}
-
+/* Timer lengths are kept below 2^60 ns (see clamp_ts). */
 static int64_t clamp_duration(int64_t d)
 {
     const int64_t max = INT64_C(1) << 59;
@@ -139,6 +75,7 @@ static int64_t clamp_duration(int64_t d)
 
 void flows_config_default(flows_config *cfg)
 {
+    memset(cfg, 0, sizeof(*cfg));
     cfg->msl = FLOWS_NS_PER_SEC * 30;
     cfg->idle_timeout = FLOWS_NS_PER_SEC * 2 * 3600;
     cfg->max_flows = FLOWS_DEFAULT_MAX_FLOWS;
@@ -169,8 +106,10 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
     t->embryonic.head = t->embryonic.tail = CONNTAB_NONE;
     t->dedup = calloc(DEDUP_SLOTS, sizeof(*t->dedup));
     t->tab = conntab_new(sizeof(conn), sizeof(flow_key), sizeof(conn_cold), CONN_ALIGN);
-    if (!t->dedup || !t->tab) {
+    t->listeners = listeners_new();
+    if (!t->dedup || !t->tab || !t->listeners) {
         conntab_free(t->tab);
+        listeners_free(t->listeners);
         free(t->dedup);
         free(t);
         return NULL;
@@ -223,6 +162,8 @@ static void emit_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when
     } else if (why == END_REUSED) {
         t->stats.reused++;
     }
+    if (c->role_by == ROLE_BY_PORT)
+        listeners_decide_roles(t, c);
     record_fill(t, c, &rec);
     rec.end_reason = why;
     t->stats.alive--;
@@ -446,6 +387,8 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
         c->ep[CLIENT].state = CONN_ESTABLISHED;
         c->ep[SERVER].state = CONN_ESTABLISHED;
         break;
+    default: /* ROLE_BY_LISTENER is decided when the row is written */
+        break;
     }
 
     if (conntab_insert(t->tab, idx, hashv) < 0) {
@@ -453,6 +396,8 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
         t->next_id--;
         return NULL;
     }
+    if (c->role_by == ROLE_BY_PORT)
+        listeners_midstream(t->listeners, c);
     cc->deadline = t->clock; /* queue time on a lazy list */
     c->list = c->role_by == ROLE_BY_SYN ? LIST_EMBRYONIC : LIST_ACTIVE;
     list_append(t, list_of(t, c), c);
@@ -482,72 +427,6 @@ static int starts_new_instance(const conn *c, const endpoint *x, const flows_seg
     int abandoned =
         (x->flags & EP_SENT_SYN) && x->state == CONN_SYN_SENT && !(peer->flags & EP_SEQ_KNOWN);
     return closed || abandoned;
-}
-
-/*
- * Exact duplicates (SPAN copies): a segment whose fingerprint (direction,
- * 4-tuple, seq, ack, flags, window, payload length, IPv4 ID, TCP timestamp,
- * and the digest of the captured options and payload: a duplicate ACK with
- * other SACK blocks, or other data under the same header, is no copy) was
- * seen less than 1 ms earlier. The cache is global and direct-mapped, so
- * a copy is found however many other segments came in between, in constant
- * memory; a slot taken over by another segment only means a duplicate may
- * be missed at extreme rates, never a false one.
- */
-static uint64_t fingerprint(const dissect_segment *s, uint32_t hashv, int sender_is_a)
-{
-    return mix64(((uint64_t)s->seq << 32 | s->ack) ^
-                 mix64(((uint64_t)s->flags << 48 | (uint64_t)s->window << 32 | s->payload_len) ^
-                       mix64(((uint64_t)s->ip_id << 32 | s->ts_val) ^
-                             mix64((uint64_t)s->content << 33 | (uint64_t)hashv << 1 |
-                                   (unsigned)sender_is_a))));
-}
-
-static int is_duplicate(struct dedup_slot *dedup, uint64_t fp, int64_t ts)
-{
-    struct dedup_slot *slot = &dedup[fp & (DEDUP_SLOTS - 1)];
-    if (slot->fp == fp && ts >= slot->ts && ts - slot->ts <= DUP_WINDOW_NS)
-        return 1;
-    slot->fp = fp;
-    slot->ts = ts;
-    return 0;
-}
-
-void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n,
-                   flows_seg *out)
-{
-    /* Read once: the rest of t's cache line is the replaying thread's. */
-    struct dedup_slot *const dedup = t->dedup;
-    for (size_t i = 0; i < n; i++) {
-        const dissect_segment *s = &segs[i];
-        flows_seg *o = &out[i];
-        /* The canonical key: the lower (address, port) end first. Any
-         * consistent order will do, so addresses compare as the machine
-         * holds their words. */
-        uint64_t src[2], dst[2];
-        memcpy(src, s->src, 16);
-        memcpy(dst, s->dst, 16);
-        int from_a = src[0] != dst[0]   ? src[0] < dst[0]
-                     : src[1] != dst[1] ? src[1] < dst[1]
-                                        : s->sport <= s->dport;
-        flow_key k;
-        segment_key(s, from_a, &k);
-        memcpy(o->key, k.w, sizeof(o->key));
-        o->hash = key_hash(&k);
-        o->ts = clamp_ts(ts[i]);
-        o->seq = s->seq;
-        o->ack = s->ack;
-        o->payload_len = s->payload_len;
-        o->flags = s->flags;
-        o->window = s->window;
-        o->ttl = s->ttl;
-        o->opts = s->opts;
-        o->wscale = s->wscale;
-        o->bits = (uint8_t)((from_a ? FLOWS_SEG_FROM_A : 0) |
-                            (is_duplicate(dedup, fingerprint(s, o->hash, from_a), o->ts)
-                                 ? FLOWS_SEG_DUPLICATE
-                                 : 0));
-    }
 }
 
 /*
@@ -695,6 +574,7 @@ void flows_free(flows_table *t)
     if (!t)
         return;
     conntab_free(t->tab);
+    listeners_free(t->listeners);
     free(t->dedup);
     free(t);
 }

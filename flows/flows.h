@@ -36,7 +36,15 @@ typedef enum conn_state {
     CONN_STATE_COUNT
 } conn_state;
 
-typedef enum conn_role_by { ROLE_BY_SYN = 0, ROLE_BY_SYNACK, ROLE_BY_PORT } conn_role_by;
+/* Which rule decided client and server: the first SYN, a SYN-ACK, a known
+ * listening endpoint (--server, an earlier SYN-ACK, many peers), the port. */
+typedef enum conn_role_by {
+    ROLE_BY_SYN = 0,
+    ROLE_BY_SYNACK,
+    ROLE_BY_PORT,
+    ROLE_BY_LISTENER,
+    ROLE_BY_COUNT
+} conn_role_by;
 
 typedef enum conn_handshake {
     HS_COMPLETE = 0,
@@ -115,6 +123,14 @@ typedef struct conn_record {
     conn_end_reason end_reason;
 } conn_record;
 
+/* A server endpoint given by the user (--server): port on one host, or on
+ * any host when ip_version is 0. */
+typedef struct flows_server {
+    uint8_t addr[16]; /* IPv4: the first 4 bytes */
+    uint8_t ip_version;
+    uint16_t port;
+} flows_server;
+
 typedef struct flows_config {
     int64_t msl;          /* ns; TIME_WAIT lasts 2*msl. Default 30 s. */
     int64_t idle_timeout; /* ns; 0 = never. Default 2 h. */
@@ -128,6 +144,10 @@ typedef struct flows_config {
     int64_t syn_timeout;
     int64_t fin_timeout;
     int64_t synack_timeout; /* a server in SYN_RCVD dropped the request (63 s) */
+    /* Known servers, for instances no SYN or SYN-ACK opened; the array
+     * must outlive the table. */
+    const flows_server *servers;
+    size_t n_servers;
 } flows_config;
 
 typedef struct flows_stats {

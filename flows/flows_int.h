@@ -139,7 +139,7 @@ typedef struct conn_cold {
     uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
     uint8_t close_initiator; /* conn_side */
     uint8_t close_type;
-    uint8_t cross_who;  /* the endpoint whose FIN crossed the other's */
+    uint8_t cross_who;   /* the endpoint whose FIN crossed the other's */
     uint32_t stale_ack;  /* see EP_STALE_ACK */
     uint32_t syn_gap_us; /* between the client's last two SYNs (saturating); 0: one SYN */
 } conn_cold;
@@ -159,11 +159,29 @@ typedef struct conn_list {
     uint32_t head, tail; /* CONNTAB_NONE when empty */
 } conn_list;
 
+/* ---- listeners.c: known server endpoints ------------------------------- */
+
+typedef struct listeners listeners;
+
+listeners *listeners_new(void); /* NULL when out of memory */
+void listeners_free(listeners *l);
+/* The key's `a` end (a_end) or `b` end of c sent a SYN-ACK. */
+void listeners_answered(listeners *l, const conn *c, int a_end);
+/* c is a midstream instance (roles by port): both ends counted. */
+void listeners_midstream(listeners *l, const conn *c);
+/* 1 when the key's `a` end is c's server, 0 when `b` is, -1 unknown. */
+int listeners_server_is_a(listeners *l, const flows_config *cfg, const conn *c);
+/* For an instance whose roles the port decided, just before its row: the
+ * roles by what is known of its endpoints (swapped as a whole if need be,
+ * role_by ROLE_BY_LISTENER), or left as they are. */
+void listeners_decide_roles(flows_table *t, conn *c);
+
 struct flows_table {
     flows_config cfg;
     flows_emit_fn emit;
     void *ctx;
     conntab *tab; /* the instances and the index of their 4-tuples */
+    listeners *listeners;
     conn_list active, closing, embryonic;
     /* The timers' clock: the newest capture time seen, on the capture's
      * time line moved by `offset` (see replay_one()). Packet times stay
@@ -206,6 +224,20 @@ static inline int64_t conn_active(const flows_table *t, const conn *c)
 {
     return c->last_ts + t->offset;
 }
+
+#define DEDUP_SLOTS 2048u /* the duplicate filter's recent fingerprints; power of 2 */
+
+/* Every time is kept in [0, FLOWS_TS_MAX] and the timer lengths below 2^60
+ * ns, so no deadline or difference can overflow int64. */
+static inline int64_t clamp_ts(int64_t ts)
+{
+    return ts < 0 ? 0 : ts > FLOWS_TS_MAX ? FLOWS_TS_MAX : ts;
+}
+
+/* ---- prepare.c ---------------------------------------------------------- */
+
+/* The hash of a key, as flows_prepare computed it for the key's segments. */
+uint32_t key_hash(const flow_key *k);
 
 /* ---- machine.c --------------------------------------------------------- */
 

@@ -152,6 +152,7 @@ static enum open_event note_handshake(flows_table *t, conn *c, int d, const flow
         return OPEN_SYNACK_AGAIN;
     }
     x->flags |= EP_SENT_SYNACK;
+    listeners_answered(t->listeners, c, (d == CLIENT) == !!c->client_is_a);
     if (!(x->flags & EP_ISN_KNOWN)) {
         x->flags |= EP_ISN_KNOWN;
         x->isn = s->seq;

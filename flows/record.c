@@ -19,8 +19,8 @@ const char *conn_state_name(conn_state s)
 
 const char *conn_role_by_name(conn_role_by r)
 {
-    static const char *const n[] = {"syn", "synack", "port"};
-    return (unsigned)r < 3 ? n[r] : "?";
+    static const char *const n[ROLE_BY_COUNT] = {"syn", "synack", "port", "listener"};
+    return (unsigned)r < ROLE_BY_COUNT ? n[r] : "?";
 }
 
 const char *conn_handshake_name(conn_handshake h)

@@ -22,6 +22,7 @@ command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 need libpcap-dev /usr/include/pcap/pcap.h
 need libcmocka-dev /usr/include/cmocka.h
 need zlib1g-dev /usr/include/zlib.h
+need uthash-dev /usr/include/uthash.h
 # The conformance suite (conformance/): capture, namespaces, ss, the harness.
 need tcpdump /usr/bin/tcpdump
 need iproute2 /bin/ip

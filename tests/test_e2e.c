@@ -133,6 +133,35 @@ static void test_time_wait_expired_and_msl_option(void **state)
     assert_non_null(strstr(out_text, ",capture_end,70."));
 }
 
+/* --server decides the roles of a connection captured after its handshake
+ * (the sample's server port 80 would win by the port rule anyway: naming
+ * the client's port 40000 turns them round, with the counters). */
+static void test_server_option_decides_midstream_roles(void **state)
+{
+    (void)state;
+    assert_int_equal(RUN("--no-header", SAMPLES "midstream.pcap"), 0);
+    assert_non_null(strstr(out_text, ",10.0.0.1,40000,10.0.0.2,80,port,midstream,"));
+    char *plain = strdup(out_text);
+    assert_int_equal(RUN("--no-header", "--server", "10.0.0.1:40000", SAMPLES "midstream.pcap"), 0);
+    assert_non_null(strstr(out_text, ",10.0.0.2,80,10.0.0.1,40000,listener,midstream,"));
+    assert_int_equal(RUN("--no-header", "--server", "80", SAMPLES "midstream.pcap"), 0);
+    assert_non_null(strstr(out_text, ",10.0.0.1,40000,10.0.0.2,80,listener,midstream,"));
+    /* The packet counters turn round with the roles. */
+    unsigned long long c2s = 0, s2c = 0, c2s2 = 0, s2c2 = 0;
+    const char *p = plain, *q;
+    for (int i = 0; i < 23; i++)
+        p = strchr(p, ',') + 1;
+    assert_int_equal(sscanf(p, "%llu,%llu", &c2s, &s2c), 2);
+    assert_int_equal(RUN("--no-header", "--server", "10.0.0.1:40000", SAMPLES "midstream.pcap"), 0);
+    q = out_text;
+    for (int i = 0; i < 23; i++)
+        q = strchr(q, ',') + 1;
+    assert_int_equal(sscanf(q, "%llu,%llu", &c2s2, &s2c2), 2);
+    assert_int_equal(c2s, s2c2);
+    assert_int_equal(s2c, c2s2);
+    free(plain);
+}
+
 static void test_crossed_fins_row(void **state)
 {
     (void)state;
@@ -350,6 +379,12 @@ static void test_exit_codes(void **state)
     assert_int_equal(RUN("--msl", "abc", SAMPLES "close_client.pcap"), 2);
     assert_int_equal(RUN("--idle-timeout", "-1", SAMPLES "close_client.pcap"), 2);
     assert_int_equal(RUN("--max-flows", "x", SAMPLES "close_client.pcap"), 2);
+    assert_int_equal(RUN("--syn-timeout", "-1", SAMPLES "close_client.pcap"), 2);
+    assert_int_equal(RUN("--fin-timeout", "x", SAMPLES "close_client.pcap"), 2);
+    assert_int_equal(RUN("--synack-timeout", "", SAMPLES "close_client.pcap"), 2);
+    assert_int_equal(RUN("--server", "70000", SAMPLES "close_client.pcap"), 2);
+    assert_non_null(strstr(err_text, "--server: '70000'"));
+    assert_int_equal(RUN("--server", "host:80", SAMPLES "close_client.pcap"), 2);
     assert_int_equal(RUN("-o"), 2);
     assert_int_equal(run_synfin_in(NULL, (const char *const[]){NULL}), 2);
     /* 3: nothing readable */
@@ -512,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_filter_selects_packets),
         cmocka_unit_test(test_filter_on_a_pcapng_with_two_link_types),
         cmocka_unit_test(test_bad_filter_is_a_usage_error_naming_it),
+        cmocka_unit_test(test_server_option_decides_midstream_roles),
         cmocka_unit_test(test_stats_on_every_link_type),
         cmocka_unit_test(test_stats_count_skipped_packets_by_reason),
         cmocka_unit_test(test_exit_codes),

@@ -412,6 +412,100 @@ static void test_synack_again_after_ack_is_an_accept_queue_overflow(void **state
     done();
 }
 
+/* SPEC §1, roles without a handshake: a service on a high port (gRPC on
+ * 50051) that answered a SYN earlier in the capture is the server of a later
+ * midstream connection, whatever the port rule says. */
+static void test_midstream_roles_from_an_earlier_synack(void **state)
+{
+    sim *s = *state;
+    conv a, b;
+    conv_init_ports(&a, s, 40000, 50051, 1000, 2000);
+    open_conn(&a, 0);
+    conv_init_ports(&b, s, 40001, 50051, 3000, 4000);
+    tx(&b, S, F_PA, 100, 1 * SEC); /* midstream: the server speaks first */
+    tx(&b, C, F_A, 0, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = row_by_cport(s, 40001);
+    EXPECT_ROLE(r, "listener");
+    EXPECT_INT(r->server_port, 50051);
+    EXPECT_INT(r->packets_s2c, 1);
+    EXPECT_INT(r->bytes_s2c, 100);
+    EXPECT_HS(r, "midstream");
+    done();
+}
+
+/* Without any SYN-ACK: the endpoint that many midstream connections share
+ * is the server (a client's ephemeral port serves one). Lower client ports
+ * than the server's make the port rule wrong here. */
+static void test_midstream_roles_from_many_peers(void **state)
+{
+    sim *s = *state;
+    for (uint16_t i = 0; i < 4; i++) {
+        conv c;
+        conv_init_ports(&c, s, (uint16_t)(30001 + i), 50051, 1000u * i, 77u * i);
+        tx(&c, C, F_PA, 10, 1 * SEC);
+        tx(&c, S, F_PA, 200, 10 * MS);
+        tx(&c, C, F_FA, 0, 10 * MS);
+    }
+    finish_at(s, s->now);
+    EXPECT_INT(s->nrec, 4);
+    for (size_t i = 0; i < s->nrec; i++) {
+        const conn_record *r = &s->rec[i];
+        EXPECT_ROLE(r, "listener");
+        EXPECT_INT(r->server_port, 50051);
+        EXPECT_INT(r->bytes_c2s, 10);
+        EXPECT_INT(r->bytes_s2c, 200);
+        EXPECT_INITIATOR(r, "client");
+        EXPECT_CSTATE(r, "FIN_WAIT1");
+        EXPECT_SSTATE(r, "CLOSE_WAIT");
+    }
+    done();
+}
+
+static const flows_server grpc_any_host = {.ip_version = 0, .port = 50051};
+
+static int setup_server_50051(void **state)
+{
+    flows_config cfg;
+    flows_config_default(&cfg);
+    cfg.servers = &grpc_any_host;
+    cfg.n_servers = 1;
+    return sim_setup_with(state, &cfg);
+}
+
+/* --server PORT decides a single midstream connection; without it, or
+ * without evidence, the port rule does. */
+static void test_midstream_roles_from_server_option(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init_ports(&c, s, 30001, 50051, 1, 2);
+    tx(&c, C, F_PA, 10, 0);
+    tx(&c, S, F_PA, 20, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_ROLE(r, "listener");
+    EXPECT_INT(r->server_port, 50051);
+    EXPECT_INT(r->client_port, 30001);
+    EXPECT_INT(r->bytes_c2s, 10);
+    done();
+}
+
+static void test_midstream_without_evidence_keeps_the_port_rule(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init_ports(&c, s, 30001, 50051, 1, 2);
+    tx(&c, C, F_PA, 10, 0);
+    tx(&c, S, F_PA, 20, 10 * MS);
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_ROLE(r, "port");
+    EXPECT_INT(r->server_port, 30001);
+    EXPECT_INT(r->bytes_s2c, 10);
+    done();
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
@@ -436,6 +530,11 @@ int main(void)
         T(test_split_handshake_is_a_simultaneous_open),
         T(test_synack_before_its_syn_is_complete),
         T(test_synack_again_after_ack_is_an_accept_queue_overflow),
+        T(test_midstream_roles_from_an_earlier_synack),
+        T(test_midstream_roles_from_many_peers),
+        cmocka_unit_test_setup_teardown(test_midstream_roles_from_server_option, setup_server_50051,
+                                        sim_teardown),
+        T(test_midstream_without_evidence_keeps_the_port_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

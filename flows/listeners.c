@@ -1,0 +1,189 @@
+/*
+ * listeners.c: which endpoints (address, port) are servers, for the rows
+ * whose roles no SYN or SYN-ACK decided (SPEC §1, role_by).
+ *
+ * A midstream capture of a service on a high port (gRPC on 50051) would
+ * have its roles swapped by the lower-port rule. Before that rule, in this
+ * order: the endpoints given with --server (a port on any host, or one
+ * host's port); the endpoints seen answering a SYN (a SYN-ACK) anywhere in
+ * the capture so far; the endpoint that more midstream instances share,
+ * when it is shared by at least three and the other by one (many peers
+ * talk to a server; a client's ephemeral port serves one connection). The
+ * roles of such a row are decided when it is written, with what the
+ * capture has shown by then.
+ *
+ * The table is a uthash (the design's hash for per-host tables) of
+ * endpoints, bounded at LISTENERS_MAX entries: past it, new endpoints are
+ * not counted (documented in the README), learned servers still are. A
+ * small direct-mapped cache in front keeps the SYN-ACKs of a busy server
+ * from touching the table each time.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "flows_int.h"
+
+#define LISTENERS_MAX (1u << 18)
+#define RECENT_SLOTS  64u
+
+typedef struct endpoint_key {
+    uint8_t addr[16];
+    uint16_t port;
+    uint8_t ip_version;
+    uint8_t pad;
+} endpoint_key;
+
+typedef struct listener {
+    endpoint_key key;
+    uint32_t midstream; /* midstream instances this endpoint was part of */
+    uint8_t answered;   /* sent a SYN-ACK */
+    UT_hash_handle hh;
+} listener;
+
+struct listeners {
+    listener *table;
+    uint32_t count;
+    endpoint_key recent[RECENT_SLOTS]; /* SYN-ACK senders learned lately */
+};
+
+listeners *listeners_new(void)
+{
+    return calloc(1, sizeof(listeners));
+}
+
+void listeners_free(listeners *l)
+{
+    if (!l)
+        return;
+    listener *e, *tmp;
+    HASH_ITER(hh, l->table, e, tmp)
+    {
+        HASH_DEL(l->table, e);
+        free(e);
+    }
+    free(l);
+}
+
+static void key_of(const conn *c, int a_end, endpoint_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    memcpy(k->addr, a_end ? &c->key.w[0] : &c->key.w[2], 16);
+    k->port = a_end ? key_port_a(&c->key) : key_port_b(&c->key);
+    k->ip_version = key_ip_version(&c->key);
+}
+
+/* The entry of k, created when `create` and there is room; NULL otherwise. */
+static listener *entry(listeners *l, const endpoint_key *k, int create)
+{
+    listener *e;
+    HASH_FIND(hh, l->table, k, sizeof(*k), e);
+    if (e || !create || l->count >= LISTENERS_MAX)
+        return e;
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL; /* out of memory: the port rule decides */
+    e->key = *k;
+    HASH_ADD(hh, l->table, key, sizeof(e->key), e);
+    l->count++;
+    return e;
+}
+
+static unsigned recent_slot(const endpoint_key *k)
+{
+    uint32_t h = k->port * 0x9e3779b1u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ k->addr[i]) * 0x01000193u;
+    return h % RECENT_SLOTS;
+}
+
+void listeners_answered(listeners *l, const conn *c, int a_end)
+{
+    endpoint_key k;
+    key_of(c, a_end, &k);
+    endpoint_key *slot = &l->recent[recent_slot(&k)];
+    if (memcmp(slot, &k, sizeof(k)) == 0)
+        return;
+    listener *e = entry(l, &k, 1);
+    if (e) {
+        e->answered = 1;
+        *slot = k;
+    }
+}
+
+void listeners_midstream(listeners *l, const conn *c)
+{
+    for (int a_end = 0; a_end < 2; a_end++) {
+        endpoint_key k;
+        key_of(c, a_end, &k);
+        listener *e = entry(l, &k, 1);
+        if (e && e->midstream < UINT32_MAX)
+            e->midstream++;
+    }
+}
+
+/* Is this end given with --server? */
+static int configured(const flows_config *cfg, const endpoint_key *k)
+{
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        const flows_server *s = &cfg->servers[i];
+        if (s->port == k->port && (s->ip_version == 0 || (s->ip_version == k->ip_version &&
+                                                          memcmp(s->addr, k->addr, 16) == 0)))
+            return 1;
+    }
+    return 0;
+}
+
+int listeners_server_is_a(listeners *l, const flows_config *cfg, const conn *c)
+{
+    endpoint_key ka, kb;
+    key_of(c, 1, &ka);
+    key_of(c, 0, &kb);
+    int ca = configured(cfg, &ka), cb = configured(cfg, &kb);
+    if (ca != cb)
+        return ca;
+    const listener *ea = entry(l, &ka, 0), *eb = entry(l, &kb, 0);
+    int aa = ea && ea->answered, ab = eb && eb->answered;
+    if (aa != ab)
+        return aa;
+    uint32_t ma = ea ? ea->midstream : 0, mb = eb ? eb->midstream : 0;
+    if (ma >= 3 && mb <= 1)
+        return 1;
+    if (mb >= 3 && ma <= 1)
+        return 0;
+    return -1;
+}
+
+/* An instance no SYN or SYN-ACK opened: its roles, decided now with what
+ * the capture has shown of its endpoints (listeners.c), else by port. The
+ * replay of such an instance is the same either way round (both endpoints
+ * began ESTABLISHED), so the ends swap as a whole. */
+void listeners_decide_roles(flows_table *t, conn *c)
+{
+    int server_is_a = listeners_server_is_a(t->listeners, &t->cfg, c);
+    if (server_is_a < 0)
+        return;
+    c->role_by = ROLE_BY_LISTENER;
+    if (server_is_a != c->client_is_a)
+        return; /* the port rule had it right */
+    conn_cold *k = cold(t, c);
+    endpoint e = c->ep[0];
+    c->ep[0] = c->ep[1];
+    c->ep[1] = e;
+    uint32_t p = c->packets[0];
+    c->packets[0] = c->packets[1];
+    c->packets[1] = p;
+    uint64_t b = c->bytes[0];
+    c->bytes[0] = c->bytes[1];
+    c->bytes[1] = b;
+    int64_t x = k->tw_start[0];
+    k->tw_start[0] = k->tw_start[1];
+    k->tw_start[1] = x;
+    x = k->tw_deadline[0];
+    k->tw_deadline[0] = k->tw_deadline[1];
+    k->tw_deadline[1] = x;
+    if (k->close_initiator == SIDE_CLIENT || k->close_initiator == SIDE_SERVER)
+        k->close_initiator = (uint8_t)(SIDE_CLIENT + SIDE_SERVER - k->close_initiator);
+    c->client_is_a = (uint8_t)!c->client_is_a;
+}
