@@ -443,6 +443,15 @@ static int starts_new_instance(const conn *c, const endpoint *x, const flows_seg
 static void advance_clock(flows_table *t, int64_t ts)
 {
     int64_t now = ts + t->offset;
+    if (t->offset && now > t->clock + CLOCK_STEP && ts >= t->clock - CLOCK_STEP &&
+        ts <= t->clock + CLOCK_STEP) {
+        /* Back on the time line of before the step (two clocks
+         * interleaved): no offset, and no leap ahead either. */
+        t->offset = 0;
+        t->stats.clock_steps++;
+        t->due = INT64_MIN;
+        now = ts;
+    }
     if (!t->clock_set) {
         t->clock = now;
         t->clock_set = 1;
@@ -540,7 +549,9 @@ size_t flows_replay(flows_table *t, const flows_seg *sg, size_t m)
 void flows_finish(flows_table *t, int64_t capture_end)
 {
     capture_end = clamp_ts(capture_end);
-    int64_t end_clock = capture_end + t->offset;
+    /* The capture's end is its latest time; after a clock step that may
+     * come before the step, so the timers' clock stays where it is then. */
+    int64_t end_clock = t->offset ? t->clock : capture_end;
     if (!t->clock_set || end_clock > t->clock)
         t->clock = end_clock;
     expire_due(t);

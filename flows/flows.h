@@ -17,7 +17,7 @@
 
 #define FLOWS_NS_PER_SEC INT64_C(1000000000)
 
-/* Default bound on instances alive: about 2.3 GB (216 bytes each plus the
+/* Default bound on instances alive: about 2.3 GB (224 bytes each plus the
  * index), a few GB as archive machines have. */
 #define FLOWS_DEFAULT_MAX_FLOWS 10000000u
 
