@@ -152,6 +152,8 @@ static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
 {
     endpoint *x = &c->ep[d];
     const endpoint *y = &c->ep[!d];
+    if (x->state > CONN_SYN_SENT)
+        return; /* synchronized: no step here (tested first: cheaper than the switch) */
     int plain_ack = (s->flags & (DISSECT_SYN | DISSECT_ACK)) == DISSECT_ACK;
     /* A SYN moves only an endpoint that is not synchronized yet; from any
      * later state (a late or forged SYN) it changes nothing. */
@@ -271,6 +273,8 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, int
                          enum open_event ev)
 {
     endpoint *y = &c->ep[!d];
+    if (y->state > CONN_SYN_RCVD)
+        return; /* synchronized: no step here */
     switch ((conn_state)y->state) {
     case CONN_CLOSED:
         if (ev == OPEN_SYN)
@@ -308,6 +312,8 @@ static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, in
     int fin = !!(s->flags & DISSECT_FIN);
     int acks_fin =
         (s->flags & DISSECT_ACK) && (y->flags & EP_FIN_SENT) && SEQ_GT(s->ack, y->fin_seq);
+    if (!fin && !acks_fin)
+        return; /* nothing of a close */
     switch ((conn_state)y->state) {
     case CONN_SYN_RCVD:
     case CONN_ESTABLISHED:
