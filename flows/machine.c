@@ -192,6 +192,9 @@ static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
 {
     endpoint *x = &c->ep[d];
     const endpoint *y = &c->ep[!d];
+    if (x->state > CONN_SYN_SENT && ev != OPEN_SYNACK_AGAIN &&
+        !(c->anomalies & ANOM_ACCEPT_QUEUE_OVERFLOW))
+        return; /* synchronized: no step here (tested first: cheaper than the switch) */
     /* A plain ACK that acks no SYN of the peer's establishes nothing: it
      * belongs to an older connection the sender still holds. */
     int plain_ack = (s->flags & (DISSECT_SYN | DISSECT_ACK)) == DISSECT_ACK &&
@@ -333,6 +336,8 @@ static int acks_syn(const endpoint *y, const flows_seg *s, enum open_event ev)
 static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enum open_event ev)
 {
     endpoint *y = &c->ep[!d];
+    if (y->state > CONN_SYN_RCVD)
+        return; /* synchronized: no step here */
     switch ((conn_state)y->state) {
     case CONN_CLOSED:
         if (ev == OPEN_SYN)
@@ -378,6 +383,8 @@ static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, in
     int fin = !!(s->flags & DISSECT_FIN);
     int acks_fin =
         (s->flags & DISSECT_ACK) && (y->flags & EP_FIN_SENT) && SEQ_GT(s->ack, y->fin_seq);
+    if (!fin && !acks_fin)
+        return; /* nothing of a close */
     switch ((conn_state)y->state) {
     case CONN_SYN_RCVD:
     case CONN_ESTABLISHED:
