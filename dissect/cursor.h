@@ -92,8 +92,9 @@ static inline uint64_t cursor_digest(const cursor *c, size_t off)
         h ^= h >> 29;
     }
     if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
+        uint64_t w = 0; /* byte by byte: a memcpy of a variable length is a call */
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)p[i] << (8 * i);
         h = (h ^ w) * m;
         h ^= h >> 29;
     }

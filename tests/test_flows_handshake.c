@@ -413,17 +413,18 @@ static void test_synack_again_after_ack_is_an_accept_queue_overflow(void **state
 }
 
 /* SPEC §1, roles without a handshake: a service on a high port (gRPC on
- * 50051) that answered a SYN earlier in the capture is the server of a later
- * midstream connection, whatever the port rule says. */
-static void test_midstream_roles_from_an_earlier_synack(void **state)
+ * 50051) captured in the middle of a connection; a later connection's
+ * handshake shows it answering a SYN, and the midstream row, written at the
+ * end, has it as its server whatever the port rule says. */
+static void test_midstream_roles_from_a_later_synack(void **state)
 {
     sim *s = *state;
     conv a, b;
-    conv_init_ports(&a, s, 40000, 50051, 1000, 2000);
-    open_conn(&a, 0);
     conv_init_ports(&b, s, 40001, 50051, 3000, 4000);
-    tx(&b, S, F_PA, 100, 1 * SEC); /* midstream: the server speaks first */
+    tx(&b, S, F_PA, 100, 0); /* midstream: the server speaks first */
     tx(&b, C, F_A, 0, 10 * MS);
+    conv_init_ports(&a, s, 40000, 50051, 1000, 2000);
+    open_conn(&a, 1 * SEC);
     finish_at(s, s->now);
     const conn_record *r = row_by_cport(s, 40001);
     EXPECT_ROLE(r, "listener");
@@ -530,7 +531,7 @@ int main(void)
         T(test_split_handshake_is_a_simultaneous_open),
         T(test_synack_before_its_syn_is_complete),
         T(test_synack_again_after_ack_is_an_accept_queue_overflow),
-        T(test_midstream_roles_from_an_earlier_synack),
+        T(test_midstream_roles_from_a_later_synack),
         T(test_midstream_roles_from_many_peers),
         cmocka_unit_test_setup_teardown(test_midstream_roles_from_server_option, setup_server_50051,
                                         sim_teardown),
