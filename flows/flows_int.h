@@ -220,10 +220,12 @@ static inline conn_cold *cold(const flows_table *t, const conn *c)
     return cold_at(t, conntab_index(t->tab, c));
 }
 
-/* When the instance last saw a packet, on the timers' clock. */
+/* When the instance last saw a packet, on the timers' clock: never after
+ * the clock (a packet of the time line before a step back counts as now). */
 static inline int64_t conn_active(const flows_table *t, const conn *c)
 {
-    return c->last_ts + t->offset;
+    int64_t a = c->last_ts + t->offset;
+    return a < t->clock ? a : t->clock;
 }
 
 #define DEDUP_SLOTS 2048u /* the duplicate filter's recent fingerprints; power of 2 */

@@ -93,9 +93,11 @@ static void on_row(void *ctx, const conn_record *r)
     st->packets += r->packets_c2s + r->packets_s2c;
     FUZZ_CHECK(r->packets_c2s + r->packets_s2c >= 1, "row without packets");
     FUZZ_CHECK(r->ip_version == 4 || r->ip_version == 6, "ip_version");
-    FUZZ_CHECK(r->role_by <= ROLE_BY_PORT && r->handshake < HS_COUNT, "role_by / handshake");
+    FUZZ_CHECK(r->role_by < ROLE_BY_COUNT && r->handshake < HS_COUNT, "role_by / handshake");
     FUZZ_CHECK(r->close_initiator < SIDE_COUNT && r->close_type < CLOSE_TYPE_COUNT, "close");
     FUZZ_CHECK(r->closing <= 2, "closing %u", r->closing);
+    FUZZ_CHECK(r->closing == 0 || r->close_initiator == SIDE_BOTH, "closing %u with initiator %s",
+               r->closing, conn_side_name(r->close_initiator)); /* SPEC §2 */
     FUZZ_CHECK(r->client_state < CONN_STATE_COUNT && r->server_state < CONN_STATE_COUNT, "states");
     FUZZ_CHECK(r->time_wait_side < SIDE_COUNT && r->time_wait_end_reason < TW_REASON_COUNT, "tw");
     FUZZ_CHECK((r->time_wait_side == SIDE_NONE) == (r->time_wait_end_reason == TW_REASON_NONE),

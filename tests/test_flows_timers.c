@@ -439,6 +439,29 @@ static void test_clock_stepping_back_keeps_timers_on_one_clock(void **state)
     done();
 }
 
+/* A connection whose last packet is of the time line before a clock step
+ * back is active "now" on the timers' clock, not in the future: evicting
+ * the least recently active instance ends (a fuzzer found it looping). */
+static void test_eviction_after_a_clock_step_ends(void **state)
+{
+    sim *s = *state; /* max_flows 2 */
+    const int64_t years = INT64_C(3) * 365 * 86400 * SEC;
+    conv a, b, c;
+    conv_init_ports(&a, s, 40001, 80, 1, 2);
+    conv_init_ports(&b, s, 40002, 80, 3, 4);
+    conv_init_ports(&c, s, 40003, 80, 5, 6);
+    s->now = T0 + years; /* two connections dated 2026 */
+    tx(&a, C, F_PA, 10, 0);
+    tx(&b, C, F_PA, 10, 1 * MS);
+    s->now = T0; /* then 2023: a third, and one of the first two is evicted */
+    tx(&c, C, F_PA, 10, 0);
+    finish_at(s, s->now);
+    EXPECT_INT(s->nrec, 3);
+    EXPECT_INT(flows_get_stats(s->t)->evicted, 1);
+    EXPECT_INT(flows_get_stats(s->t)->clock_steps, 1);
+    done();
+}
+
 #define T(f)         cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
 #define TC(f, setup) cmocka_unit_test_setup_teardown(f, setup, sim_teardown)
 
@@ -462,6 +485,7 @@ int main(void)
         T(test_orphan_in_fin_wait2_is_closed_after_fin_timeout),
         T(test_time_wait_starts_at_the_fin_that_was_delivered),
         T(test_clock_stepping_back_keeps_timers_on_one_clock),
+        TC(test_eviction_after_a_clock_step_ends, setup_max_flows_2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
