@@ -554,6 +554,9 @@ void flows_finish(flows_table *t, int64_t capture_end)
     int64_t end_clock = t->offset ? t->clock : capture_end;
     if (!t->clock_set || end_clock > t->clock)
         t->clock = end_clock;
+    /* ... and a censored TIME_WAIT ends then, in the time line of now. */
+    if (t->offset)
+        capture_end = t->clock - t->offset;
     expire_due(t);
     /* Whatever is left was alive at the end of the capture. They are handed
      * over in pool order, a sequential walk the hardware prefetches (the
@@ -570,7 +573,9 @@ void flows_finish(flows_table *t, int64_t capture_end)
                 timer_leave_time_wait(t, c, e, k->tw_deadline[e], TW_EXPIRED);
             emit_conn(t, c, END_CLOSED, k->deadline, TW_REASON_NONE);
         } else {
-            emit_conn(t, c, END_CAPTURE_END, capture_end, TW_CAPTURE_END);
+            /* Not before its own last packet (of a time line before a step). */
+            emit_conn(t, c, END_CAPTURE_END, c->last_ts > capture_end ? c->last_ts : capture_end,
+                      TW_CAPTURE_END);
         }
     }
     t->active.head = t->active.tail = CONNTAB_NONE;

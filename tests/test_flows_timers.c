@@ -462,6 +462,34 @@ static void test_eviction_after_a_clock_step_ends(void **state)
     done();
 }
 
+/* After a step back, a TIME_WAIT cut by the end of the capture ends at the
+ * last packet's time of the time line it is in, not at the latest
+ * timestamp of the file (years later). */
+static void test_time_wait_cut_after_a_clock_step_ends_in_its_time_line(void **state)
+{
+    sim *s = *state;
+    const int64_t years = INT64_C(3) * 365 * 86400 * SEC;
+    conv a, b;
+    conv_init_ports(&a, s, 40001, 80, 1000, 2000);
+    s->now = T0 + years;
+    script_client_close(&a);
+    conv_init_ports(&b, s, 40002, 80, 3000, 4000);
+    s->now = T0;
+    script_client_close(&b);
+    int64_t b_tw = tm[3], b_last = tm[4];
+    finish_at(s, T0 + years + 90 * SEC); /* the file's latest timestamp */
+    const conn_record *r = row_by_cport(s, 40002);
+    EXPECT_TW_SIDE(r, "client");
+    EXPECT_TW_REASON(r, "capture_end");
+    EXPECT_TS(r->time_wait_start, b_tw);
+    EXPECT_TS(r->time_wait_end, b_last);
+    const conn_record *ra = row_by_cport(s, 40001); /* of 2026: censored at its own end */
+    EXPECT_TW_REASON(ra, "capture_end");
+    EXPECT_TRUE(ra->time_wait_end >= ra->time_wait_start);
+    EXPECT_TS(ra->time_wait_end, ra->last_ts);
+    done();
+}
+
 #define T(f)         cmocka_unit_test_setup_teardown(f, sim_setup, sim_teardown)
 #define TC(f, setup) cmocka_unit_test_setup_teardown(f, setup, sim_teardown)
 
@@ -486,6 +514,7 @@ int main(void)
         T(test_time_wait_starts_at_the_fin_that_was_delivered),
         T(test_clock_stepping_back_keeps_timers_on_one_clock),
         TC(test_eviction_after_a_clock_step_ends, setup_max_flows_2),
+        T(test_time_wait_cut_after_a_clock_step_ends_in_its_time_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
