@@ -612,6 +612,23 @@ static size_t tcp_options(const gen_pkt *p, uint8_t *o)
         put_be32(o + n + 4, p->ts_ecr);
         n += 8;
     }
+    if (p->sack_blocks > 0) {
+        size_t blocks = p->sack_blocks < 4 ? p->sack_blocks : 4;
+        while (blocks > 0 && n + 4 + 8 * blocks > 40) {
+            blocks--; /* what fits, as a stack leaves out the oldest blocks */
+        }
+        if (blocks > 0) {
+            o[n++] = 1;
+            o[n++] = 1;
+            o[n++] = 5;
+            o[n++] = (uint8_t)(2 + 8 * blocks);
+            for (size_t i = 0; i < blocks; i++) {
+                put_be32(o + n, p->sack[i][0]);
+                put_be32(o + n + 4, p->sack[i][1]);
+                n += 8;
+            }
+        }
+    }
     if (p->wscale >= 0) {
         o[n++] = 1;
         o[n++] = 3;
@@ -984,6 +1001,10 @@ int gen_send_ex(gen_conv *c, gen_dir d, uint16_t flags, uint32_t payload_len, ui
         c->ts_recent[peer] = p.ts_val;
     }
     p.payload_len = payload_len;
+    if ((ov->set & GEN_OV_SACK) && !(flags & DISSECT_RST)) {
+        p.sack_blocks = ov->sack_blocks;
+        memcpy(p.sack, ov->sack, sizeof p.sack);
+    }
 
     if (!(flags & DISSECT_RST)) {
         uint32_t end = p.seq + payload_len + !!(flags & DISSECT_SYN) + !!(flags & DISSECT_FIN);

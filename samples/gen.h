@@ -136,6 +136,9 @@ typedef struct gen_pkt {
     uint8_t timestamps; /* timestamps option with ts_val, ts_ecr */
     uint32_t ts_val, ts_ecr;
     uint32_t payload_len; /* zero bytes after the transport header */
+    uint8_t sack_blocks;  /* SACK option with the first sack_blocks of `sack` (0 = none);
+                             as many as fit in 40 bytes of options (3 with timestamps) */
+    uint32_t sack[4][2];  /* left and right edge of each SACK block */
 } gen_pkt;
 
 /* A gen_pkt with defaults: IPv4, TCP, TTL 64, no options (wscale -1). */
@@ -225,6 +228,7 @@ enum {
     GEN_OV_ACK = 1u << 1,
     GEN_OV_TTL = 1u << 2,
     GEN_OV_WINDOW = 1u << 3,
+    GEN_OV_SACK = 1u << 4,
 };
 
 typedef struct gen_override {
@@ -233,6 +237,8 @@ typedef struct gen_override {
     uint32_t ack; /* e.g. a FIN that does not ack the peer's FIN */
     uint8_t ttl;  /* e.g. a forged RST */
     uint16_t window;
+    uint8_t sack_blocks; /* e.g. a duplicate ACK: SACK blocks after the timestamps */
+    uint32_t sack[4][2];
 } gen_override;
 
 /*

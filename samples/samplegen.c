@@ -59,15 +59,21 @@ static const char *path_of(const char *name)
     return path;
 }
 
-static gen_file *open_pcap(const char *name, uint32_t linktype, unsigned flags)
+static gen_file *open_pcap_snaplen(const char *name, uint32_t linktype, uint32_t snaplen,
+                                   unsigned flags)
 {
     const char *path = path_of(name);
-    gen_file *f = path ? gen_open_pcap(path, linktype, SNAPLEN, flags) : NULL;
+    gen_file *f = path ? gen_open_pcap(path, linktype, snaplen, flags) : NULL;
     if (f == NULL) {
         fprintf(stderr, "samplegen: cannot create %s\n", name);
         failures++;
     }
     return f;
+}
+
+static gen_file *open_pcap(const char *name, uint32_t linktype, unsigned flags)
+{
+    return open_pcap_snaplen(name, linktype, SNAPLEN, flags);
 }
 
 static gen_file *open_eth(const char *name)
@@ -748,6 +754,322 @@ static void data_after_fin(void)
     finish(f, "data_after_fin.pcap");
 }
 
+/* ------------------------------------------- resets and aborts (RFC 5961) */
+
+/* The client aborts (RST+ACK at its snd_nxt) just after a 10-byte segment
+ * that was lost before the capture point: the RST lands 10 bytes past the
+ * server's rcv_nxt, inside its window, and is only challenged. The server's
+ * challenge ACK (ack = rcv_nxt) reaches the client, CLOSED by now, which
+ * answers it with an RST at exactly that ACK field: that one resets. */
+static void rst_challenged(void)
+{
+    gen_file *f = open_eth("rst_challenged.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    handshake(&c);
+    request(&c, 329, 417);
+    uint32_t rcv_nxt = c.nxt[C2S];
+    c.nxt[C2S] += 10; /* the lost segment */
+    gen_send(&c, C2S, RST | ACK, 0, MS(812.440561));
+    send_ack(&c, S2C, ACK, 0, US(38.207), rcv_nxt); /* the challenge ACK */
+    send_seq(&c, C2S, RST, 0, RTT, rcv_nxt);
+    finish(f, "rst_challenged.pcap");
+}
+
+/* IMAP (port 143): the server sends its last data with its FIN; the client
+ * acks, sends a 31-byte command and its FIN; the server, which had closed
+ * its socket, answers the data with an RST at its snd_nxt (Linux's
+ * TCPAbortOnData): it went CLOSED at the data, never into TIME_WAIT. */
+static void aborted_on_data(void)
+{
+    gen_file *f = open_eth("aborted_on_data.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv(f, "10.0.0.1", 40000, "10.0.0.2", 143, START);
+    handshake(&c);
+    request(&c, 329, 417);
+    gen_send(&c, S2C, FIN | PSH | ACK, 40, SEC(1) + MS(204.118734));
+    gen_send(&c, C2S, ACK, 0, RTT);
+    gen_send(&c, C2S, PSH | ACK, 31, MS(9.880127));
+    gen_send(&c, C2S, FIN | ACK, 0, US(1.544));
+    gen_send(&c, S2C, RST, 0, US(27.310));
+    finish(f, "aborted_on_data.pcap");
+}
+
+/* ---------------------------------------------------------- handshake credit */
+
+/* TCP Fast Open: 100 bytes on the SYN; the server's SYN-ACK, its response
+ * and its FIN all leave before the client's ACK (HTTP/1.0 over TFO); that
+ * ACK completes the handshake; then the client closes too. */
+static void fast_open_server_fin(void)
+{
+    gen_file *f = open_eth("fast_open_server_fin.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    gen_send(&c, C2S, SYN, 100, 0);
+    gen_send(&c, S2C, SYN | ACK, 0, US(61.237));
+    gen_send(&c, S2C, PSH | ACK, 417, MS(1.208331));
+    gen_send(&c, S2C, FIN | ACK, 0, US(78.455));
+    gen_send(&c, C2S, ACK, 0, RTT);
+    gen_send(&c, C2S, FIN | ACK, 0, US(151.620));
+    gen_send(&c, S2C, ACK, 0, US(41.973));
+    finish(f, "fast_open_server_fin.pcap");
+}
+
+/* A multi-queue capture: the SYN (received on one queue) is written after
+ * the SYN-ACK (sent from another), though its timestamp is 61 us earlier.
+ * The SYN-ACK acks ISN + 1 of the SYN that follows it. */
+static void synack_before_syn(void)
+{
+    gen_file *f = open_pcap("synack_before_syn.pcap", DISSECT_LINK_ETHERNET, GEN_KEEP_ORDER);
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    uint32_t cisn = c.isn[C2S];
+    c.nxt[C2S] = cisn + 1;
+    gen_send(&c, S2C, SYN | ACK, 0, US(61.237));
+    c.now_ns = START; /* the SYN, stamped earlier, written later */
+    send_seq(&c, C2S, SYN, 0, 0, cisn);
+    gen_send(&c, C2S, ACK, 0, US(61.237) + RTT);
+    request(&c, 329, 417);
+    close_client(&c);
+    finish(f, "synack_before_syn.pcap");
+}
+
+/* The server still holds an older connection on the 4-tuple: it answers
+ * the SYN with a bare ACK of that connection (RFC 5961 4.2); the client
+ * answers with an RST whose sequence number is that ACK field (RFC 793's
+ * reply), which clears the old connection; the client's SYN, sent again
+ * 1 s later, gets its SYN-ACK. */
+static void handshake_old_ack(void)
+{
+    gen_file *f = open_eth("handshake_old_ack.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    uint32_t cisn = c.isn[C2S];
+    uint32_t snxt = c.nxt[S2C];
+    uint32_t old_seq = c.isn[S2C] - 0x2f1a7c3bu, old_ack = cisn - 0x1b22e8a9u;
+    gen_send(&c, C2S, SYN, 0, 0);
+    gen_override ov = {.set = GEN_OV_SEQ | GEN_OV_ACK, .seq = old_seq, .ack = old_ack};
+    gen_send_ex(&c, S2C, ACK, 0, US(48.921), &ov);
+    c.nxt[S2C] = snxt;
+    send_seq(&c, C2S, RST, 0, RTT, old_ack);
+    send_seq(&c, C2S, SYN, 0, SEC(1) + US(3.117) - RTT, cisn);
+    gen_send(&c, S2C, SYN | ACK, 0, US(61.237));
+    gen_send(&c, C2S, ACK, 0, RTT);
+    request(&c, 329, 417);
+    close_client(&c);
+    finish(f, "handshake_old_ack.pcap");
+}
+
+/* The split handshake (Beardsley's): SYN; the server acks it with a bare
+ * ACK, then sends a SYN of its own; the client answers with a SYN-ACK, the
+ * server acks. */
+static void split_handshake(void)
+{
+    gen_file *f = open_eth("split_handshake.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    uint32_t cisn = c.isn[C2S], sisn = c.isn[S2C];
+    gen_send(&c, C2S, SYN, 0, 0);
+    send_seq(&c, S2C, ACK, 0, US(52.904), sisn);
+    gen_send(&c, S2C, SYN, 0, US(8.117));
+    send_seq(&c, C2S, SYN | ACK, 0, RTT, cisn);
+    gen_send(&c, S2C, ACK, 0, US(41.306));
+    request(&c, 329, 417);
+    close_client(&c);
+    finish(f, "split_handshake.pcap");
+}
+
+/* SMTP (port 25, the server speaks first): the server's accept queue is
+ * full, so it drops the client's handshake ACK and sends its SYN-ACK again
+ * (same ISN) 1 s later; the client acks it again and waits for a banner
+ * that has not come when the capture ends. */
+static void accept_queue_overflow(void)
+{
+    gen_file *f = open_eth("accept_queue_overflow.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv(f, "10.0.0.1", 40000, "10.0.0.2", 25, START);
+    handshake(&c);
+    send_seq(&c, S2C, SYN | ACK, 0, SEC(1) + US(8.342) - RTT, c.isn[S2C]);
+    gen_send(&c, C2S, ACK, 0, RTT);
+    finish(f, "accept_queue_overflow.pcap");
+}
+
+/* ------------------------------------------------ timers the wire hides */
+
+/* A lone SYN nobody answers; 5 s later an unrelated connection keeps the
+ * capture going: no retransmission came within 2.25 s, the client gave up. */
+static void syn_gave_up(void)
+{
+    gen_file *f = open_eth("syn_gave_up.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    gen_send(&c, C2S, SYN, 0, 0);
+    unrelated(f, START + SEC(5) + MS(40.733196));
+    finish(f, "syn_gave_up.pcap");
+}
+
+/* The server closes (keep-alive timeout), the client acks its FIN but never
+ * closes (CLOSE_WAIT); the connection stays silent; 70 s later an unrelated
+ * connection: the server's orphaned FIN_WAIT2 was dropped after 60 s. */
+static void fin_wait2_orphan(void)
+{
+    gen_file *f = open_eth("fin_wait2_orphan.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    handshake(&c);
+    request(&c, 329, 417);
+    gen_send(&c, S2C, FIN | ACK, 0, SEC(5) + MS(1.778120));
+    uint64_t t_fin = c.now_ns;
+    gen_send(&c, C2S, ACK, 0, RTT);
+    unrelated(f, t_fin + SEC(70));
+    finish(f, "fin_wait2_orphan.pcap");
+}
+
+/* Client close whose server FIN is lost after the capture point: the
+ * server sends it again 200 ms later, before anything acked it; the client's
+ * TIME_WAIT starts at the second (the one it got) and expires 60 s after it,
+ * inside the capture (an unrelated connection at +89 s). */
+static void tw_fin_delivered(void)
+{
+    gen_file *f = open_eth("tw_fin_delivered.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    handshake(&c);
+    request(&c, 329, 417);
+    gen_send(&c, C2S, FIN | ACK, 0, MS(2.514772));
+    gen_send(&c, S2C, ACK, 0, US(52.118));
+    uint32_t sfin = c.nxt[S2C];
+    gen_send(&c, S2C, FIN | ACK, 0, US(212.904));
+    send_seq(&c, S2C, FIN | ACK, 0, MS(200) + US(2.617), sfin);
+    uint64_t t_fin = c.now_ns;
+    gen_send(&c, C2S, ACK, 0, RTT);
+    unrelated(f, t_fin + SEC(89));
+    finish(f, "tw_fin_delivered.pcap");
+}
+
+/* The server closes first; the client's FIN crosses it (it does not ack the
+ * server's FIN) and is lost after the capture point; the client acks the
+ * server's FIN with a pure ACK and sends its FIN again 270 ms later, which
+ * the server acks. Only the client passes through CLOSING. */
+static void second_fin_lost(void)
+{
+    gen_file *f = open_eth("second_fin_lost.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    handshake(&c);
+    request(&c, 329, 417);
+    uint32_t sfin = c.nxt[S2C];
+    gen_send(&c, S2C, FIN | ACK, 0, MS(4.806199));
+    uint32_t cfin = c.nxt[C2S];
+    send_ack(&c, C2S, FIN | ACK, 0, MS(9.117302), sfin);
+    gen_send(&c, C2S, ACK, 0, RTT - MS(9.117302));
+    send_seq(&c, C2S, FIN | ACK, 0, MS(270) + US(3.901), cfin);
+    gen_send(&c, S2C, ACK, 0, US(41.973));
+    finish(f, "second_fin_lost.pcap");
+}
+
+/* ---------------------------------------------------------- capture quirks */
+
+/* The capturing host's clock stepped back by three years between two
+ * connections (written in file order): 10.0.0.1:40001 dated 2026-11-13,
+ * then 10.0.0.1:40002 dated 2023-11-14 and, 70 s after its close, a SYN
+ * from 10.0.0.3:40001 to port 8080, refused, so that both TIME_WAITs run
+ * out inside the capture. */
+static void clock_step_back(void)
+{
+    gen_file *f = open_pcap("clock_step_back.pcap", DISSECT_LINK_ETHERNET, GEN_KEEP_ORDER);
+    if (f == NULL) {
+        return;
+    }
+    gen_conv a = conv(f, "10.0.0.1", 40001, "10.0.0.2", 80, START + SEC(3 * 365 * 86400));
+    short_connection(&a);
+    gen_conv b = conv(f, "10.0.0.1", 40002, "10.0.0.2", 80, START);
+    short_connection(&b);
+    gen_conv r = conv(f, "10.0.0.3", 40001, "10.0.0.2", 8080, b.now_ns + SEC(70));
+    gen_send(&r, C2S, SYN, 0, 0);
+    send_seq(&r, S2C, RST | ACK, 0, US(44.806), 0);
+    finish(f, "clock_step_back.pcap");
+}
+
+/* IPv6 (no IP ID to tell segments apart), snaplen 128: at 96 bytes the
+ * SACK block of an IPv6 ACK with timestamps is cut and the ACKs below would
+ * be indistinguishable. The client's first of four segments is lost before
+ * the capture point; the server answers each of the other three at once
+ * with a duplicate ACK, the SACK block growing, all within one millisecond
+ * (same timestamps); a SPAN port copies the last one (a true duplicate,
+ * skipped). The client retransmits the lost segment one round trip later;
+ * a client close follows. */
+static void dup_ack_sack(void)
+{
+    gen_file *f = open_pcap_snaplen("dup_ack_sack.pcap", DISSECT_LINK_ETHERNET, 128, 0);
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv6(f, START);
+    handshake(&c);
+    uint32_t hole = c.nxt[C2S];
+    c.nxt[C2S] += 1448; /* lost before the capture point */
+    gen_override ov = {.set = GEN_OV_ACK | GEN_OV_SACK, .ack = hole, .sack_blocks = 1};
+    ov.sack[0][0] = c.nxt[C2S];
+    for (int i = 0; i < 3; i++) {
+        gen_send(&c, C2S, ACK, 1448, US(11.904 + 0.3 * i));
+        ov.sack[0][1] = c.nxt[C2S];
+        gen_send_ex(&c, S2C, ACK, 0, US(4.771), &ov);
+    }
+    gen_send_ex(&c, S2C, ACK, 0, US(0.215), &ov); /* the SPAN copy */
+    send_seq(&c, C2S, ACK, 1448, RTT, hole);
+    gen_send(&c, S2C, ACK, 0, US(5.339));
+    gen_send(&c, S2C, PSH | ACK, 417, MS(1.208331));
+    gen_send(&c, C2S, ACK, 0, RTT);
+    close_client(&c);
+    finish(f, "dup_ack_sack.pcap");
+}
+
+/* A gRPC service on 10.0.0.2:50051 captured in the middle of a stream from
+ * 10.0.0.1:40001 (the server speaks first in the capture; the port rule
+ * would make 40001 the server); a second later another client
+ * (10.0.0.3:40002) connects with a full handshake, which shows 50051
+ * answering a SYN. The stream is never closed. */
+static void midstream_listener(void)
+{
+    gen_file *f = open_eth("midstream_listener.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv m = conv(f, "10.0.0.1", 40001, "10.0.0.2", 50051, START);
+    gen_send(&m, S2C, PSH | ACK, 100, 0);
+    gen_send(&m, C2S, ACK, 0, RTT);
+    gen_send(&m, S2C, PSH | ACK, 100, MS(500.218773));
+    gen_send(&m, C2S, ACK, 0, RTT);
+    gen_conv n = conv(f, "10.0.0.3", 40002, "10.0.0.2", 50051, START + SEC(1) + MS(3.446511));
+    handshake(&n);
+    request(&n, 329, 417);
+    close_client(&n);
+    finish(f, "midstream_listener.pcap");
+}
+
 /*
  * The demo: a web server, 10.0.0.2:80, over two minutes. Mostly HTTP/1.0
  * style connections the server closes (TIME_WAIT piles up on the server),
@@ -875,6 +1197,20 @@ int main(int argc, char **argv)
     vlan_close();
     syn_with_data();
     data_after_fin();
+    rst_challenged();
+    aborted_on_data();
+    fast_open_server_fin();
+    synack_before_syn();
+    handshake_old_ack();
+    split_handshake();
+    accept_queue_overflow();
+    syn_gave_up();
+    fin_wait2_orphan();
+    tw_fin_delivered();
+    second_fin_lost();
+    clock_step_back();
+    dup_ack_sack();
+    midstream_listener();
     busy_server();
 
     return failures ? 1 : 0;

@@ -4,6 +4,10 @@
  * - samplegen, run into a fresh directory, writes exactly the files
  *   committed in samples/, byte for byte (determinism, and the committed
  *   files are up to date), and nothing is missing or stale either way;
+ * - the samples of the replay rules (RFC 5961 resets, abort on data,
+ *   handshake credit, accept-queue overflow, unseen timers, a clock that
+ *   steps back, SACK duplicate ACKs, listener roles) through the synfin
+ *   binary: the CSV fields (and --summary lines) each sample exists to show;
  * - unit tests of gen's packet builder, conversations, file writers and
  *   random traffic, read back through libpcap where it can.
  */
@@ -24,6 +28,7 @@
 #include <unistd.h>
 
 #include "gen.h"
+#include "testkit.h"
 
 #define SAMPLES_DIR SYNFIN_SOURCE_DIR "/samples"
 
@@ -170,7 +175,7 @@ static void test_regenerated_samples_match_committed(void **state)
     }
     closedir(d);
     assert_int_equal(mismatches, 0);
-    assert_true(count >= 43);
+    assert_true(count >= 57);
 }
 
 static void test_no_stale_committed_sample(void **state)
@@ -200,21 +205,35 @@ static void test_named_samples_exist(void **state)
 {
     (void)state;
     static const char *const names[] = {
-        "link_ethernet.pcap",      "link_vlan.pcap",        "link_qinq.pcap",
-        "link_sll.pcap",           "link_sll2.pcap",        "link_raw.pcap",
-        "link_ipv4.pcap",          "link_ipv6.pcap",        "link_null.pcap",
-        "link_null_swapped.pcap",  "link_loop.pcap",        "link_pppoe.pcap",
-        "link_mpls.pcap",          "pcap_nsec.pcap",        "pcap_bigendian.pcap",
-        "two_interfaces.pcapng",   "mixed_nontcp.pcap",     "handshake_complete.pcap",
-        "handshake_syn_only.pcap", "handshake_no_ack.pcap", "handshake_refused.pcap",
-        "simultaneous_open.pcap",  "midstream.pcap",        "close_client.pcap",
-        "close_server.pcap",       "close_three_way.pcap",  "crossed_fins.pcap",
-        "crossed_fins_bsd.pcap",   "fin_lost.pcap",         "half_close.pcap",
-        "rst_client.pcap",         "rst_server.pcap",       "rst_out_of_window.pcap",
-        "rst_ttl_changed.pcap",    "tw_expired.pcap",       "tw_reused.pcap",
-        "tw_restarted.pcap",       "seq_wrap.pcap",         "ipv6_close.pcap",
-        "vlan_close.pcap",         "syn_with_data.pcap",    "data_after_fin.pcap",
-        "busy_server.pcap",
+        "link_ethernet.pcap",      "link_vlan.pcap",
+        "link_qinq.pcap",          "link_sll.pcap",
+        "link_sll2.pcap",          "link_raw.pcap",
+        "link_ipv4.pcap",          "link_ipv6.pcap",
+        "link_null.pcap",          "link_null_swapped.pcap",
+        "link_loop.pcap",          "link_pppoe.pcap",
+        "link_mpls.pcap",          "pcap_nsec.pcap",
+        "pcap_bigendian.pcap",     "two_interfaces.pcapng",
+        "mixed_nontcp.pcap",       "handshake_complete.pcap",
+        "handshake_syn_only.pcap", "handshake_no_ack.pcap",
+        "handshake_refused.pcap",  "simultaneous_open.pcap",
+        "midstream.pcap",          "close_client.pcap",
+        "close_server.pcap",       "close_three_way.pcap",
+        "crossed_fins.pcap",       "crossed_fins_bsd.pcap",
+        "fin_lost.pcap",           "half_close.pcap",
+        "rst_client.pcap",         "rst_server.pcap",
+        "rst_out_of_window.pcap",  "rst_ttl_changed.pcap",
+        "tw_expired.pcap",         "tw_reused.pcap",
+        "tw_restarted.pcap",       "seq_wrap.pcap",
+        "ipv6_close.pcap",         "vlan_close.pcap",
+        "syn_with_data.pcap",      "data_after_fin.pcap",
+        "busy_server.pcap",        "rst_challenged.pcap",
+        "aborted_on_data.pcap",    "fast_open_server_fin.pcap",
+        "synack_before_syn.pcap",  "handshake_old_ack.pcap",
+        "split_handshake.pcap",    "accept_queue_overflow.pcap",
+        "syn_gave_up.pcap",        "fin_wait2_orphan.pcap",
+        "tw_fin_delivered.pcap",   "second_fin_lost.pcap",
+        "clock_step_back.pcap",    "dup_ack_sack.pcap",
+        "midstream_listener.pcap",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[1024];
@@ -254,6 +273,366 @@ static void test_samples_read_back_with_libpcap(void **state)
         assert_true(n > 0);
         pcap_close(pc);
     }
+}
+
+/* ------------------------------------------------ synfin on the samples */
+
+/*
+ * The samples of the replay rules (samples/README.md), run through the
+ * synfin binary: each check names the fields the sample exists to show.
+ * Rows come in the order instances end; they are looked up by conn_id.
+ */
+
+typedef struct run {
+    tk_table t;
+    char *err; /* standard error: --summary */
+} run;
+
+typedef struct field {
+    const char *col, *want;
+} field;
+
+/* Runs synfin with `args` (NULL-terminated) and parses its CSV. */
+static void synfin_run(run *r, const char *const *args)
+{
+    char out[600], errp[600], msg[256];
+    snprintf(out, sizeof out, "%s", tmp_path("synfin.csv"));
+    snprintf(errp, sizeof errp, "%s", tmp_path("synfin.err"));
+    assert_int_equal(tk_run(SYNFIN_BINARY, args, NULL, out, errp, 60), 0);
+    size_t len;
+    char *text = tk_slurp(out, &len);
+    if (tk_csv_parse(text, len, &r->t, msg, sizeof msg) != 0) {
+        print_error("synfin's CSV: %s\n", msg);
+        fail();
+    }
+    free(text);
+    r->err = tk_slurp(errp, NULL);
+}
+
+#define SYNFIN(r, ...) synfin_run(r, (const char *const[]){__VA_ARGS__, NULL})
+#define SAMPLE(name)   SAMPLES_DIR "/" name
+
+static void run_free(run *r)
+{
+    tk_table_free(&r->t);
+    free(r->err);
+}
+
+/* The data row of instance `conn_id`; fails when there is none. */
+static int row_of(const run *r, int conn_id)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%d", conn_id);
+    for (int i = 0; i < r->t.rows; i++) {
+        const char *c = tk_cell(&r->t, i, "conn_id");
+        if (c != NULL && strcmp(c, id) == 0) {
+            return i;
+        }
+    }
+    print_error("no row with conn_id %d\n", conn_id);
+    fail();
+    return -1;
+}
+
+/* Every field of `f` as wanted in the row of `conn_id` (all reported). */
+static void expect_fields(const run *r, const char *what, int conn_id, const field *f, size_t n)
+{
+    int row = row_of(r, conn_id), bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *got = tk_cell(&r->t, row, f[i].col);
+        if (got == NULL || strcmp(got, f[i].want) != 0) {
+            print_error("%s, conn %d: %s = \"%s\", expected \"%s\"\n", what, conn_id, f[i].col,
+                        got ? got : "(no column)", f[i].want);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+#define EXPECT_ROW(r, what, id, ...)                                                               \
+    expect_fields(r, what, id, (const field[]){__VA_ARGS__},                                       \
+                  sizeof((const field[]){__VA_ARGS__}) / sizeof(field))
+
+static void expect_summary(const run *r, const char *what, const char *line)
+{
+    if (strstr(r->err, line) == NULL) {
+        print_error("%s: --summary lacks \"%s\":\n%s\n", what, line, r->err);
+        fail();
+    }
+}
+
+/* RFC 5961: the RST past rcv_nxt is challenged and changes nothing; the
+ * client's answer to the challenge ACK, at rcv_nxt, resets. */
+static void test_sample_rst_challenged(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("rst_challenged.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "rst_challenged", 1, {"handshake", "complete"}, {"close_initiator", "client"},
+               {"close_type", "rst"}, {"closing", "0"}, {"time_wait_side", "none"},
+               {"time_wait_end_reason", ""}, {"client_state", "CLOSED"}, {"server_state", "CLOSED"},
+               {"packets_c2s", "6"}, {"packets_s2c", "4"}, {"anomalies", "rst_challenged"});
+    run_free(&r);
+    /* Without the client's last RST (the only one without ACK): nothing
+     * changed at the challenged one. */
+    SYNFIN(&r, "-f", "tcp[tcpflags] != tcp-rst", SAMPLE("rst_challenged.pcap"));
+    EXPECT_ROW(&r, "rst_challenged, last RST filtered", 1, {"close_initiator", "none"},
+               {"close_type", "none"}, {"client_state", "ESTABLISHED"},
+               {"server_state", "ESTABLISHED"}, {"packets_c2s", "5"},
+               {"anomalies", "rst_challenged"});
+    run_free(&r);
+}
+
+/* The server, closed, answers new data with an RST: CLOSED at the data,
+ * no TIME_WAIT. Without the RST it was a half-close with TIME_WAIT. */
+static void test_sample_aborted_on_data(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("aborted_on_data.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "aborted_on_data", 1, {"server_port", "143"}, {"handshake", "complete"},
+               {"close_initiator", "server"}, {"close_type", "fin"}, {"closing", "0"},
+               {"time_wait_side", "none"}, {"time_wait_start", ""}, {"time_wait_end_reason", ""},
+               {"client_state", "CLOSED"}, {"server_state", "CLOSED"}, {"packets_c2s", "7"},
+               {"packets_s2c", "5"}, {"bytes_c2s", "360"}, {"bytes_s2c", "457"},
+               {"anomalies", "aborted_on_data"});
+    run_free(&r);
+    SYNFIN(&r, "-f", "tcp[tcpflags] & tcp-rst == 0", SAMPLE("aborted_on_data.pcap"));
+    EXPECT_ROW(&r, "aborted_on_data without the RST", 1, {"time_wait_side", "server"},
+               {"time_wait_start", "1700000001.409513"}, {"client_state", "LAST_ACK"},
+               {"server_state", "TIME_WAIT"}, {"anomalies", ""});
+    run_free(&r);
+}
+
+/* Handshake credit: the client's ACK after the server's data and FIN. */
+static void test_sample_fast_open_server_fin(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("fast_open_server_fin.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "fast_open_server_fin", 1, {"handshake", "complete"},
+               {"handshake_rtt_s", "0.024766"}, {"close_initiator", "server"},
+               {"close_type", "fin"}, {"time_wait_side", "server"},
+               {"time_wait_start", "1700000000.148373"}, {"time_wait_end_reason", "capture_end"},
+               {"client_state", "CLOSED"}, {"server_state", "TIME_WAIT"}, {"packets_c2s", "3"},
+               {"packets_s2c", "4"}, {"bytes_c2s", "100"}, {"anomalies", "syn_with_data"});
+    run_free(&r);
+}
+
+/* The SYN-ACK written before its SYN: complete, roles from the SYN. */
+static void test_sample_synack_before_syn(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, "--summary", SAMPLE("synack_before_syn.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(
+        &r, "synack_before_syn", 1, {"first_ts", "1700000000.123456"}, {"client_ip", "10.0.0.1"},
+        {"client_port", "40000"}, {"server_port", "80"}, {"role_by", "syn"},
+        {"handshake", "complete"}, {"syn_retransmits", "0"}, {"handshake_rtt_s", "0.023479"},
+        {"close_initiator", "client"}, {"time_wait_side", "client"}, {"client_state", "TIME_WAIT"},
+        {"server_state", "CLOSED"}, {"packets_c2s", "6"}, {"packets_s2c", "5"}, {"anomalies", ""});
+    expect_summary(&r, "synack_before_syn", "out of time order 1,");
+    run_free(&r);
+}
+
+/* A bare ACK of an older connection, the client's RST at its ACK field (no
+ * anomaly), the SYN again: complete. */
+static void test_sample_handshake_old_ack(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("handshake_old_ack.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "handshake_old_ack", 1, {"role_by", "syn"}, {"handshake", "complete"},
+               {"syn_retransmits", "1"}, {"handshake_rtt_s", "0.023479"},
+               {"close_initiator", "client"}, {"close_type", "fin"}, {"time_wait_side", "client"},
+               {"time_wait_start", "1700000001.174927"}, {"client_state", "TIME_WAIT"},
+               {"server_state", "CLOSED"}, {"packets_c2s", "8"}, {"packets_s2c", "6"},
+               {"anomalies", ""});
+    run_free(&r);
+}
+
+/* SYN; ACK; SYN; SYN-ACK; ACK: a simultaneous open. */
+static void test_sample_split_handshake(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("split_handshake.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "split_handshake", 1, {"client_ip", "10.0.0.1"}, {"client_port", "40000"},
+               {"role_by", "syn"}, {"handshake", "simultaneous_open"}, {"handshake_rtt_s", ""},
+               {"close_initiator", "client"}, {"time_wait_side", "client"},
+               {"time_wait_start", "1700000000.174916"}, {"client_state", "TIME_WAIT"},
+               {"server_state", "CLOSED"}, {"packets_c2s", "6"}, {"packets_s2c", "7"},
+               {"anomalies", ""});
+    run_free(&r);
+}
+
+/* The SYN-ACK again after the client's ACK: the server is still in
+ * SYN_RCVD; --synack-timeout shorter than the capture leaves LISTEN. */
+static void test_sample_accept_queue_overflow(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("accept_queue_overflow.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "accept_queue_overflow", 1, {"server_port", "25"}, {"handshake", "complete"},
+               {"synack_retransmits", "1"}, {"close_initiator", "none"},
+               {"client_state", "ESTABLISHED"}, {"server_state", "SYN_RCVD"}, {"packets_c2s", "3"},
+               {"packets_s2c", "2"}, {"anomalies", "accept_queue_overflow"});
+    run_free(&r);
+    SYNFIN(&r, "--synack-timeout", "1", SAMPLE("accept_queue_overflow.pcap"));
+    EXPECT_ROW(&r, "accept_queue_overflow, --synack-timeout 1", 1, {"client_state", "ESTABLISHED"},
+               {"server_state", "LISTEN"});
+    run_free(&r);
+}
+
+/* A lone SYN, then 5 s of capture: the client gave up (CLOSED); with the
+ * inference off it is still SYN_SENT. */
+static void test_sample_syn_gave_up(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("syn_gave_up.pcap"));
+    assert_int_equal(r.t.rows, 2);
+    EXPECT_ROW(&r, "syn_gave_up", 1, {"client_port", "40000"}, {"handshake", "syn_only"},
+               {"syn_retransmits", "0"}, {"close_initiator", "none"}, {"client_state", "CLOSED"},
+               {"server_state", "LISTEN"}, {"packets_c2s", "1"}, {"packets_s2c", "0"},
+               {"anomalies", ""});
+    EXPECT_ROW(&r, "syn_gave_up", 2, {"client_ip", "10.0.0.3"}, {"handshake", "complete"},
+               {"time_wait_start", "1700000005.215608"}, {"time_wait_end_reason", "capture_end"});
+    run_free(&r);
+    SYNFIN(&r, "--syn-timeout", "0", SAMPLE("syn_gave_up.pcap"));
+    EXPECT_ROW(&r, "syn_gave_up, --syn-timeout 0", 1, {"client_state", "SYN_SENT"});
+    run_free(&r);
+}
+
+/* FIN_WAIT2 on a connection silent for 60 s: the orphan was dropped. */
+static void test_sample_fin_wait2_orphan(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("fin_wait2_orphan.pcap"));
+    assert_int_equal(r.t.rows, 2);
+    EXPECT_ROW(&r, "fin_wait2_orphan", 1, {"handshake", "complete"}, {"close_initiator", "server"},
+               {"close_type", "fin"}, {"time_wait_side", "none"}, {"time_wait_end_reason", ""},
+               {"client_state", "CLOSE_WAIT"}, {"server_state", "CLOSED"}, {"packets_c2s", "5"},
+               {"packets_s2c", "4"}, {"anomalies", ""});
+    run_free(&r);
+    SYNFIN(&r, "--fin-timeout", "0", SAMPLE("fin_wait2_orphan.pcap"));
+    EXPECT_ROW(&r, "fin_wait2_orphan, --fin-timeout 0", 1, {"client_state", "CLOSE_WAIT"},
+               {"server_state", "FIN_WAIT2"});
+    run_free(&r);
+}
+
+/* The server's FIN sent again before it was acked: TIME_WAIT runs from the
+ * second one. */
+static void test_sample_tw_fin_delivered(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("tw_fin_delivered.pcap"));
+    assert_int_equal(r.t.rows, 2);
+    EXPECT_ROW(&r, "tw_fin_delivered", 1, {"close_initiator", "client"}, {"closing", "0"},
+               {"time_wait_side", "client"}, {"time_wait_start", "1700000000.374878"},
+               {"time_wait_end", "1700000060.374878"}, {"time_wait_end_reason", "expired"},
+               {"time_wait_s", "60.000000"}, {"client_state", "CLOSED"}, {"server_state", "CLOSED"},
+               {"packets_c2s", "6"}, {"packets_s2c", "6"}, {"fin_retransmits", "1"},
+               {"anomalies", ""});
+    run_free(&r);
+}
+
+/* The client's FIN crossing the server's is lost after the capture point:
+ * one CLOSING, both closed actively, TIME_WAIT from the FIN sent again. */
+static void test_sample_second_fin_lost(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("second_fin_lost.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "second_fin_lost", 1, {"handshake", "complete"}, {"close_initiator", "both"},
+               {"close_type", "fin"}, {"closing", "1"}, {"time_wait_side", "both"},
+               {"time_wait_start", "1700000000.470323"}, {"time_wait_end_reason", "capture_end"},
+               {"time_wait_s", "0.000042"}, {"client_state", "TIME_WAIT"},
+               {"server_state", "TIME_WAIT"}, {"packets_c2s", "7"}, {"packets_s2c", "5"},
+               {"fin_retransmits", "1"}, {"anomalies", ""});
+    run_free(&r);
+}
+
+/* A clock stepping back three years between two connections: both whole,
+ * both TIME_WAITs expire 60 s after they began. */
+static void test_sample_clock_step_back(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, "--summary", SAMPLE("clock_step_back.pcap"));
+    assert_int_equal(r.t.rows, 3);
+    EXPECT_ROW(&r, "clock_step_back", 1, {"first_ts", "1794608000.123456"},
+               {"client_port", "40001"}, {"handshake", "complete"}, {"close_initiator", "client"},
+               {"time_wait_side", "client"}, {"time_wait_start", "1794608000.174875"},
+               {"time_wait_end", "1794608060.174875"}, {"time_wait_end_reason", "expired"},
+               {"time_wait_s", "60.000000"}, {"client_state", "CLOSED"}, {"server_state", "CLOSED"},
+               {"packets_c2s", "6"}, {"packets_s2c", "5"}, {"anomalies", ""});
+    EXPECT_ROW(&r, "clock_step_back", 2, {"first_ts", "1700000000.123456"},
+               {"client_port", "40002"}, {"handshake", "complete"}, {"close_initiator", "client"},
+               {"time_wait_side", "client"}, {"time_wait_start", "1700000000.174875"},
+               {"time_wait_end", "1700000060.174875"}, {"time_wait_end_reason", "expired"},
+               {"time_wait_s", "60.000000"}, {"client_state", "CLOSED"}, {"server_state", "CLOSED"},
+               {"packets_c2s", "6"}, {"packets_s2c", "5"}, {"anomalies", ""});
+    EXPECT_ROW(&r, "clock_step_back", 3, {"server_port", "8080"}, {"handshake", "refused"});
+    expect_summary(&r, "clock_step_back", "clock stepped back 1 times");
+    expect_summary(&r, "clock_step_back", " 0 idle timeouts");
+    run_free(&r);
+}
+
+/* Duplicate ACKs within 1 ms that differ only in their SACK blocks all
+ * count; only the SPAN copy is skipped. */
+static void test_sample_dup_ack_sack(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, "--summary", SAMPLE("dup_ack_sack.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "dup_ack_sack", 1, {"ip_version", "6"}, {"handshake", "complete"},
+               {"close_initiator", "client"}, {"time_wait_side", "client"},
+               {"time_wait_start", "1700000000.197814"}, {"packets_c2s", "9"}, {"packets_s2c", "8"},
+               {"bytes_c2s", "5792"}, {"bytes_s2c", "417"}, {"anomalies", ""});
+    expect_summary(&r, "dup_ack_sack", "exact duplicates skipped 1,");
+    run_free(&r);
+}
+
+/* The midstream stream's server is the endpoint a later connection showed
+ * answering a SYN, or the one --server names. */
+static void test_sample_midstream_listener(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("midstream_listener.pcap"));
+    assert_int_equal(r.t.rows, 2);
+    EXPECT_ROW(&r, "midstream_listener", 1, {"client_ip", "10.0.0.1"}, {"client_port", "40001"},
+               {"server_ip", "10.0.0.2"}, {"server_port", "50051"}, {"role_by", "listener"},
+               {"handshake", "midstream"}, {"close_initiator", "none"},
+               {"client_state", "ESTABLISHED"}, {"server_state", "ESTABLISHED"},
+               {"packets_c2s", "2"}, {"packets_s2c", "2"}, {"bytes_c2s", "0"},
+               {"bytes_s2c", "200"});
+    EXPECT_ROW(&r, "midstream_listener", 2, {"client_port", "40002"}, {"server_port", "50051"},
+               {"role_by", "syn"}, {"handshake", "complete"});
+    run_free(&r);
+    /* Alone, the port rule makes 40001 the server ... */
+    SYNFIN(&r, "-f", "port 40001", SAMPLE("midstream_listener.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "midstream_listener alone", 1, {"client_port", "50051"},
+               {"server_port", "40001"}, {"role_by", "port"}, {"bytes_c2s", "200"});
+    run_free(&r);
+    /* ... unless --server names 50051. */
+    SYNFIN(&r, "--server", "50051", "-f", "port 40001", SAMPLE("midstream_listener.pcap"));
+    EXPECT_ROW(&r, "midstream_listener alone, --server 50051", 1, {"client_port", "40001"},
+               {"server_port", "50051"}, {"role_by", "listener"}, {"bytes_s2c", "200"});
+    run_free(&r);
 }
 
 /* ------------------------------------------------------------ the builder */
@@ -350,6 +729,40 @@ static void test_syn_options_linux_layout(void **state)
                                      3, 4, 0,    0,    0, 0, 1, 3,  3, 7};
     assert_int_equal(buf[20 + 12] >> 4, 10);
     assert_memory_equal(buf + 40, want, sizeof want);
+}
+
+/* SACK blocks follow the timestamps (NOP NOP kind 5); what does not fit in
+ * 40 bytes of options is left out. */
+static void test_sack_blocks_after_timestamps(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    gen_link raw = gen_link_of(DISSECT_LINK_RAW);
+    gen_pkt p = tcp4(0);
+    p.flags = DISSECT_ACK;
+    p.timestamps = 1;
+    p.ts_val = 7;
+    p.ts_ecr = 9;
+    p.sack_blocks = 2;
+    p.sack[0][0] = 0x1000;
+    p.sack[0][1] = 0x2000;
+    p.sack[1][0] = 0x3000;
+    p.sack[1][1] = 0x4000;
+    size_t n = gen_build(&raw, &p, buf, sizeof buf);
+    assert_int_equal(n, 20 + 20 + 12 + 4 + 16);
+    assert_int_equal(buf[20 + 12] >> 4, (20 + 12 + 4 + 16) / 4);
+    static const uint8_t want[4 + 16] = {1,    1, 5, 18, 0,    0, 0x10, 0, 0,    0,
+                                         0x20, 0, 0, 0,  0x30, 0, 0,    0, 0x40, 0};
+    assert_memory_equal(buf + 40 + 12, want, sizeof want);
+
+    p.sack_blocks = 4; /* with timestamps only three fit */
+    n = gen_build(&raw, &p, buf, sizeof buf);
+    assert_int_equal(n, 20 + 20 + 40);
+    assert_int_equal(buf[40 + 12 + 3], 2 + 3 * 8);
+    p.timestamps = 0; /* without them, four */
+    n = gen_build(&raw, &p, buf, sizeof buf);
+    assert_int_equal(n, 20 + 20 + 4 + 32);
+    assert_int_equal(buf[40 + 3], 2 + 4 * 8);
 }
 
 static void test_ipv6_and_link_headers(void **state)
@@ -704,8 +1117,23 @@ int main(void)
         cmocka_unit_test(test_no_stale_committed_sample),
         cmocka_unit_test(test_named_samples_exist),
         cmocka_unit_test(test_samples_read_back_with_libpcap),
+        cmocka_unit_test(test_sample_rst_challenged),
+        cmocka_unit_test(test_sample_aborted_on_data),
+        cmocka_unit_test(test_sample_fast_open_server_fin),
+        cmocka_unit_test(test_sample_synack_before_syn),
+        cmocka_unit_test(test_sample_handshake_old_ack),
+        cmocka_unit_test(test_sample_split_handshake),
+        cmocka_unit_test(test_sample_accept_queue_overflow),
+        cmocka_unit_test(test_sample_syn_gave_up),
+        cmocka_unit_test(test_sample_fin_wait2_orphan),
+        cmocka_unit_test(test_sample_tw_fin_delivered),
+        cmocka_unit_test(test_sample_second_fin_lost),
+        cmocka_unit_test(test_sample_clock_step_back),
+        cmocka_unit_test(test_sample_dup_ack_sack),
+        cmocka_unit_test(test_sample_midstream_listener),
         cmocka_unit_test(test_ipv4_length_and_checksums),
         cmocka_unit_test(test_syn_options_linux_layout),
+        cmocka_unit_test(test_sack_blocks_after_timestamps),
         cmocka_unit_test(test_ipv6_and_link_headers),
         cmocka_unit_test(test_seq_advances_by_payload_syn_fin),
         cmocka_unit_test(test_snaplen_cuts_caplen_not_len),
