@@ -10,7 +10,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all bootstrap configure build demo test test-sanitize test-tsan tidy clean format
+.PHONY: all bootstrap configure build demo test test-sanitize test-tsan tidy clean format test-fuzz
 
 all: build
 
@@ -59,6 +59,15 @@ test-tsan: bootstrap
 		if ls tsan.* >/dev/null 2>&1; then cat tsan.*; echo "test-tsan: ThreadSanitizer reports above" >&2; exit 1; fi; \
 		exit $$rc
 
+# The fuzz targets built with the replay engine (any compiler, ASan + UBSan)
+# and run on every regression input and seed: the targets keep building, and
+# every crash ever found stays fixed (fuzz/README.md).
+FUZZ_BUILD ?= build-fuzz
+test-fuzz: bootstrap
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSYNFIN_FUZZ=ON -DSYNFIN_FUZZ_ENGINE=replay -DSYNFIN_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_dissect fuzz_flows fuzz_pipeline
+	@cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(JOBS) -R '^fuzz_.*_replay$$'
+
 tidy:
 	@sh scripts/bootstrap.sh --tidy
 	@bash scripts/tidy.sh
@@ -67,4 +76,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-tidy
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-tidy
