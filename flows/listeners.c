@@ -183,21 +183,20 @@ void listeners_decide_roles(flows_table *t, conn *c)
     if (server_is_a != c->client_is_a)
         return; /* the port rule had it right */
     conn_cold *k = cold(t, c);
-    endpoint e = c->ep[0];
-    c->ep[0] = c->ep[1];
-    c->ep[1] = e;
-    uint32_t p = c->packets[0];
-    c->packets[0] = c->packets[1];
-    c->packets[1] = p;
-    uint64_t b = c->bytes[0];
-    c->bytes[0] = c->bytes[1];
-    c->bytes[1] = b;
-    int64_t x = k->tw_start[0];
-    k->tw_start[0] = k->tw_start[1];
-    k->tw_start[1] = x;
-    x = k->tw_deadline[0];
-    k->tw_deadline[0] = k->tw_deadline[1];
-    k->tw_deadline[1] = x;
+    /* Every per-endpoint pair, by its bytes: [0] and [1] trade places. */
+#define SWAP_PAIR(a)                                                                               \
+    do {                                                                                           \
+        unsigned char tmp_[sizeof((a)[0])];                                                        \
+        memcpy(tmp_, &(a)[0], sizeof tmp_);                                                        \
+        memcpy(&(a)[0], &(a)[1], sizeof tmp_);                                                     \
+        memcpy(&(a)[1], tmp_, sizeof tmp_);                                                        \
+    } while (0)
+    SWAP_PAIR(c->ep);
+    SWAP_PAIR(c->packets);
+    SWAP_PAIR(c->bytes);
+    SWAP_PAIR(k->tw_start);
+    SWAP_PAIR(k->tw_deadline);
+#undef SWAP_PAIR
     if (k->close_initiator == SIDE_CLIENT || k->close_initiator == SIDE_SERVER)
         k->close_initiator = (uint8_t)(SIDE_CLIENT + SIDE_SERVER - k->close_initiator);
     c->client_is_a = (uint8_t)!c->client_is_a;
