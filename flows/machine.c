@@ -47,6 +47,8 @@
  *   FIN_WAIT2    fin_timeout without a packet        CLOSED        machine_unseen_timers
  *   ESTABLISHED  (server) sends its SYN-ACK again    SYN_RCVD      send_open
  *                after the client's ACK (accept-queue overflow)
+ *   SYN_RCVD     (that server) sends a segment       ESTABLISHED   send_open
+ *   SYN_RCVD     (server) synack_timeout after SYN   LISTEN        machine_unseen_timers
  *   any          acceptable RST                      CLOSED        receive_rst
  *                (in the window, not at rcv_nxt: challenged, no change;
  *                 X had closed and got new data: X CLOSED at that data,
