@@ -1,8 +1,10 @@
 /*
  * test_report.c: the CSV row writer and the summary (report/row.c, summary.c):
- * timestamp formatting, a synthetic row with every optional field, and the
- * TIME_WAIT duration quantiles past the exact-value limit (histogram), the
- * address text against inet_ntop, and rows beyond the output buffer.
+ * timestamp formatting, a synthetic row with every optional field, the
+ * TIME_WAIT duration quantiles past the exact-value limit (histogram) and
+ * over the expired ones only, the endpoint census at capture end (no
+ * CLOSED, LISTEN, per host busiest first, its limits), the address text
+ * against inet_ntop, and rows beyond the output buffer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -137,6 +139,238 @@ static void test_duration_quantiles_stay_bounded_and_close(void **state)
     report_free(r);
 }
 
+/* The count written after `label` (the first line that starts with it, past
+ * `from` when given). */
+static unsigned long long summary_count(const char *text, const char *label)
+{
+    const char *p = strstr(text, label);
+    if (!p)
+        fail_msg("no '%s' in:\n%s", label, text);
+    return strtoull(p + strlen(label), NULL, 10);
+}
+
+/* A row of one connection from client 10.0.<c>.<d> to server 10.1.<s>.1
+ * port `port`, by default still open at capture end and with no handshake
+ * seen (midstream, roles by port: no LISTEN). */
+static conn_record census_row(uint32_t client, uint32_t server, uint16_t port)
+{
+    conn_record c;
+    memset(&c, 0, sizeof(c));
+    c.ip_version = 4;
+    c.client_ip[0] = 10, c.client_ip[2] = (uint8_t)(client >> 8), c.client_ip[3] = (uint8_t)client;
+    c.server_ip[0] = 10, c.server_ip[1] = 1, c.server_ip[2] = (uint8_t)server, c.server_ip[3] = 1;
+    c.client_port = (uint16_t)(40000 + client % 20000);
+    c.server_port = port;
+    c.role_by = ROLE_BY_PORT;
+    c.handshake = HS_MIDSTREAM;
+    c.handshake_rtt = -1;
+    c.client_state = CONN_ESTABLISHED;
+    c.server_state = CONN_ESTABLISHED;
+    c.end_reason = END_CAPTURE_END;
+    return c;
+}
+
+/* TIME_WAIT's median, p99 and max are over the ones that expired only: 3
+ * of 60 s among 5 reused after 0.5 s (a median over all would say 0.5 s);
+ * the other ends are counted apart, each. */
+static void test_time_wait_durations_are_over_the_expired_only(void **state)
+{
+    (void)state;
+    report *r = report_new(NULL, 6);
+    report_enable_summary(r);
+    static const struct {
+        conn_tw_reason reason;
+        int n;
+        int64_t ns;
+    } rows[] = {{TW_EXPIRED, 3, INT64_C(60000000000)},
+                {TW_REUSED, 5, 500000000},
+                {TW_RESET, 2, 100000000},
+                {TW_CAPTURE_END, 4, 1000000000},
+                {TW_EVICTED, 1, 2000000000}};
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        for (int k = 0; k < rows[i].n; k++) {
+            conn_record c = census_row(1, 1, 80);
+            c.end_reason = END_CLOSED;
+            c.time_wait_side = SIDE_SERVER;
+            c.time_wait_start = INT64_C(1700000000000000000);
+            c.time_wait_end = c.time_wait_start + rows[i].ns;
+            c.time_wait_end_reason = rows[i].reason;
+            report_row(r, &c);
+        }
+    char *text = summary_of(r);
+    assert_non_null(strstr(text, "TIME_WAIT duration of the 3 that expired"));
+    assert_true(summary_seconds(text, "  median ") == 60.0);
+    assert_true(summary_seconds(text, "  p99 ") == 60.0);
+    assert_true(summary_seconds(text, "  max ") == 60.0);
+    assert_non_null(strstr(text, "  reused                       5 (after a median 0.500000 s)\n"));
+    assert_int_equal(summary_count(text, "\n  reset "), 2);
+    assert_int_equal(summary_count(text, "\n  capture_end "), 4);
+    assert_non_null(strstr(text, "capture_end                  4 (censored"));
+    assert_int_equal(summary_count(text, "\n  evicted "), 1);
+    free(text);
+    report_free(r);
+
+    /* None expired: no median to mislead, the ends still counted. */
+    r = report_new(NULL, 6);
+    report_enable_summary(r);
+    conn_record c = census_row(1, 1, 80);
+    c.time_wait_side = SIDE_CLIENT;
+    c.time_wait_end = 500000000;
+    c.time_wait_end_reason = TW_REUSED;
+    report_row(r, &c);
+    text = summary_of(r);
+    assert_null(strstr(text, "  median "));
+    assert_non_null(strstr(text, "none expired"));
+    assert_non_null(strstr(text, "  reused                       1 (after a median 0.500000 s)\n"));
+    free(text);
+    report_free(r);
+}
+
+/* The census at capture end: no CLOSED line; LISTEN counts the distinct
+ * server endpoints that accepted a connection; one table per host, busiest
+ * first, ties by address. */
+static void test_census_per_host_busiest_first_without_closed(void **state)
+{
+    (void)state;
+    report *r = report_new(NULL, 6);
+    report_enable_summary(r);
+    /* 10.1.2.1: 3 ESTABLISHED (clients 10.0.0.1-3); 10.1.1.1: 1 TIME_WAIT
+     * and LISTEN on :80 (two accepted rows) and :443 (one): 3 sockets, the
+     * same as 10.1.2.1, and the lower address. */
+    for (uint32_t i = 1; i <= 3; i++) {
+        conn_record c = census_row(i, 2, 5432);
+        c.client_state = CONN_CLOSED;
+        report_row(r, &c);
+    }
+    conn_record c = census_row(4, 1, 80);
+    c.role_by = ROLE_BY_SYN;
+    c.handshake = HS_COMPLETE;
+    c.client_state = CONN_CLOSED;
+    c.server_state = CONN_TIME_WAIT;
+    report_row(r, &c);
+    c = census_row(5, 1, 80);
+    c.handshake = HS_NO_ACK;
+    c.client_state = c.server_state = CONN_CLOSED;
+    c.end_reason = END_CLOSED;
+    report_row(r, &c);
+    c = census_row(6, 1, 443);
+    c.role_by = ROLE_BY_SYNACK;
+    c.client_state = c.server_state = CONN_CLOSED;
+    report_row(r, &c);
+    /* Not accepting: an unanswered SYN (its server's LISTEN in the row is
+     * not a socket of its own), a refused one, a simultaneous open. */
+    c = census_row(7, 3, 22);
+    c.handshake = HS_SYN_ONLY;
+    c.client_state = CONN_SYN_SENT;
+    c.server_state = CONN_LISTEN;
+    report_row(r, &c);
+    c = census_row(8, 3, 23);
+    c.handshake = HS_REFUSED;
+    c.client_state = c.server_state = CONN_CLOSED;
+    report_row(r, &c);
+    c = census_row(9, 3, 24);
+    c.handshake = HS_SIMULTANEOUS_OPEN;
+    c.synack_retransmits = 1;
+    c.client_state = c.server_state = CONN_CLOSED;
+    report_row(r, &c);
+    /* Ended before the capture end: not in the census. */
+    c = census_row(10, 4, 80);
+    c.end_reason = END_IDLE;
+    report_row(r, &c);
+    char *text = summary_of(r);
+    assert_null(strstr(text, "CLOSED"));
+    const char *total = strstr(text, "all hosts:\n");
+    assert_non_null(total);
+    assert_int_equal(summary_count(total, "  LISTEN "), 2);
+    assert_int_equal(summary_count(total, "  SYN_SENT "), 1);
+    assert_int_equal(summary_count(total, "  ESTABLISHED "), 3);
+    assert_int_equal(summary_count(total, "  TIME_WAIT "), 1);
+    const char *h1 = strstr(text, "\n  10.1.1.1: 3 sockets\n    LISTEN                     2\n"
+                                  "    TIME_WAIT                  1\n");
+    const char *h2 = strstr(text, "\n  10.1.2.1: 3 sockets\n    ESTABLISHED                3\n");
+    const char *h3 = strstr(text, "\n  10.0.0.7: 1 socket\n    SYN_SENT                   1\n");
+    assert_non_null(h1);
+    assert_non_null(h2);
+    assert_non_null(h3);
+    assert_true(total < h1 && h1 < h2 && h2 < h3);
+    assert_null(strstr(text, "10.1.3.1")); /* no socket left there */
+    assert_null(strstr(text, "10.1.4.1"));
+    assert_null(strstr(text, "left out"));
+    assert_null(strstr(text, "other ("));
+    free(text);
+    report_free(r);
+}
+
+/* Past HOSTS_SHOWN hosts a line says how many were left out; past the
+ * 65536 hosts tracked the rest are summed under `other`. */
+static void test_census_limits(void **state)
+{
+    (void)state;
+    report *r = report_new(NULL, 6);
+    report_enable_summary(r);
+    /* 25 servers, server s with s + 1 connections, their clients closed. */
+    for (uint32_t s = 0; s < 25; s++)
+        for (uint32_t k = 0; k <= s; k++) {
+            conn_record c = census_row(k, s, 80);
+            c.client_state = CONN_CLOSED;
+            report_row(r, &c);
+        }
+    char *text = summary_of(r);
+    const char *busiest = strstr(text, "\n  10.1.24.1: 25 sockets\n");
+    const char *fifth = strstr(text, "\n  10.1.5.1: 6 sockets\n");
+    assert_non_null(busiest);
+    assert_non_null(fifth);
+    assert_true(busiest < fifth);
+    assert_null(strstr(text, "\n  10.1.4.1:")); /* the 21st busiest */
+    assert_non_null(strstr(text, "  ... 5 more hosts (15 sockets) left out: only the 20 busiest "
+                                 "are shown\n"));
+    assert_null(strstr(text, "other ("));
+    free(text);
+    report_free(r);
+
+    /* 65536 + 10 clients, one connection each, to a closed server. */
+    r = report_new(NULL, 6);
+    report_enable_summary(r);
+    for (uint32_t i = 0; i < 65536 + 10; i++) {
+        conn_record c = census_row(i, 0, 80);
+        c.client_ip[1] = (uint8_t)(i >> 16);
+        c.server_state = CONN_CLOSED;
+        report_row(r, &c);
+    }
+    text = summary_of(r);
+    assert_int_equal(summary_count(text, "all hosts:\n  ESTABLISHED "), 65546);
+    assert_non_null(strstr(text, "  ... 65516 more hosts (65516 sockets) left out"));
+    assert_non_null(strstr(text, "  other (the hosts past the first 65536 tracked, summed): 10 "
+                                 "sockets\n    ESTABLISHED                10\n"));
+    free(text);
+    report_free(r);
+}
+
+/* Past the 2^18 listening endpoints told apart, LISTEN says how many
+ * accepting rows it could not tell apart. */
+static void test_census_listen_limit(void **state)
+{
+    (void)state;
+    report *r = report_new(NULL, 6);
+    report_enable_summary(r);
+    const uint32_t n = (1u << 18) + 3;
+    for (uint32_t i = 0; i < n; i++) {
+        conn_record c = census_row(1, i >> 16, (uint16_t)i);
+        c.handshake = HS_COMPLETE;
+        c.client_state = c.server_state = CONN_CLOSED;
+        c.end_reason = END_CLOSED;
+        report_row(r, &c);
+        if (i < 10) /* seen again: told apart, not counted twice */
+            report_row(r, &c);
+    }
+    char *text = summary_of(r);
+    assert_int_equal(summary_count(text, "all hosts:\n  LISTEN "), 1u << 18);
+    assert_non_null(strstr(text, "3 more accepting rows were not told apart"));
+    assert_int_equal(summary_count(text, "\n  10.1.0.1: "), 65536);
+    free(text);
+    report_free(r);
+}
+
 /* The client_ip field of a one-row CSV. */
 static void ip_field(const char *csv, char *out, size_t cap)
 {
@@ -257,6 +491,10 @@ int main(void)
         cmocka_unit_test(test_timestamps_keep_the_capture_precision),
         cmocka_unit_test(test_row_with_ipv6_empty_fields_and_anomaly_order),
         cmocka_unit_test(test_duration_quantiles_stay_bounded_and_close),
+        cmocka_unit_test(test_time_wait_durations_are_over_the_expired_only),
+        cmocka_unit_test(test_census_per_host_busiest_first_without_closed),
+        cmocka_unit_test(test_census_limits),
+        cmocka_unit_test(test_census_listen_limit),
         cmocka_unit_test(test_addresses_are_written_as_inet_ntop_does),
         cmocka_unit_test(test_rows_beyond_the_output_buffer_are_all_written),
     };

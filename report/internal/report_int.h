@@ -18,13 +18,50 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* A table that cannot grow keeps working; a host or endpoint that cannot be
+ * added is counted as summary.c says (uthash sets its hh.tbl to NULL). */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
 #include "flows.h"
 
 /* Duration histogram: 2^SUB_BITS buckets per power of two (relative error
  * below 2^-SUB_BITS / 2, i.e. 0.4%), covering 0 ns to 2^63 ns. */
 #define SUB_BITS     7
 #define HIST_BUCKETS ((64 - SUB_BITS + 1) << SUB_BITS)
-#define EXACT_MAX    (1u << 20) /* durations kept exactly: 8 MB at most */
+#define EXACT_MAX    (1u << 20) /* durations kept exactly per series: 8 MB at most */
+
+/* The endpoint census per host: at most HOSTS_MAX hosts tracked (past it,
+ * the rest are summed under `other`), HOSTS_SHOWN printed; at most
+ * LISTEN_MAX distinct listening endpoints told apart. */
+#define HOSTS_MAX   (1u << 16)
+#define HOSTS_SHOWN 20
+#define LISTEN_MAX  (1u << 18)
+
+/* One series of durations: exact up to EXACT_MAX values, and always in a
+ * log-linear histogram, so memory stays bounded on any input. */
+typedef struct duration_series {
+    int64_t *exact;
+    size_t n, cap;
+    uint64_t hist[HIST_BUCKETS];
+    int64_t max;
+} duration_series;
+
+/* A host (an endpoint's own address, as netstat -an on it lists its
+ * sockets): its endpoints per state at capture end, LISTEN included. */
+typedef struct host_key {
+    uint8_t addr[16]; /* IPv4: the first 4 bytes, the rest zero */
+    uint8_t ip_version;
+} host_key;
+
+typedef struct host_census {
+    host_key key;
+    uint64_t sockets; /* the sum of states[] */
+    uint64_t states[CONN_STATE_COUNT];
+    UT_hash_handle hh;
+} host_census;
+
+typedef struct listen_entry listen_entry; /* summary.c */
 
 /* The --summary statistics. All zero is the empty summary. */
 typedef struct report_stats {
@@ -36,13 +73,19 @@ typedef struct report_stats {
     uint64_t tw_by_reason[TW_REASON_COUNT];
     uint64_t by_end[END_CAPTURE_END + 1];
     uint64_t anomalies[ANOM_COUNT];
-    uint64_t end_states[CONN_STATE_COUNT]; /* endpoints alive at capture end */
-    /* TIME_WAIT durations: exact up to EXACT_MAX values, and always in a
-     * log-linear histogram, so memory stays bounded on any input. */
-    int64_t *tw_durations;
-    size_t n_tw, cap_tw;
-    uint64_t tw_hist[HIST_BUCKETS];
-    int64_t tw_max;
+    /* The census at capture end, over all hosts: the endpoints of the rows
+     * still open then (CLOSED and the rows' LISTEN not counted), and LISTEN
+     * as the distinct server endpoints seen accepting a connection. */
+    uint64_t end_states[CONN_STATE_COUNT];
+    host_census *hosts; /* uthash, n_hosts <= HOSTS_MAX entries */
+    uint32_t n_hosts;
+    host_census other;       /* the hosts past HOSTS_MAX, summed */
+    listen_entry *listeners; /* uthash of server endpoints, <= LISTEN_MAX */
+    uint32_t n_listeners;
+    uint64_t listen_untold; /* accepting rows past LISTEN_MAX, not told apart */
+    /* TIME_WAIT durations of the rows whose TIME_WAIT expired, and of those
+     * a new SYN reused; the other ends are only counted. */
+    duration_series tw_expired, tw_reused;
 } report_stats;
 
 /* Adds one row. */
