@@ -18,7 +18,8 @@ report *report_new(FILE *out, int precision);
 void report_free(report *r);
 
 /* Keeps the --summary statistics from now on (off by default: the exact
- * TIME_WAIT durations alone take 8 bytes per row, up to 8 MB). */
+ * TIME_WAIT durations, expired and reused apart, take 8 bytes per row, up
+ * to 16 MB, and the per-host census up to about 35 MB). */
 void report_enable_summary(report *r);
 void report_set_precision(report *r, int precision);
 
