@@ -48,8 +48,8 @@ static const char *when_text(int64_t ts, int precision, char *buf, size_t len)
     report_format_ts(t, ts, precision);
     time_t sec = (time_t)(ts / NS);
     struct tm tm;
-    if (gmtime_r(&sec, &tm))
-        strftime(utc, sizeof(utc), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    if (!gmtime_r(&sec, &tm) || strftime(utc, sizeof(utc), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        utc[0] = '\0';
     snprintf(buf, len, "%s (%s)", t, utc);
     return buf;
 }
@@ -141,7 +141,9 @@ static int cmp_pair(const void *a, const void *b)
     return (x->iv.peak_at > y->iv.peak_at) - (x->iv.peak_at < y->iv.peak_at);
 }
 
-/* The pairs, busiest first (to free); NULL when there are none. */
+/* The pairs, busiest first (to free); NULL when there are none. An array
+ * of pointers to the entries: sizeof(*v) is a pointer's size. */
+// NOLINTBEGIN(bugprone-sizeof-expression)
 static pair_entry **pairs_sorted(const findings *f)
 {
     pair_entry **v = f->n_pairs ? malloc(f->n_pairs * sizeof(*v)) : NULL;
@@ -153,6 +155,7 @@ static pair_entry **pairs_sorted(const findings *f)
     qsort(v, n, sizeof(*v), cmp_pair);
     return v;
 }
+// NOLINTEND(bugprone-sizeof-expression)
 
 static const char *pair_text(const pair_entry *p, char *buf, size_t len)
 {
@@ -271,6 +274,8 @@ static int cmp_twhost(const void *a, const void *b)
     return memcmp(x->key.addr, y->key.addr, sizeof(x->key.addr));
 }
 
+/* The hosts, most TIME_WAIT first (to free); as pairs_sorted. */
+// NOLINTBEGIN(bugprone-sizeof-expression)
 static twhost_entry **twhosts_sorted(const findings *f)
 {
     twhost_entry **v = f->n_twhosts ? malloc(f->n_twhosts * sizeof(*v)) : NULL;
@@ -282,6 +287,7 @@ static twhost_entry **twhosts_sorted(const findings *f)
     qsort(v, n, sizeof(*v), cmp_twhost);
     return v;
 }
+// NOLINTEND(bugprone-sizeof-expression)
 
 static void judge_tw_hosts(const findings *f, const twhost_entry *top, judgement *j)
 {
@@ -363,6 +369,8 @@ static int cmp_svc(const void *a, const void *b)
     return memcmp(&x->key, &y->key, sizeof(x->key));
 }
 
+/* The services in cmp_svc's order (to free); as pairs_sorted. */
+// NOLINTBEGIN(bugprone-sizeof-expression)
 static svc_entry **svcs_sorted(const findings *f)
 {
     svc_entry **v = f->n_svcs ? malloc(f->n_svcs * sizeof(*v)) : NULL;
@@ -374,6 +382,7 @@ static svc_entry **svcs_sorted(const findings *f)
     qsort(v, n, sizeof(*v), cmp_svc);
     return v;
 }
+// NOLINTEND(bugprone-sizeof-expression)
 
 static void judge_backlog(const findings *f, const svc_entry *top, judgement *j)
 {
