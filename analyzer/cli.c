@@ -1,6 +1,7 @@
 /*
  * cli.c: the command line and the run loop
- *   inputs -> (BPF filter) -> dissect -> flows -> CSV / summary / stats.
+ *   inputs -> (BPF filter) -> dissect -> flows -> CSV / summary / stats,
+ *   and the findings (--findings FILE; their short form in --summary).
  *
  * Exit codes: 0 success; 1 some input was damaged or unreadable (the rest
  * was processed and written), or the output could not be written; 2 usage
@@ -40,6 +41,7 @@ typedef struct filter_cache {
 typedef struct run {
     options opt;
     FILE *out;
+    FILE *findings; /* --findings FILE */
     report *rep;
     flows_table *flows;
     filter_cache *filters;
@@ -324,6 +326,10 @@ static int open_output(run *R, char *buf, size_t len)
         R->out = stdout;
     }
     setvbuf(R->out, buf, _IOFBF, len);
+    if (o->findings && !(R->findings = fopen(o->findings, "w"))) {
+        fprintf(stderr, "synfin: %s: cannot write: %s\n", o->findings, strerror(errno));
+        return EXIT_NOTHING;
+    }
     return -1;
 }
 
@@ -337,6 +343,10 @@ static int start_replay(run *R)
     R->rep = report_new(R->out, decide_precision(o));
     if (R->rep && o->summary)
         report_enable_summary(R->rep);
+    if (R->rep && (o->summary || o->findings) && report_enable_findings(R->rep, &o->find) < 0) {
+        fprintf(stderr, "synfin: out of memory\n");
+        return EXIT_NOTHING;
+    }
     R->flows = R->rep ? flows_new(&o->flows, report_row, R->rep) : NULL;
     R->pipe = R->flows ? pipeline_start(R->flows, R->rep) : NULL;
     if (!R->rep || !R->flows || !R->pipe) {
@@ -380,8 +390,23 @@ static void read_inputs(run *R)
     }
 }
 
-/* Writes what is left (stats, summary), closes the output and returns the
- * exit code. */
+/* Writes the findings to --findings FILE and closes it. Returns 0, or the
+ * errno of a write error (said here). */
+static int write_findings(run *R)
+{
+    if (!R->findings)
+        return 0;
+    int err = report_findings(R->rep, R->findings) < 0 ? (errno ? errno : EIO) : 0;
+    if (fclose(R->findings) != 0 && !err)
+        err = errno ? errno : EIO;
+    R->findings = NULL;
+    if (err)
+        fprintf(stderr, "synfin: %s: write error: %s\n", R->opt.findings, strerror(err));
+    return err;
+}
+
+/* Writes what is left (stats, summary, findings), closes the output and
+ * returns the exit code. */
 static int finish_run(run *R)
 {
     const options *o = &R->opt;
@@ -399,7 +424,9 @@ static int finish_run(run *R)
         report_summary(R->rep, flows_get_stats(R->flows), stderr);
         fprintf(stderr, "packets:\n");
         print_stats(stderr, R);
+        report_findings_short(R->rep, stderr);
     }
+    int find_err = R->rep ? write_findings(R) : 0;
 
     if (werr == EPIPE)
         return EXIT_OK; /* the reader went away (| head): stop quietly */
@@ -410,7 +437,7 @@ static int finish_run(run *R)
     }
     if (R->opened == 0 || (R->damaged && R->total.read == 0))
         return EXIT_NOTHING; /* not one packet could be read */
-    return R->damaged ? EXIT_DAMAGED : EXIT_OK;
+    return R->damaged || find_err ? EXIT_DAMAGED : EXIT_OK;
 }
 
 /* Frees whatever of the run was set up, however far it got (the replay
@@ -419,6 +446,8 @@ static void free_run(run *R)
 {
     if (R->out && R->out != stdout)
         (void)fclose(R->out); /* only when the run stopped before finish_output: already failing */
+    if (R->findings)
+        (void)fclose(R->findings); /* likewise, before write_findings */
     flows_free(R->flows);
     report_free(R->rep);
     for (size_t i = 0; i < R->n_filters; i++)

@@ -44,7 +44,14 @@ static const char usage_text[] =
     "                        ended early and marked evicted: unanswered SYNs first,\n"
     "                        then the least recently active (default 10000000,\n"
     "                        about 2.3 GB; 0 = unbounded)\n"
-    "      --summary         print a summary to standard error after the run\n"
+    "      --summary         print a summary to standard error after the run, the\n"
+    "                        findings' short form at its end\n"
+    "      --findings FILE   write the findings (TIME_WAIT, ports, SYN backlog, each\n"
+    "                        with a verdict) to FILE, as Markdown\n"
+    "      --port-range LOW-HIGH  the clients' ephemeral ports, for the port pressure\n"
+    "                        finding (default 32768-60999, ip_local_port_range)\n"
+    "      --max-tw-buckets N  compare the peak TIME_WAIT per host with N\n"
+    "                        (net.ipv4.tcp_max_tw_buckets)\n"
     "      --stats           print packet accounting per input instead of the CSV\n"
     "      --no-header       omit the CSV header row\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
@@ -103,7 +110,10 @@ enum {
     OPT_SERVER,
     OPT_SUMMARY,
     OPT_STATS,
-    OPT_NO_HEADER
+    OPT_NO_HEADER,
+    OPT_FINDINGS,
+    OPT_PORT_RANGE,
+    OPT_MAX_TW_BUCKETS
 };
 
 static const struct option longopts[] = {
@@ -119,6 +129,9 @@ static const struct option longopts[] = {
     {"summary", no_argument, NULL, OPT_SUMMARY},
     {"stats", no_argument, NULL, OPT_STATS},
     {"no-header", no_argument, NULL, OPT_NO_HEADER},
+    {"findings", required_argument, NULL, OPT_FINDINGS},
+    {"port-range", required_argument, NULL, OPT_PORT_RANGE},
+    {"max-tw-buckets", required_argument, NULL, OPT_MAX_TW_BUCKETS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -178,6 +191,45 @@ static int parse_number_option(int c, const char *arg, flows_config *fc)
     return -1;
 }
 
+/* A port number in 1..65535 at s, up to end_char. Returns it, or 0. */
+static unsigned long parse_port(const char *s, char end_char, const char **rest)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end != end_char || v > 65535)
+        return 0;
+    *rest = end;
+    return v;
+}
+
+/* The findings' options (--findings, --port-range, --max-tw-buckets).
+ * Returns -1 to go on, else EXIT_USAGE. */
+static int parse_findings_option(int c, const char *arg, options *o)
+{
+    if (c == OPT_FINDINGS) {
+        o->findings = arg;
+    } else if (c == OPT_PORT_RANGE) {
+        const char *rest = arg;
+        unsigned long lo = parse_port(arg, '-', &rest), hi = 0;
+        if (lo)
+            hi = parse_port(rest + 1, '\0', &rest);
+        if (!lo || !hi || lo > hi)
+            return usage_error("--port-range", arg,
+                               "is not LOW-HIGH with 1 <= LOW <= HIGH <= 65535");
+        o->find.port_lo = (uint32_t)lo;
+        o->find.port_hi = (uint32_t)hi;
+    } else { /* OPT_MAX_TW_BUCKETS */
+        size_t n;
+        if (parse_count(arg, &n) < 0 || n > (size_t)INT64_MAX)
+            return usage_error("--max-tw-buckets", arg, "is not a whole number >= 0");
+        o->find.max_tw_buckets = (int64_t)n;
+    }
+    return -1;
+}
+
 /* --server [HOST:]PORT into o->servers (as many as the command line has:
  * room for argc). Returns -1 to go on, else EXIT_USAGE. */
 static int parse_server(const char *arg, options *o)
@@ -219,6 +271,7 @@ int options_parse(int argc, char **argv, options *o)
 {
     memset(o, 0, sizeof(*o));
     flows_config_default(&o->flows);
+    report_findings_config_default(&o->find);
     o->header = 1;
     o->files = calloc((size_t)argc + 1, sizeof(*o->files));
     o->servers = calloc((size_t)argc + 1, sizeof(*o->servers));
@@ -255,6 +308,12 @@ int options_parse(int argc, char **argv, options *o)
             if ((rc = parse_server(optarg, o)) >= 0)
                 return rc;
             break;
+        case OPT_FINDINGS:
+        case OPT_PORT_RANGE:
+        case OPT_MAX_TW_BUCKETS:
+            if ((rc = parse_findings_option(c, optarg, o)) >= 0)
+                return rc;
+            break;
         case OPT_SUMMARY:
             o->summary = 1;
             break;
@@ -281,5 +340,7 @@ int options_parse(int argc, char **argv, options *o)
         o->files[o->n_files++] = argv[i];
     if (o->n_files == 0)
         return usage_error(NULL, NULL, "no input file (use '-' for standard input)");
+    if (o->findings && o->stats)
+        return usage_error(NULL, NULL, "--findings needs the replay, which --stats skips");
     return -1;
 }

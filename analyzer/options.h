@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "flows.h"
+#include "report.h"
 
 /* The exit codes (README, --help). */
 enum { EXIT_OK = 0, EXIT_DAMAGED = 1, EXIT_USAGE = 2, EXIT_NOTHING = 3 };
@@ -18,6 +19,8 @@ typedef struct options {
     size_t n_files;
     flows_server *servers; /* --server, as many as there were: flows.servers */
     flows_config flows;
+    const char *findings;        /* --findings FILE */
+    report_findings_config find; /* --port-range, --max-tw-buckets */
     int summary, stats, header, quiet;
 } options;
 

@@ -1,6 +1,7 @@
 /*
  * report: what is written of the connections: the CSV rows (SPEC §4,
- * row.c) and the --summary statistics (summary.c). The module's only
+ * row.c), the --summary statistics (summary.c) and the findings drawn from
+ * the rows (findings.c: --findings, and their short form in --summary). The module's only
  * public header (prefix report_); depends on flows/ for conn_record.
  */
 #ifndef SYNFIN_REPORT_H
@@ -22,6 +23,30 @@ void report_free(report *r);
  * to 16 MB, and the per-host census up to about 35 MB). */
 void report_enable_summary(report *r);
 void report_set_precision(report *r, int precision);
+
+/* The findings (README "Findings"): what the rows say about TIME_WAIT,
+ * ports and SYN backlogs, each with a verdict. */
+typedef struct report_findings_config {
+    uint32_t port_lo, port_hi; /* --port-range: the client's ephemeral ports */
+    int64_t max_tw_buckets;    /* --max-tw-buckets; < 0: not given */
+} report_findings_config;
+
+/* Linux's defaults: ip_local_port_range 32768-60999, no bucket limit given. */
+void report_findings_config_default(report_findings_config *cfg);
+
+/* Keeps what the findings need from now on (off by default: it stores up
+ * to 1,000,000 intervals per sweep, 16 MB each, and per-pair, per-host and
+ * per-service tables of at most 65,536 entries). Returns 0, or -1 when out
+ * of memory. */
+int report_enable_findings(report *r, const report_findings_config *cfg);
+
+/* The findings as Markdown (once every row is in). Returns 0, or -1 when
+ * the findings are not enabled or f could not be written. */
+int report_findings(report *r, FILE *f);
+
+/* One line per finding (verdict and key number), for --summary; nothing
+ * when the findings are not enabled. */
+void report_findings_short(report *r, FILE *f);
 
 /* Writes the header row. Returns 0, or -1 on a write error. */
 int report_header(report *r);

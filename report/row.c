@@ -1,6 +1,6 @@
 /*
  * row.c: the report and its CSV rows (SPEC §4); the --summary statistics
- * are summary.c's (the seam: report_int.h).
+ * are summary.c's, the findings findings.c's (the seam: report_int.h).
  *
  * Rows are formatted straight into the report's own 64 KiB output buffer
  * with small appenders (no printf, no inet_ntop: glibc formats both through
@@ -30,8 +30,10 @@ struct report {
     char *obuf; /* rows not yet written: obuf[0, olen) */
     size_t olen;
     int precision;
-    int failed;  /* errno of the first failed write */
-    int summary; /* keep the summary statistics */
+    int failed;     /* errno of the first failed write */
+    int summary;    /* keep the summary statistics */
+    int keep;       /* summary or findings on: a row is kept besides written */
+    findings *find; /* the findings, when on */
     /* "0." to "255.", for IPv4 addresses; len[i] counts the dot. */
     char octet[256][4];
     uint8_t octet_len[256];
@@ -63,13 +65,33 @@ void report_free(report *r)
     if (!r)
         return;
     report_stats_free(&r->stats);
+    findings_free(r->find);
     free(r->obuf);
     free(r);
 }
 
 void report_enable_summary(report *r)
 {
-    r->summary = 1;
+    r->summary = r->keep = 1;
+}
+
+int report_enable_findings(report *r, const report_findings_config *cfg)
+{
+    if (!r->find && !(r->find = findings_new(cfg)))
+        return -1;
+    r->keep = 1;
+    return 0;
+}
+
+int report_findings(report *r, FILE *f)
+{
+    return r->find ? findings_write(r->find, r->precision, f) : -1;
+}
+
+void report_findings_short(report *r, FILE *f)
+{
+    if (r->find)
+        findings_write_short(r->find, f);
 }
 
 void report_set_precision(report *r, int precision)
@@ -309,11 +331,20 @@ static size_t put_ip(const report *r, char *b, size_t n, int version, const uint
 
 /* ---- rows ------------------------------------------------------------- */
 
+/* The row into the summary and the findings, whichever are on. */
+static void keep_row(report *r, const conn_record *c)
+{
+    if (r->summary)
+        report_stats_add(&r->stats, c);
+    if (r->find)
+        findings_add(r->find, c);
+}
+
 void report_row(void *report_ctx, const conn_record *c)
 {
     report *r = report_ctx;
-    if (r->summary)
-        report_stats_add(&r->stats, c);
+    if (r->keep)
+        keep_row(r, c);
     if (r->failed || !r->out)
         return;
     if (OUT_CAP - r->olen < ROW_CAP)
@@ -323,8 +354,8 @@ void report_row(void *report_ctx, const conn_record *c)
 
 void report_count(report *r, const conn_record *rec)
 {
-    if (r->summary)
-        report_stats_add(&r->stats, rec);
+    if (r->keep)
+        keep_row(r, rec);
 }
 
 void report_write(report *r, const char *text, size_t len)

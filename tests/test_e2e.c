@@ -2,7 +2,7 @@
  * test_e2e.c: the built synfin binary on the samples, as users run it:
  * whole CSV rows, standard input, gzip, files read as one stream, the BPF
  * filter, --msl, --idle-timeout, --stats, every exit code, a closed pipe and
- * a full disk.
+ * a full disk; --findings and its short form in --summary.
  */
 #include <fcntl.h>
 #include <pcap/pcap.h>
@@ -519,6 +519,60 @@ static void test_demo_summary(void **state)
         fail_msg("summary has a CLOSED line:\n%s", err_text);
 }
 
+/* --findings FILE on the demo sample: all five findings with a verdict in
+ * the file, their short form at the end of --summary; the options' checks. */
+static void test_findings_file_and_short_form(void **state)
+{
+    (void)state;
+    const char *md = tmp("findings.md");
+    assert_int_equal(RUN("--findings", md, "--summary", "--max-tw-buckets", "10", "-o", "/dev/null",
+                         SAMPLES "busy_server.pcap"),
+                     0);
+    char *text = tk_slurp(md, NULL);
+    assert_non_null(text);
+    static const char *const in_file[] = {
+        "# synfin findings\n",
+        "\n## 1. Who closes first and who holds TIME_WAIT\n\n**Verdict: would not help** — "
+        "the server holds TIME_WAIT in 48 of 53 connections (91%): server closes first",
+        "\n## 2. Port pressure per client IP -> server IP:port\n\n**Verdict: no evidence** — ",
+        "\n## 3. 4-tuple reuse while in TIME_WAIT\n\n**Verdict: no evidence** — ",
+        "\n## 4. Peak TIME_WAIT per host\n\n**Verdict: applies** — peak 26 TIME_WAIT on "
+        "10.0.0.2, above --max-tw-buckets 10",
+        "\n## 5. SYN backlog per server IP:port\n\n**Verdict: no evidence** — ",
+        "| 10.0.0.2:8080 | 3 | 0 (0.0%) | 0 | 3 | 0 |",
+        "- conn 1: 10.0.1.7:33048 -> 10.0.0.2:80\n"};
+    for (size_t i = 0; i < sizeof(in_file) / sizeof(in_file[0]); i++)
+        if (!strstr(text, in_file[i]))
+            fail_msg("findings lack '%s':\n%s", in_file[i], text);
+    free(text);
+    const char *brief = strstr(err_text, "\nfindings (");
+    assert_non_null(brief);
+    assert_non_null(strstr(brief, "\n  1 close / TIME_WAIT      would not help  "));
+    assert_non_null(strstr(brief, "\n  4 TIME_WAIT per host     applies         peak 26"));
+    assert_non_null(strstr(brief, "\n  5 SYN backlog            no evidence     "));
+    const char *packets = strstr(err_text, "packets:\n"); /* the summary's end, then these */
+    assert_true(packets && packets < brief);
+
+    /* Without --summary: the file only, nothing on standard error. */
+    assert_int_equal(RUN("--findings", md, "-o", "/dev/null", SAMPLES "busy_server.pcap"), 0);
+    assert_string_equal(err_text, "");
+    /* The options' checks: usage errors with a one-line hint. */
+    static const char *const bad_ranges[] = {"0-100", "100-99", "1-65536", "1000",
+                                             "a-b",   "1-2x",   "-5-10",   ""};
+    for (size_t i = 0; i < sizeof(bad_ranges) / sizeof(bad_ranges[0]); i++) {
+        assert_int_equal(RUN("--port-range", bad_ranges[i], SAMPLES "close_client.pcap"), 2);
+        assert_non_null(strstr(err_text, "--port-range: '"));
+        assert_non_null(strstr(err_text, "Try 'synfin --help'"));
+    }
+    assert_int_equal(RUN("--port-range", "1-65535", "--max-tw-buckets", "0", "-o", "/dev/null",
+                         SAMPLES "close_client.pcap"),
+                     0);
+    assert_int_equal(RUN("--max-tw-buckets", "-1", SAMPLES "close_client.pcap"), 2);
+    assert_int_equal(RUN("--findings", md, "--stats", SAMPLES "close_client.pcap"), 2);
+    assert_int_equal(RUN("--findings", "/nonexistent/dir/f.md", SAMPLES "close_client.pcap"), 3);
+    assert_non_null(strstr(err_text, "/nonexistent/dir/f.md: cannot write"));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -564,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_closed_pipe_ends_quietly),
         cmocka_unit_test(test_progress_only_on_a_terminal),
         cmocka_unit_test(test_demo_summary),
+        cmocka_unit_test(test_findings_file_and_short_form),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

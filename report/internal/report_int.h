@@ -5,7 +5,9 @@
  *   row.c      owns the report: the output, its buffer, the CSV text of the
  *              rows (the hot path: no indirection per field or per row);
  *   summary.c  keeps the --summary statistics of the rows it is shown and
- *              prints them; it knows nothing of the output or its format.
+ *              prints them; it knows nothing of the output or its format;
+ *   findings.c keeps what the findings need (--findings, and the short
+ *              form at the end of --summary) and writes them.
  *
  * The report embeds one report_stats and hands it every row while the
  * summary is on. Another row format (JSON Lines, SQLite, ...) would be a
@@ -24,6 +26,7 @@
 #include <uthash.h>
 
 #include "flows.h"
+#include "report.h"
 
 /* Duration histogram: 2^SUB_BITS buckets per power of two (relative error
  * below 2^-SUB_BITS / 2, i.e. 0.4%), covering 0 ns to 2^63 ns. */
@@ -96,5 +99,17 @@ void report_stats_print(const report_stats *s, int precision, const flows_stats 
 
 /* Frees what report_stats_add allocated (not s itself). */
 void report_stats_free(report_stats *s);
+
+/* The findings (findings.c). */
+typedef struct findings findings;
+
+/* NULL when out of memory. */
+findings *findings_new(const report_findings_config *cfg);
+void findings_add(findings *f, const conn_record *c);
+/* Markdown; timestamps with `precision` decimals. Returns 0, or -1 on a
+ * write error. */
+int findings_write(findings *f, int precision, FILE *out);
+void findings_write_short(findings *f, FILE *out);
+void findings_free(findings *f);
 
 #endif

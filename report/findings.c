@@ -1,0 +1,303 @@
+/*
+ * findings.c: what the rows say, with a verdict (README "Findings"):
+ *
+ *   1. who closes first and who holds TIME_WAIT (tcp_tw_reuse or not);
+ *   2. port pressure per client IP -> server IP:port: the peak of local
+ *      ports held at once, against --port-range;
+ *   3. 4-tuples reused while in TIME_WAIT, by side, with their gaps;
+ *   4. the peak of TIME_WAIT per host, against --max-tw-buckets;
+ *   5. the SYN backlog per server IP:port (unanswered SYNs, accept-queue
+ *      overflows).
+ *
+ * This file collects: rows come in as they are written (findings_add); the
+ * two peaks are sweeps over the stored intervals at the end. Memory is
+ * bounded: at most IVALS_MAX intervals per sweep and TABLE_MAX entries per
+ * table (uthash); what is left out past them is counted and said in the
+ * report. findings_text.c judges and writes.
+ */
+#include "findings_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void report_findings_config_default(report_findings_config *cfg)
+{
+    cfg->port_lo = 32768;
+    cfg->port_hi = 60999;
+    cfg->max_tw_buckets = -1;
+}
+
+findings *findings_new(const report_findings_config *cfg)
+{
+    findings *f = calloc(1, sizeof(*f));
+    if (f)
+        f->cfg = *cfg;
+    return f;
+}
+
+/* ---- collecting ---------------------------------------------------------- */
+
+static size_t addr_len(uint8_t ip_version)
+{
+    return ip_version == 4 ? 4 : 16;
+}
+
+static void example_add(examples *x, const conn_record *c)
+{
+    if (x->n >= EXAMPLES_MAX)
+        return;
+    example *e = &x->v[x->n++];
+    memset(e, 0, sizeof(*e));
+    e->conn_id = c->conn_id;
+    memcpy(e->client, c->client_ip, addr_len(c->ip_version));
+    memcpy(e->server, c->server_ip, addr_len(c->ip_version));
+    e->cport = c->client_port;
+    e->sport = c->server_port;
+    e->ip_version = c->ip_version;
+}
+
+/* Adds [s, e) to iv within the budget. */
+static void ivals_push(ivals *iv, budget *b, int64_t s, int64_t e)
+{
+    if (b->kept >= IVALS_MAX) {
+        b->dropped++;
+        return;
+    }
+    if (iv->n == iv->cap) {
+        uint32_t cap = iv->cap ? iv->cap * 2 : 8;
+        ival *v = realloc(iv->v, cap * sizeof(*v));
+        if (!v) {
+            b->dropped++;
+            return;
+        }
+        iv->v = v;
+        iv->cap = cap;
+    }
+    iv->v[iv->n++] = (ival){s, e > s ? e : s + 1}; /* held 1 ns at least */
+    b->kept++;
+}
+
+/* The entry of key in *head, added when new (NULL past TABLE_MAX or when
+ * memory runs out). */
+#define TABLE_GET(head, n, type, k, out)                                                           \
+    do {                                                                                           \
+        HASH_FIND(hh, head, &(k), sizeof(k), out);                                                 \
+        if (!(out) && (n) < TABLE_MAX && ((out) = calloc(1, sizeof(type)))) {                      \
+            (out)->key = (k);                                                                      \
+            HASH_ADD(hh, head, key, sizeof((out)->key), out);                                      \
+            if (!(out)->hh.tbl) {                                                                  \
+                free(out);                                                                         \
+                (out) = NULL;                                                                      \
+            } else {                                                                               \
+                (n)++;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* 2: the client's local port is held from the first packet until its
+ * TIME_WAIT ends, or until the last packet when it held none. */
+static void add_port(findings *f, const conn_record *c)
+{
+    pair_key k;
+    memset(&k, 0, sizeof(k));
+    memcpy(k.client, c->client_ip, addr_len(c->ip_version));
+    memcpy(k.server, c->server_ip, addr_len(c->ip_version));
+    k.port = c->server_port;
+    k.ip_version = c->ip_version;
+    pair_entry *p;
+    TABLE_GET(f->pairs, f->n_pairs, pair_entry, k, p);
+    if (!p) {
+        f->pair_rows_left++;
+        return;
+    }
+    int client_tw = c->time_wait_side == SIDE_CLIENT || c->time_wait_side == SIDE_BOTH;
+    ivals_push(&p->iv, &f->port_budget, c->first_ts, client_tw ? c->time_wait_end : c->last_ts);
+}
+
+/* 4: one TIME_WAIT interval for the host at addr. */
+static void add_tw_host(findings *f, const conn_record *c, const uint8_t addr[16])
+{
+    host_key k;
+    memset(&k, 0, sizeof(k));
+    memcpy(k.addr, addr, addr_len(c->ip_version));
+    k.ip_version = c->ip_version;
+    twhost_entry *h;
+    TABLE_GET(f->twhosts, f->n_twhosts, twhost_entry, k, h);
+    if (!h) {
+        f->twhost_rows_left++;
+        return;
+    }
+    ivals_push(&h->iv, &f->tw_budget, c->time_wait_start, c->time_wait_end);
+}
+
+/* 3: the gap of a reused TIME_WAIT. */
+static void add_reuse(findings *f, const conn_record *c)
+{
+    gaps *g = &f->reuse[c->time_wait_side];
+    int64_t d = c->time_wait_end - c->time_wait_start;
+    if (d < 0)
+        d = 0;
+    if (g->n == 0 || d < g->min)
+        g->min = d;
+    if (g->n < GAPS_MAX && g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        int64_t *v = realloc(g->v, cap * sizeof(*v));
+        if (v) {
+            g->v = v;
+            g->cap = cap;
+        }
+    }
+    if (g->n < g->cap)
+        g->v[g->n] = d;
+    g->n++;
+    if (c->time_wait_side == SIDE_CLIENT && d < NS)
+        f->reuse_client_under_1s++;
+    example_add(&f->ex_reuse[c->time_wait_side], c);
+}
+
+/* 5: the row's service, when the client sent a SYN. */
+static void add_backlog(findings *f, const conn_record *c)
+{
+    if (c->handshake == HS_MIDSTREAM)
+        return;
+    svc_key k;
+    memset(&k, 0, sizeof(k));
+    memcpy(k.addr, c->server_ip, addr_len(c->ip_version));
+    k.port = c->server_port;
+    k.ip_version = c->ip_version;
+    svc_entry *s;
+    TABLE_GET(f->svcs, f->n_svcs, svc_entry, k, s);
+    if (!s)
+        s = &f->other;
+    int overflow = (c->anomalies & ANOM_ACCEPT_QUEUE_OVERFLOW) != 0;
+    s->attempts++;
+    s->unanswered += c->handshake == HS_SYN_ONLY;
+    s->refused += c->handshake == HS_REFUSED;
+    s->syn_retransmits += c->syn_retransmits;
+    s->overflows += overflow;
+    if (overflow || c->handshake == HS_SYN_ONLY)
+        example_add(&f->ex_backlog, c);
+}
+
+void findings_add(findings *f, const conn_record *c)
+{
+    f->rows++;
+    f->close_by[c->close_initiator]++;
+    f->tw_by[c->time_wait_side]++;
+    example_add(&f->ex_tw[c->time_wait_side], c);
+    add_port(f, c);
+    if (c->time_wait_side != SIDE_NONE) {
+        if (c->time_wait_side != SIDE_SERVER)
+            add_tw_host(f, c, c->client_ip);
+        if (c->time_wait_side != SIDE_CLIENT)
+            add_tw_host(f, c, c->server_ip);
+        if (c->time_wait_end_reason == TW_REUSED)
+            add_reuse(f, c);
+    }
+    add_backlog(f, c);
+}
+
+void findings_free(findings *f)
+{
+    if (!f)
+        return;
+    pair_entry *p, *ptmp;
+    twhost_entry *h, *htmp;
+    svc_entry *s, *stmp;
+    /* uthash's documented way to empty a table (see summary.c). */
+    // NOLINTBEGIN(clang-analyzer-unix.Malloc)
+    HASH_ITER(hh, f->pairs, p, ptmp)
+    {
+        HASH_DEL(f->pairs, p);
+        free(p->iv.v);
+        free(p);
+    }
+    HASH_ITER(hh, f->twhosts, h, htmp)
+    {
+        HASH_DEL(f->twhosts, h);
+        free(h->iv.v);
+        free(h);
+    }
+    HASH_ITER(hh, f->svcs, s, stmp)
+    {
+        HASH_DEL(f->svcs, s);
+        free(s);
+    }
+    // NOLINTEND(clang-analyzer-unix.Malloc)
+    for (int i = 0; i < SIDE_COUNT; i++)
+        free(f->reuse[i].v);
+    free(f);
+}
+
+/* ---- the sweeps ------------------------------------------------------------ */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The most intervals of iv open at once, and the first time it happens;
+ * an interval ending when another starts does not overlap it. Every
+ * interval ends after it starts (ivals_push), so the j-th end comes after
+ * the j-th start and j never passes i. scratch holds 2 * iv->n values. */
+static void sweep(ivals *iv, int64_t *scratch)
+{
+    int64_t *st = scratch, *en = scratch + iv->n;
+    for (uint32_t i = 0; i < iv->n; i++) {
+        st[i] = iv->v[i].s;
+        en[i] = iv->v[i].e;
+    }
+    qsort(st, iv->n, sizeof(*st), cmp_i64);
+    qsort(en, iv->n, sizeof(*en), cmp_i64);
+    uint64_t open = 0;
+    iv->peak = 0;
+    for (uint32_t i = 0, j = 0; i < iv->n;) {
+        if (st[i] < en[j]) {
+            if (++open > iv->peak) {
+                iv->peak = open;
+                iv->peak_at = st[i];
+            }
+            i++;
+        } else {
+            open--;
+            j++;
+        }
+    }
+}
+
+/* Sweeps every pair and host once (the largest one's scratch for all). */
+void findings_sweep(findings *f)
+{
+    if (f->swept)
+        return;
+    f->swept = 1;
+    uint32_t most = 0;
+    for (pair_entry *p = f->pairs; p; p = p->hh.next)
+        most = p->iv.n > most ? p->iv.n : most;
+    for (twhost_entry *h = f->twhosts; h; h = h->hh.next)
+        most = h->iv.n > most ? h->iv.n : most;
+    int64_t *scratch = malloc(((size_t)most * 2 + 1) * sizeof(*scratch));
+    if (!scratch)
+        return; /* the peaks stay 0: said as no evidence */
+    for (pair_entry *p = f->pairs; p; p = p->hh.next)
+        sweep(&p->iv, scratch);
+    for (twhost_entry *h = f->twhosts; h; h = h->hh.next)
+        sweep(&h->iv, scratch);
+    free(scratch);
+}
+
+int64_t findings_gaps_median(const gaps *g)
+{
+    size_t n = g->n < g->cap ? g->n : g->cap;
+    if (!n)
+        return g->min;
+    int64_t *d = malloc(n * sizeof(*d));
+    if (!d)
+        return g->min;
+    memcpy(d, g->v, n * sizeof(*d));
+    qsort(d, n, sizeof(*d), cmp_i64);
+    int64_t m = d[(n - 1) / 2];
+    free(d);
+    return m;
+}
