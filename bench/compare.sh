@@ -103,12 +103,12 @@ option_sets=(
     "-f tcp\ port\ 80 --summary"
 )
 
-total=0 differ=0 shown=0
+total=0 differ=0 shown=0 kept=0
 # run_set LABEL INPUT...: every option set on one input set.
 run_set() {
     local label=$1
     shift
-    local n=0 d=0 opts i=0
+    local n=0 d=0 opts
     for opts in "${option_sets[@]}"; do
         local -a o=()
         eval "o=($opts)"
@@ -125,9 +125,10 @@ run_set() {
                 diff "$eb" "$en" | head -5 || true
             fi
             if ((keep)); then
-                i=$((i + 1))
-                cp "$ob" "$tmp/$label.$i.base.out"; cp "$on" "$tmp/$label.$i.new.out"
-                cp "$eb" "$tmp/$label.$i.base.err"; cp "$en" "$tmp/$label.$i.new.err"
+                kept=$((kept + 1)) # numbered across all sets: no file overwrites another
+                printf 'synfin %s %s\n' "$opts" "$*" >"$tmp/$label.$kept.cmd"
+                cp "$ob" "$tmp/$label.$kept.base.out"; cp "$on" "$tmp/$label.$kept.new.out"
+                cp "$eb" "$tmp/$label.$kept.base.err"; cp "$en" "$tmp/$label.$kept.new.err"
             fi
         fi
     done
