@@ -89,22 +89,41 @@ static host_key key_of(uint8_t ip_version, const uint8_t addr[16])
 
 /* The census of the host at addr: its own, or `other` past HOSTS_MAX (or
  * when memory runs out). */
+#define HOST_CACHE_SLOTS 16384u /* a power of 2 */
+
+static unsigned host_slot(const host_key *k)
+{
+    uint64_t a, b;
+    memcpy(&a, k->addr, 8);
+    memcpy(&b, k->addr + 8, 8);
+    uint64_t h =
+        (a ^ (b * UINT64_C(0x9e3779b97f4a7c15)) ^ k->ip_version) * UINT64_C(0xbf58476d1ce4e5b9);
+    return (unsigned)(h >> 40) & (HOST_CACHE_SLOTS - 1);
+}
+
 static host_census *host_of(report_stats *s, uint8_t ip_version, const uint8_t addr[16])
 {
     host_key k = key_of(ip_version, addr);
+    if (!s->recent) /* without memory for it, every row looks up the table */
+        s->recent = calloc(HOST_CACHE_SLOTS, sizeof(*s->recent));
+    host_census **slot = s->recent ? &s->recent[host_slot(&k)] : NULL;
+    if (slot && *slot && memcmp(&(*slot)->key, &k, sizeof(k)) == 0)
+        return *slot;
     host_census *h;
     HASH_FIND(hh, s->hosts, &k, sizeof(k), h);
-    if (h)
-        return h;
-    if (s->n_hosts >= HOSTS_MAX || !(h = calloc(1, sizeof(*h))))
-        return &s->other;
-    h->key = k;
-    HASH_ADD(hh, s->hosts, key, sizeof(h->key), h);
-    if (!h->hh.tbl) { /* uthash could not add it */
-        free(h);
-        return &s->other;
+    if (!h) {
+        if (s->n_hosts >= HOSTS_MAX || !(h = calloc(1, sizeof(*h))))
+            return &s->other;
+        h->key = k;
+        HASH_ADD(hh, s->hosts, key, sizeof(h->key), h);
+        if (!h->hh.tbl) { /* uthash could not add it */
+            free(h);
+            return &s->other;
+        }
+        s->n_hosts++;
     }
-    s->n_hosts++;
+    if (slot)
+        *slot = h;
     return h;
 }
 
@@ -194,6 +213,8 @@ void report_stats_add(report_stats *s, const conn_record *c)
 
 void report_stats_free(report_stats *s)
 {
+    free(s->recent);
+    s->recent = NULL;
     free(s->tw_expired.exact);
     free(s->tw_reused.exact);
     s->tw_expired.exact = s->tw_reused.exact = NULL;

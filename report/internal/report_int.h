@@ -81,6 +81,9 @@ typedef struct report_stats {
      * as the distinct server endpoints seen accepting a connection. */
     uint64_t end_states[CONN_STATE_COUNT];
     host_census *hosts; /* uthash, n_hosts <= HOSTS_MAX entries */
+    /* A direct-mapped cache in front of the table: most rows' hosts were
+     * seen lately (a server, a busy client); NULL when empty. */
+    host_census **recent; /* HOST_CACHE_SLOTS entries */
     uint32_t n_hosts;
     host_census other;       /* the hosts past HOSTS_MAX, summed */
     listen_entry *listeners; /* uthash of server endpoints, <= LISTEN_MAX */
