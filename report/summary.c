@@ -105,7 +105,7 @@ static host_census *host_of(report_stats *s, uint8_t ip_version, const uint8_t a
 {
     host_key k = key_of(ip_version, addr);
     if (!s->recent) /* without memory for it, every row looks up the table */
-        s->recent = calloc(HOST_CACHE_SLOTS, sizeof(*s->recent));
+        s->recent = calloc(HOST_CACHE_SLOTS, sizeof(host_census *));
     host_census **slot = s->recent ? &s->recent[host_slot(&k)] : NULL;
     if (slot && *slot && memcmp(&(*slot)->key, &k, sizeof(k)) == 0)
         return *slot;
