@@ -89,26 +89,42 @@ static host_key key_of(uint8_t ip_version, const uint8_t addr[16])
 
 /* The census of the host at addr: its own, or `other` past HOSTS_MAX (or
  * when memory runs out). */
-#define HOST_CACHE_SLOTS 16384u /* a power of 2 */
+#define HOST_CACHE_SLOTS 16384u     /* a power of 2 */
+#define HOST_BITS        (1u << 20) /* 128 KiB; a power of 2 */
 
-static unsigned host_slot(const host_key *k)
+static uint64_t host_fp(const host_key *k)
 {
     uint64_t a, b;
     memcpy(&a, k->addr, 8);
     memcpy(&b, k->addr + 8, 8);
     uint64_t h =
         (a ^ (b * UINT64_C(0x9e3779b97f4a7c15)) ^ k->ip_version) * UINT64_C(0xbf58476d1ce4e5b9);
-    return (unsigned)(h >> 40) & (HOST_CACHE_SLOTS - 1);
+    return (h ^ (h >> 31)) | 1; /* never 0: an empty slot */
 }
 
+/*
+ * The host's census entry, or `other` past HOSTS_MAX. At archive scale most
+ * endpoints open at the end are distinct clients: a direct-mapped cache of
+ * fingerprints finds the recent (a server, a busy client) without touching
+ * the table, and once the table is full a bit per fingerprint tells most
+ * hosts that are not in it without a lookup. Both only spare work: without
+ * memory for them, every endpoint looks up the table.
+ */
 static host_census *host_of(report_stats *s, uint8_t ip_version, const uint8_t addr[16])
 {
     host_key k = key_of(ip_version, addr);
-    if (!s->recent) /* without memory for it, every row looks up the table */
-        s->recent = calloc(HOST_CACHE_SLOTS, sizeof(host_census *));
-    host_census **slot = s->recent ? &s->recent[host_slot(&k)] : NULL;
-    if (slot && *slot && memcmp(&(*slot)->key, &k, sizeof(k)) == 0)
-        return *slot;
+    if (!s->recent)
+        s->recent = calloc(HOST_CACHE_SLOTS, sizeof(struct host_slot));
+    if (!s->member_bits)
+        s->member_bits = calloc(HOST_BITS / 64, sizeof(uint64_t));
+    uint64_t fp = host_fp(&k);
+    struct host_slot *slot = s->recent ? &s->recent[(fp >> 40) & (HOST_CACHE_SLOTS - 1)] : NULL;
+    if (slot && slot->fp == fp && memcmp(&slot->h->key, &k, sizeof(k)) == 0)
+        return slot->h;
+    uint32_t bit = (uint32_t)fp & (HOST_BITS - 1);
+    if (s->member_bits && s->n_hosts >= HOSTS_MAX &&
+        !(s->member_bits[bit / 64] & (UINT64_C(1) << (bit % 64))))
+        return &s->other; /* not in the full table */
     host_census *h;
     HASH_FIND(hh, s->hosts, &k, sizeof(k), h);
     if (!h) {
@@ -121,9 +137,13 @@ static host_census *host_of(report_stats *s, uint8_t ip_version, const uint8_t a
             return &s->other;
         }
         s->n_hosts++;
+        if (s->member_bits)
+            s->member_bits[bit / 64] |= UINT64_C(1) << (bit % 64);
     }
-    if (slot)
-        *slot = h;
+    if (slot) {
+        slot->fp = fp;
+        slot->h = h;
+    }
     return h;
 }
 
@@ -214,7 +234,9 @@ void report_stats_add(report_stats *s, const conn_record *c)
 void report_stats_free(report_stats *s)
 {
     free(s->recent);
+    free(s->member_bits);
     s->recent = NULL;
+    s->member_bits = NULL;
     free(s->tw_expired.exact);
     free(s->tw_reused.exact);
     s->tw_expired.exact = s->tw_reused.exact = NULL;

@@ -83,7 +83,11 @@ typedef struct report_stats {
     host_census *hosts; /* uthash, n_hosts <= HOSTS_MAX entries */
     /* A direct-mapped cache in front of the table: most rows' hosts were
      * seen lately (a server, a busy client); NULL when empty. */
-    host_census **recent; /* HOST_CACHE_SLOTS entries */
+    struct host_slot {
+        uint64_t fp; /* the host's fingerprint: compared before the entry is read */
+        host_census *h;
+    } * recent;            /* HOST_CACHE_SLOTS entries */
+    uint64_t *member_bits; /* a bit per fingerprint of a host in the table */
     uint32_t n_hosts;
     host_census other;       /* the hosts past HOSTS_MAX, summed */
     listen_entry *listeners; /* uthash of server endpoints, <= LISTEN_MAX */
