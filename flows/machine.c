@@ -140,10 +140,12 @@ static enum open_event note_handshake(flows_table *t, conn *c, int d, const flow
             c->hs |= HSF_SYN;
             cold(t, c)->hs_time = ts;
         }
-        /* Both sides sent a SYN without ACK before the handshake completed:
-         * a simultaneous open, also when the other side's ACK came first
-         * (the split handshake: SYN; ACK; SYN; SYN-ACK; ACK). */
-        if ((c->ep[!d].flags & EP_SENT_SYN) && !(c->hs & HSF_ACK))
+        /* Both sides sent a SYN without ACK before the handshake completed
+         * (or the peer waits in SYN_SENT): a simultaneous open, also when
+         * the other side's ACK came first (the split handshake: SYN; ACK;
+         * SYN; SYN-ACK; ACK). The one place this evidence is noted. */
+        const endpoint *y = &c->ep[!d];
+        if (((y->flags & EP_SENT_SYN) || y->state == CONN_SYN_SENT) && !(c->hs & HSF_ACK))
             c->hs |= HSF_SIMUL;
         return OPEN_SYN;
     }
@@ -216,7 +218,6 @@ static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
         if (ev == OPEN_SYN && (y->flags & EP_SENT_SYN)) {
             /* Y's SYN had not arrived when X sent its own: simultaneous
              * open. X goes SYN_SENT, then receives Y's SYN. */
-            c->hs |= HSF_SIMUL;
             x->state = CONN_SYN_RCVD;
         } else if (ev == OPEN_SYN) {
             x->state = CONN_SYN_SENT;
@@ -348,7 +349,6 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enu
     case CONN_SYN_SENT:
         if (ev == OPEN_SYN) {
             y->state = CONN_SYN_RCVD; /* simultaneous open */
-            c->hs |= HSF_SIMUL;
             break;
         }
         if ((y->flags & EP_ISN_KNOWN) && (s->flags & DISSECT_ACK) && !(s->flags & DISSECT_SYN) &&
