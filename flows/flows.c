@@ -440,6 +440,14 @@ static int starts_new_instance(const conn *c, const endpoint *x, const flows_seg
 #define CLOCK_STEP FLOWS_NS_PER_SEC
 #define OFFSET_MAX (INT64_C(1) << 61) /* ts + offset + a timer stays below 2^63 */
 
+/* The capture's time line moves by a new offset. */
+static void step_clock(flows_table *t, int64_t offset)
+{
+    t->offset = offset;
+    t->stats.clock_steps++;
+    t->due = INT64_MIN; /* every deadline may have moved */
+}
+
 static void advance_clock(flows_table *t, int64_t ts)
 {
     int64_t now = ts + t->offset;
@@ -447,9 +455,7 @@ static void advance_clock(flows_table *t, int64_t ts)
         ts <= t->clock + CLOCK_STEP) {
         /* Back on the time line of before the step (two clocks
          * interleaved): no offset, and no leap ahead either. */
-        t->offset = 0;
-        t->stats.clock_steps++;
-        t->due = INT64_MIN;
+        step_clock(t, 0);
         now = ts;
     }
     if (!t->clock_set) {
@@ -459,11 +465,8 @@ static void advance_clock(flows_table *t, int64_t ts)
     }
     if (now < t->clock) {
         t->stats.out_of_order++;
-        if (t->clock - now > CLOCK_STEP && t->offset + (t->clock - now) <= OFFSET_MAX) {
-            t->offset += t->clock - now;
-            t->stats.clock_steps++;
-            t->due = INT64_MIN;
-        }
+        if (t->clock - now > CLOCK_STEP && t->offset + (t->clock - now) <= OFFSET_MAX)
+            step_clock(t, t->offset + (t->clock - now));
         return;
     }
     t->clock = now;

@@ -215,15 +215,12 @@ static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
         }
         /* fall through */
     case CONN_CLOSED:
-        if (ev == OPEN_SYN && (y->flags & EP_SENT_SYN)) {
-            /* Y's SYN had not arrived when X sent its own: simultaneous
-             * open. X goes SYN_SENT, then receives Y's SYN. */
+        /* A SYN-ACK; or a SYN when Y's SYN had not arrived when X sent its
+         * own (simultaneous open: X goes SYN_SENT, then receives Y's SYN). */
+        if (ev == OPEN_SYNACK || (ev == OPEN_SYN && (y->flags & EP_SENT_SYN)))
             x->state = CONN_SYN_RCVD;
-        } else if (ev == OPEN_SYN) {
+        else if (ev == OPEN_SYN)
             x->state = CONN_SYN_SENT;
-        } else if (ev == OPEN_SYNACK) {
-            x->state = CONN_SYN_RCVD;
-        }
         break;
     case CONN_SYN_RCVD:
         if (plain_ack && d == SERVER && (c->anomalies & ANOM_ACCEPT_QUEUE_OVERFLOW))

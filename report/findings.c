@@ -37,11 +37,6 @@ findings *findings_new(const report_findings_config *cfg)
 
 /* ---- collecting ---------------------------------------------------------- */
 
-static size_t addr_len(uint8_t ip_version)
-{
-    return ip_version == 4 ? 4 : 16;
-}
-
 static void example_add(examples *x, const conn_record *c)
 {
     if (x->n >= EXAMPLES_MAX)
@@ -77,23 +72,6 @@ static void ivals_push(ivals *iv, budget *b, int64_t s, int64_t e)
     b->kept++;
 }
 
-/* The entry of key in *head, added when new (NULL past TABLE_MAX or when
- * memory runs out). */
-#define TABLE_GET(head, n, type, k, out)                                                           \
-    do {                                                                                           \
-        HASH_FIND(hh, head, &(k), sizeof(k), out);                                                 \
-        if (!(out) && (n) < TABLE_MAX && ((out) = calloc(1, sizeof(type)))) {                      \
-            (out)->key = (k);                                                                      \
-            HASH_ADD(hh, head, key, sizeof((out)->key), out);                                      \
-            if (!(out)->hh.tbl) {                                                                  \
-                free(out);                                                                         \
-                (out) = NULL;                                                                      \
-            } else {                                                                               \
-                (n)++;                                                                             \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
-
 /* 2: the client's local port is held from the first packet until its
  * TIME_WAIT ends, or until the last packet when it held none. */
 static void add_port(findings *f, const conn_record *c)
@@ -105,7 +83,7 @@ static void add_port(findings *f, const conn_record *c)
     k.port = c->server_port;
     k.ip_version = c->ip_version;
     pair_entry *p;
-    TABLE_GET(f->pairs, f->n_pairs, pair_entry, k, p);
+    TABLE_GET(f->pairs, f->n_pairs, TABLE_MAX, pair_entry, k, p);
     if (!p) {
         f->pair_rows_left++;
         return;
@@ -117,12 +95,9 @@ static void add_port(findings *f, const conn_record *c)
 /* 4: one TIME_WAIT interval for the host at addr. */
 static void add_tw_host(findings *f, const conn_record *c, const uint8_t addr[16])
 {
-    host_key k;
-    memset(&k, 0, sizeof(k));
-    memcpy(k.addr, addr, addr_len(c->ip_version));
-    k.ip_version = c->ip_version;
+    host_key k = host_key_of(c->ip_version, addr);
     twhost_entry *h;
-    TABLE_GET(f->twhosts, f->n_twhosts, twhost_entry, k, h);
+    TABLE_GET(f->twhosts, f->n_twhosts, TABLE_MAX, twhost_entry, k, h);
     if (!h) {
         f->twhost_rows_left++;
         return;
@@ -160,13 +135,9 @@ static void add_backlog(findings *f, const conn_record *c)
 {
     if (c->handshake == HS_MIDSTREAM)
         return;
-    svc_key k;
-    memset(&k, 0, sizeof(k));
-    memcpy(k.addr, c->server_ip, addr_len(c->ip_version));
-    k.port = c->server_port;
-    k.ip_version = c->ip_version;
+    service_key k = service_key_of(c);
     svc_entry *s;
-    TABLE_GET(f->svcs, f->n_svcs, svc_entry, k, s);
+    TABLE_GET(f->svcs, f->n_svcs, TABLE_MAX, svc_entry, k, s);
     if (!s)
         s = &f->other;
     int overflow = (c->anomalies & ANOM_ACCEPT_QUEUE_OVERFLOW) != 0;

@@ -71,21 +71,9 @@ static void add_duration(duration_series *s, int64_t d)
 
 /* A listening endpoint: a server's address and port. */
 struct listen_entry {
-    uint8_t addr[16];
-    uint16_t port;
-    uint8_t ip_version;
-    uint8_t pad;
+    service_key key;
     UT_hash_handle hh;
 };
-
-static host_key key_of(uint8_t ip_version, const uint8_t addr[16])
-{
-    host_key k;
-    memset(&k, 0, sizeof(k));
-    memcpy(k.addr, addr, ip_version == 4 ? 4 : 16);
-    k.ip_version = ip_version;
-    return k;
-}
 
 /* The census of the host at addr: its own, or `other` past HOSTS_MAX (or
  * when memory runs out). */
@@ -112,7 +100,7 @@ static uint64_t host_fp(const host_key *k)
  */
 static host_census *host_of(report_stats *s, uint8_t ip_version, const uint8_t addr[16])
 {
-    host_key k = key_of(ip_version, addr);
+    host_key k = host_key_of(ip_version, addr);
     if (!s->recent)
         s->recent = calloc(HOST_CACHE_SLOTS, sizeof(struct host_slot));
     if (!s->member_bits)
@@ -167,28 +155,14 @@ static int accepting(const conn_record *c)
 /* Counts the row's server endpoint as LISTEN the first time it is seen. */
 static void count_listener(report_stats *s, const conn_record *c)
 {
-    listen_entry k, *e;
-    memset(&k, 0, sizeof(k));
-    memcpy(k.addr, c->server_ip, c->ip_version == 4 ? 4 : 16);
-    k.port = c->server_port;
-    k.ip_version = c->ip_version;
-    size_t key_len = offsetof(listen_entry, pad) + 1;
-    HASH_FIND(hh, s->listeners, &k, key_len, e);
-    if (e)
-        return;
-    if (s->n_listeners >= LISTEN_MAX || !(e = malloc(sizeof(*e)))) {
+    service_key k = service_key_of(c);
+    listen_entry *e;
+    uint32_t known = s->n_listeners;
+    TABLE_GET(s->listeners, s->n_listeners, LISTEN_MAX, listen_entry, k, e);
+    if (!e)
         s->listen_untold++;
-        return;
-    }
-    *e = k;
-    HASH_ADD(hh, s->listeners, addr, key_len, e);
-    if (!e->hh.tbl) {
-        free(e);
-        s->listen_untold++;
-        return;
-    }
-    s->n_listeners++;
-    count_state(s, c->ip_version, c->server_ip, CONN_LISTEN);
+    else if (s->n_listeners != known) /* new: counted the first time only */
+        count_state(s, c->ip_version, c->server_ip, CONN_LISTEN);
 }
 
 /* The endpoints of a row still open at capture end, CLOSED left out (no

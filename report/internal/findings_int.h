@@ -64,14 +64,8 @@ typedef struct twhost_entry {
     UT_hash_handle hh;
 } twhost_entry;
 
-typedef struct svc_key {
-    uint8_t addr[16];
-    uint16_t port;
-    uint8_t ip_version, pad;
-} svc_key;
-
 typedef struct svc_entry {
-    svc_key key;
+    service_key key;
     uint64_t attempts, unanswered, syn_retransmits, refused, overflows;
     UT_hash_handle hh;
 } svc_entry;

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* A table that cannot grow keeps working; a host or endpoint that cannot be
  * added is counted as summary.c says (uthash sets its hh.tbl to NULL). */
@@ -56,6 +58,58 @@ typedef struct host_key {
     uint8_t addr[16]; /* IPv4: the first 4 bytes, the rest zero */
     uint8_t ip_version;
 } host_key;
+
+/* A service: a server's address and port (a listening endpoint). */
+typedef struct service_key {
+    uint8_t addr[16]; /* IPv4: the first 4 bytes, the rest zero */
+    uint16_t port;
+    uint8_t ip_version, pad;
+} service_key;
+
+/* Bytes of an address of this IP version (uthash keys compare all 16: the
+ * rest stays zero). */
+static inline size_t addr_len(uint8_t ip_version)
+{
+    return ip_version == 4 ? 4 : 16;
+}
+
+static inline host_key host_key_of(uint8_t ip_version, const uint8_t addr[16])
+{
+    host_key k;
+    memset(&k, 0, sizeof(k));
+    memcpy(k.addr, addr, addr_len(ip_version));
+    k.ip_version = ip_version;
+    return k;
+}
+
+/* The row's server endpoint. */
+static inline service_key service_key_of(const conn_record *c)
+{
+    service_key k;
+    memset(&k, 0, sizeof(k));
+    memcpy(k.addr, c->server_ip, addr_len(c->ip_version));
+    k.port = c->server_port;
+    k.ip_version = c->ip_version;
+    return k;
+}
+
+/* The entry of key k in the uthash `head` (its field `key`), added zeroed
+ * when new; NULL when the table already holds `max` entries (n counts them)
+ * or memory runs out. */
+#define TABLE_GET(head, n, max, type, k, out)                                                      \
+    do {                                                                                           \
+        HASH_FIND(hh, head, &(k), sizeof(k), out);                                                 \
+        if (!(out) && (n) < (max) && ((out) = calloc(1, sizeof(type)))) {                          \
+            (out)->key = (k);                                                                      \
+            HASH_ADD(hh, head, key, sizeof((out)->key), out);                                      \
+            if (!(out)->hh.tbl) {                                                                  \
+                free(out);                                                                         \
+                (out) = NULL;                                                                      \
+            } else {                                                                               \
+                (n)++;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
 
 typedef struct host_census {
     host_key key;
