@@ -170,8 +170,6 @@ void listeners_free(listeners *l);
 void listeners_answered(listeners *l, const conn *c, int a_end);
 /* c is a midstream instance (roles by port): both ends counted. */
 void listeners_midstream(listeners *l, const conn *c);
-/* 1 when the key's `a` end is c's server, 0 when `b` is, -1 unknown. */
-int listeners_server_is_a(listeners *l, const flows_config *cfg, const conn *c);
 /* For an instance whose roles the port decided, just before its row: the
  * roles by what is known of its endpoints (swapped as a whole if need be,
  * role_by ROLE_BY_LISTENER), or left as they are. */

@@ -150,7 +150,8 @@ static int configured(const flows_config *cfg, const endpoint_key *k)
     return 0;
 }
 
-int listeners_server_is_a(listeners *l, const flows_config *cfg, const conn *c)
+/* 1 when the key's `a` end is c's server, 0 when `b` is, -1 unknown. */
+static int listeners_server_is_a(listeners *l, const flows_config *cfg, const conn *c)
 {
     endpoint_key ka, kb;
     key_of(c, 1, &ka);

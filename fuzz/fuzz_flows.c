@@ -315,7 +315,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(one.emitted == batch.emitted, "flows_packet: %llu rows, flows_replay: %llu",
                (unsigned long long)one.emitted, (unsigned long long)batch.emitted);
-    /* Whole records, padding included (fill_record zeroes it; rows are
+    /* Whole records, padding included (record_fill zeroes it; rows are
      * copied with memcpy): a field-by-field compare would silently skip
      * fields added later. */
     for (uint64_t i = 0; i < one.emitted; i++)
