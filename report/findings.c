@@ -108,23 +108,10 @@ static void add_tw_host(findings *f, const conn_record *c, const uint8_t addr[16
 /* 3: the gap of a reused TIME_WAIT. */
 static void add_reuse(findings *f, const conn_record *c)
 {
-    gaps *g = &f->reuse[c->time_wait_side];
     int64_t d = c->time_wait_end - c->time_wait_start;
     if (d < 0)
         d = 0;
-    if (g->n == 0 || d < g->min)
-        g->min = d;
-    if (g->n < GAPS_MAX && g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 64;
-        int64_t *v = realloc(g->v, cap * sizeof(*v));
-        if (v) {
-            g->v = v;
-            g->cap = cap;
-        }
-    }
-    if (g->n < g->cap)
-        g->v[g->n] = d;
-    g->n++;
+    duration_add(&f->reuse[c->time_wait_side], d);
     if (c->time_wait_side == SIDE_CLIENT && d < NS)
         f->reuse_client_under_1s++;
     example_add(&f->ex_reuse[c->time_wait_side], c);
@@ -196,17 +183,11 @@ void findings_free(findings *f)
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
     for (int i = 0; i < SIDE_COUNT; i++)
-        free(f->reuse[i].v);
+        duration_free(&f->reuse[i]);
     free(f);
 }
 
 /* ---- the sweeps ------------------------------------------------------------ */
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 
 /* The most intervals of iv open at once, and the first time it happens;
  * an interval ending when another starts does not overlap it. Every
@@ -256,19 +237,4 @@ void findings_sweep(findings *f)
     for (twhost_entry *h = f->twhosts; h; h = h->hh.next)
         sweep(&h->iv, scratch);
     free(scratch);
-}
-
-int64_t findings_gaps_median(const gaps *g)
-{
-    size_t n = g->n < g->cap ? g->n : g->cap;
-    if (!n)
-        return g->min;
-    int64_t *d = malloc(n * sizeof(*d));
-    if (!d)
-        return g->min;
-    memcpy(d, g->v, n * sizeof(*d));
-    qsort(d, n, sizeof(*d), cmp_i64);
-    int64_t m = d[(n - 1) / 2];
-    free(d);
-    return m;
 }

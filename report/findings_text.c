@@ -220,7 +220,7 @@ static void write_ports(findings *f, int precision, FILE *out)
 
 static void judge_reuse(const findings *f, judgement *j)
 {
-    const gaps *c = &f->reuse[SIDE_CLIENT], *s = &f->reuse[SIDE_SERVER];
+    const duration_series *c = &f->reuse[SIDE_CLIENT], *s = &f->reuse[SIDE_SERVER];
     uint64_t all = c->n + s->n + f->reuse[SIDE_BOTH].n;
     j->v = all ? V_APPLIES : V_NO_EVIDENCE;
     if (all)
@@ -247,11 +247,11 @@ static void write_reuse(const findings *f, int precision, FILE *out)
     fprintf(out, "\n| TIME_WAIT side | reused | shortest gap | median gap |\n|---|---|---|---|\n");
     static const conn_side sides[] = {SIDE_CLIENT, SIDE_SERVER, SIDE_BOTH};
     for (int i = 0; i < 3; i++) {
-        const gaps *g = &f->reuse[sides[i]];
+        const duration_series *g = &f->reuse[sides[i]];
         char lo[32] = "", med[32] = "";
         if (g->n) {
             report_format_ts(lo, g->min, precision);
-            report_format_ts(med, findings_gaps_median(g), precision);
+            report_format_ts(med, duration_median(g), precision);
         }
         fprintf(out, "| %s | %zu | %s%s | %s%s%s |\n", conn_side_name(sides[i]), g->n, lo,
                 g->n ? " s" : "", med, g->n ? " s" : "",

@@ -49,11 +49,13 @@ static int64_t hist_value(unsigned idx)
     return (int64_t)(lo + ((UINT64_C(1) << (e - SUB_BITS)) >> 1));
 }
 
-static void add_duration(duration_series *s, int64_t d)
+void duration_add(duration_series *s, int64_t d)
 {
     s->hist[hist_index((uint64_t)d)]++;
     if (s->n == 0 || d > s->max)
         s->max = d;
+    if (s->n == 0 || d < s->min)
+        s->min = d;
     if (s->n < EXACT_MAX && s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 1024;
         int64_t *n = realloc(s->exact, cap * sizeof(*n));
@@ -191,9 +193,9 @@ void report_stats_add(report_stats *s, const conn_record *c)
         s->tw_by_reason[c->time_wait_end_reason]++;
         int64_t d = c->time_wait_end - c->time_wait_start;
         if (c->time_wait_end_reason == TW_EXPIRED)
-            add_duration(&s->tw_expired, d < 0 ? 0 : d);
+            duration_add(&s->tw_expired, d < 0 ? 0 : d);
         else if (c->time_wait_end_reason == TW_REUSED)
-            add_duration(&s->tw_reused, d < 0 ? 0 : d);
+            duration_add(&s->tw_reused, d < 0 ? 0 : d);
     }
     s->by_end[c->end_reason]++;
     for (unsigned i = 0; i < ANOM_COUNT; i++)
@@ -211,10 +213,8 @@ void report_stats_free(report_stats *s)
     free(s->member_bits);
     s->recent = NULL;
     s->member_bits = NULL;
-    free(s->tw_expired.exact);
-    free(s->tw_reused.exact);
-    s->tw_expired.exact = s->tw_reused.exact = NULL;
-    s->tw_expired.n = s->tw_expired.cap = s->tw_reused.n = s->tw_reused.cap = 0;
+    duration_free(&s->tw_expired);
+    duration_free(&s->tw_reused);
     host_census *h, *htmp;
     listen_entry *e, *etmp;
     /* uthash's documented way to empty a table; the analyzer cannot follow
@@ -250,12 +250,6 @@ static int64_t duration_at(const duration_series *s, const int64_t *sorted, size
     return s->max;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The series sorted (to free), while every duration was kept; else NULL:
  * the quantiles come from the histogram. */
 static int64_t *sorted_copy(const duration_series *s)
@@ -271,6 +265,23 @@ static int64_t *sorted_copy(const duration_series *s)
 static int64_t median_of(const duration_series *s, const int64_t *sorted)
 {
     return duration_at(s, sorted, (s->n - 1) / 2);
+}
+
+int64_t duration_median(const duration_series *s)
+{
+    if (!s->n)
+        return 0;
+    int64_t *sorted = sorted_copy(s);
+    int64_t m = median_of(s, sorted);
+    free(sorted);
+    return m;
+}
+
+void duration_free(duration_series *s)
+{
+    free(s->exact);
+    s->exact = NULL;
+    s->n = s->cap = 0;
 }
 
 static void print_duration(int precision, FILE *f, const char *label, int64_t ns)

@@ -11,8 +11,7 @@
 #define IVALS_MAX    1000000u   /* intervals kept per sweep: 16 MB */
 #define TABLE_MAX    (1u << 16) /* pairs, hosts, services */
 #define EXAMPLES_MAX 10
-#define SHOWN_MAX    10         /* pairs, hosts, services listed */
-#define GAPS_MAX     (1u << 20) /* reuse gaps kept per side */
+#define SHOWN_MAX    10 /* pairs, hosts, services listed */
 #define NS           INT64_C(1000000000)
 
 /* An example connection: its conn_id and 4-tuple. */
@@ -70,12 +69,6 @@ typedef struct svc_entry {
     UT_hash_handle hh;
 } svc_entry;
 
-typedef struct gaps {
-    int64_t *v;
-    size_t n, cap; /* n counts them all; v holds the first GAPS_MAX */
-    int64_t min;
-} gaps;
-
 struct findings {
     report_findings_config cfg;
     uint64_t rows;
@@ -89,7 +82,7 @@ struct findings {
     uint64_t pair_rows_left; /* rows of pairs past TABLE_MAX */
     budget port_budget;
     /* 3 */
-    gaps reuse[SIDE_COUNT];
+    duration_series reuse[SIDE_COUNT]; /* the gaps, by TIME_WAIT side */
     uint64_t reuse_client_under_1s;
     examples ex_reuse[SIDE_COUNT];
     /* 4 */
@@ -106,8 +99,5 @@ struct findings {
 
 /* Sweeps every pair and host once: their peaks (findings.c). */
 void findings_sweep(findings *f);
-
-/* The median of the gaps kept. */
-int64_t findings_gaps_median(const gaps *g);
 
 #endif

@@ -49,8 +49,22 @@ typedef struct duration_series {
     int64_t *exact;
     size_t n, cap;
     uint64_t hist[HIST_BUCKETS];
-    int64_t max;
+    int64_t min, max;
 } duration_series;
+
+/* summary.c: adds d (>= 0); the median (exact while every value was kept,
+ * else within 0.4 %; 0 when empty); frees the exact values. Shared by the
+ * summary's TIME_WAIT durations and the findings' reuse gaps. */
+void duration_add(duration_series *s, int64_t d);
+int64_t duration_median(const duration_series *s);
+void duration_free(duration_series *s);
+
+/* qsort's order of int64_t values. */
+static inline int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
 
 /* A host (an endpoint's own address, as netstat -an on it lists its
  * sockets): its endpoints per state at capture end, LISTEN included. */
