@@ -41,7 +41,9 @@ typedef struct filter_cache {
 typedef struct run {
     options opt;
     FILE *out;
-    FILE *findings; /* --findings FILE */
+    FILE *findings;   /* --findings FILE */
+    FILE *census_out; /* --census FILE */
+    report_census *census;
     report *rep;
     flows_table *flows;
     filter_cache *filters;
@@ -330,7 +332,25 @@ static int open_output(run *R, char *buf, size_t len)
         fprintf(stderr, "synfin: %s: cannot write: %s\n", o->findings, strerror(errno));
         return EXIT_NOTHING;
     }
+    if (o->census && !(R->census_out = fopen(o->census, "w"))) {
+        fprintf(stderr, "synfin: %s: cannot write: %s\n", o->census, strerror(errno));
+        return EXIT_NOTHING;
+    }
     return -1;
+}
+
+/* The census (--census, --at, --plot), told by the flows table. Returns 0,
+ * or -1 when out of memory. */
+static int start_census(run *R)
+{
+    options *o = &R->opt;
+    if (!o->census && !o->cen.n_at && !o->cen.plot)
+        return 0;
+    o->cen.precision = decide_precision(o);
+    R->census = report_census_new(&o->cen, R->census_out, stderr);
+    if (!R->census || flows_set_census(R->flows, report_census_change, R->census) < 0)
+        return -1;
+    return 0;
 }
 
 /* The report, the flows table and the replay thread, then the header row;
@@ -348,6 +368,10 @@ static int start_replay(run *R)
         return EXIT_NOTHING;
     }
     R->flows = R->rep ? flows_new(&o->flows, report_row, R->rep) : NULL;
+    if (R->flows && start_census(R) < 0) {
+        fprintf(stderr, "synfin: out of memory (or no temporary file) for the census\n");
+        return EXIT_NOTHING;
+    }
     R->pipe = R->flows ? pipeline_start(R->flows, R->rep) : NULL;
     if (!R->rep || !R->flows || !R->pipe) {
         fprintf(stderr, "synfin: out of memory\n");
@@ -405,6 +429,21 @@ static int write_findings(run *R)
     return err;
 }
 
+/* Writes the census over time (and the plot) and closes --census FILE.
+ * Returns 0, or 1 after a message. */
+static int write_census(run *R)
+{
+    if (!R->census)
+        return 0;
+    int bad = report_census_finish(R->census, R->capture_end) < 0;
+    if (R->census_out && fclose(R->census_out) != 0 && !bad) {
+        fprintf(stderr, "synfin: %s: write error: %s\n", R->opt.census, strerror(errno));
+        bad = 1;
+    }
+    R->census_out = NULL;
+    return bad;
+}
+
 /* Writes what is left (stats, summary, findings), closes the output and
  * returns the exit code. */
 static int finish_run(run *R)
@@ -427,6 +466,7 @@ static int finish_run(run *R)
         report_findings_short(R->rep, stderr);
     }
     int find_err = R->rep ? write_findings(R) : 0;
+    find_err |= write_census(R);
 
     if (werr == EPIPE)
         return EXIT_OK; /* the reader went away (| head): stop quietly */
@@ -448,6 +488,9 @@ static void free_run(run *R)
         (void)fclose(R->out); /* only when the run stopped before finish_output: already failing */
     if (R->findings)
         (void)fclose(R->findings); /* likewise, before write_findings */
+    if (R->census_out)
+        (void)fclose(R->census_out); /* likewise, before write_census */
+    report_census_free(R->census);
     flows_free(R->flows);
     report_free(R->rep);
     for (size_t i = 0; i < R->n_filters; i++)
@@ -457,6 +500,8 @@ static void free_run(run *R)
     free(R->per_input);
     free(R->opt.files);
     free(R->opt.servers);
+    free(R->opt.cen.at);
+    free(R->opt.cen.at_rel);
 }
 
 /*

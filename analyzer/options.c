@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef SYNFIN_VERSION
 #define SYNFIN_VERSION "dev"
@@ -52,6 +53,16 @@ static const char usage_text[] =
     "                        finding (default 32768-60999, ip_local_port_range)\n"
     "      --max-tw-buckets N  compare the peak TIME_WAIT per host with N\n"
     "                        (net.ipv4.tcp_max_tw_buckets)\n"
+    "      --census FILE     write the census over time to FILE as CSV: per host and\n"
+    "                        state, the endpoints open at every --interval\n"
+    "      --interval SECONDS  between census moments (default 1)\n"
+    "      --census-hosts N  hosts with census rows of their own, the busiest by\n"
+    "                        peak (default 1000); the rest are summed as `other`\n"
+    "      --at TIME         print the census at TIME to standard error, per host\n"
+    "                        (repeatable; TIME: Unix seconds, +SECONDS after the\n"
+    "                        first packet, or YYYY-MM-DDTHH:MM:SS[.frac] in UTC)\n"
+    "      --plot FILE       draw the census over time of the busiest host (or of\n"
+    "                        --plot-host ADDR) into FILE, SVG or PNG by its name\n"
     "      --stats           print packet accounting per input instead of the CSV\n"
     "      --no-header       omit the CSV header row\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
@@ -113,7 +124,13 @@ enum {
     OPT_NO_HEADER,
     OPT_FINDINGS,
     OPT_PORT_RANGE,
-    OPT_MAX_TW_BUCKETS
+    OPT_MAX_TW_BUCKETS,
+    OPT_CENSUS, /* the census's options: OPT_CENSUS .. OPT_PLOT_HOST */
+    OPT_INTERVAL,
+    OPT_CENSUS_HOSTS,
+    OPT_AT,
+    OPT_PLOT,
+    OPT_PLOT_HOST
 };
 
 static const struct option longopts[] = {
@@ -132,6 +149,12 @@ static const struct option longopts[] = {
     {"findings", required_argument, NULL, OPT_FINDINGS},
     {"port-range", required_argument, NULL, OPT_PORT_RANGE},
     {"max-tw-buckets", required_argument, NULL, OPT_MAX_TW_BUCKETS},
+    {"census", required_argument, NULL, OPT_CENSUS},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"census-hosts", required_argument, NULL, OPT_CENSUS_HOSTS},
+    {"at", required_argument, NULL, OPT_AT},
+    {"plot", required_argument, NULL, OPT_PLOT},
+    {"plot-host", required_argument, NULL, OPT_PLOT_HOST},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -230,6 +253,72 @@ static int parse_findings_option(int c, const char *arg, options *o)
     return -1;
 }
 
+/* --at TIME: Unix seconds, +SECONDS after the first packet, or an ISO 8601
+ * date and time in UTC. Returns 0 or -1. */
+static int parse_time(const char *s, int64_t *ns, uint8_t *rel)
+{
+    *rel = s[0] == '+';
+    if (*rel)
+        return parse_seconds(s + 1, 100LL * 365 * 86400, ns);
+    if (!strchr(s, '-'))
+        return parse_seconds(s, 4102444800LL, ns); /* 2100-01-01 */
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return -1;
+    int64_t frac = 0, unit = 100000000;
+    if (*end == '.') {
+        for (end++; *end >= '0' && *end <= '9'; end++, unit /= 10)
+            frac += unit * (*end - '0');
+    }
+    if (*end == 'Z')
+        end++;
+    time_t t = timegm(&tm);
+    if (*end || t < 0)
+        return -1;
+    *ns = (int64_t)t * 1000000000 + frac;
+    return 0;
+}
+
+/* The census's options (--census, --interval, --census-hosts, --at, --plot,
+ * --plot-host). Returns -1 to go on, else EXIT_USAGE. */
+static int parse_census_option(int c, const char *arg, options *o)
+{
+    report_census_config *cc = &o->cen;
+    size_t n;
+    switch (c) {
+    case OPT_CENSUS:
+        o->census = arg;
+        break;
+    case OPT_INTERVAL:
+        if (parse_seconds(arg, 100LL * 365 * 86400, &cc->interval) < 0 || cc->interval < 1000)
+            return usage_error("--interval", arg, "is not a number of seconds >= 0.000001");
+        break;
+    case OPT_CENSUS_HOSTS:
+        if (parse_count(arg, &n) < 0 || n > 65536)
+            return usage_error("--census-hosts", arg, "is not a whole number in [0, 65536]");
+        cc->max_hosts = (uint32_t)n;
+        break;
+    case OPT_AT:
+        if (parse_time(arg, &cc->at[cc->n_at], &cc->at_rel[cc->n_at]) < 0)
+            return usage_error("--at", arg,
+                               "is not Unix seconds, +SECONDS or YYYY-MM-DDTHH:MM:SS[.frac] (UTC)");
+        cc->n_at++;
+        break;
+    case OPT_PLOT:
+        cc->plot = arg;
+        break;
+    default: /* OPT_PLOT_HOST */
+        if (!strchr(arg, ':') ? inet_pton(AF_INET, arg, &(struct in_addr){0}) != 1
+                              : inet_pton(AF_INET6, arg, &(struct in6_addr){0}) != 1)
+            return usage_error("--plot-host", arg, "is not an IPv4 or IPv6 address");
+        cc->plot_host = arg;
+        break;
+    }
+    return -1;
+}
+
 /* --server [HOST:]PORT into o->servers (as many as the command line has:
  * room for argc). Returns -1 to go on, else EXIT_USAGE. */
 static int parse_server(const char *arg, options *o)
@@ -265,9 +354,9 @@ static int parse_server(const char *arg, options *o)
     return -1;
 }
 
-/* Returns -1 to go on, else an exit code. getopt's state is the caller's
- * (synfin_main resets it). */
-int options_parse(int argc, char **argv, options *o)
+/* The defaults, and room for as many --server and --at as there are
+ * arguments. Returns 0, or -1 when out of memory. */
+static int options_init(int argc, options *o)
 {
     memset(o, 0, sizeof(*o));
     flows_config_default(&o->flows);
@@ -276,7 +365,20 @@ int options_parse(int argc, char **argv, options *o)
     o->files = calloc((size_t)argc + 1, sizeof(*o->files));
     o->servers = calloc((size_t)argc + 1, sizeof(*o->servers));
     o->flows.servers = o->servers;
-    if (!o->files || !o->servers) {
+    o->cen.interval = 1000000000;
+    o->cen.max_hosts = 1000;
+    o->cen.at = calloc((size_t)argc + 1, sizeof(*o->cen.at));
+    o->cen.at_rel = calloc((size_t)argc + 1, sizeof(*o->cen.at_rel));
+    return o->files && o->servers && o->cen.at && o->cen.at_rel ? 0 : -1;
+}
+
+static int check_options(options *o);
+
+/* Returns -1 to go on, else an exit code. getopt's state is the caller's
+ * (synfin_main resets it). */
+int options_parse(int argc, char **argv, options *o)
+{
+    if (options_init(argc, o) < 0) {
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;
     }
@@ -284,6 +386,11 @@ int options_parse(int argc, char **argv, options *o)
     /* A leading '-': positional files come back as option 1, so that files
      * given with -r and without are read in command-line order. */
     while ((c = getopt_long(argc, argv, "-:r:o:f:qhV", longopts, NULL)) != -1) {
+        if (c >= OPT_CENSUS && c <= OPT_PLOT_HOST) {
+            if ((rc = parse_census_option(c, optarg, o)) >= 0)
+                return rc;
+            continue;
+        }
         switch (c) {
         case 1:
         case 'r':
@@ -338,9 +445,19 @@ int options_parse(int argc, char **argv, options *o)
     }
     for (int i = optind; i < argc; i++) /* after "--" */
         o->files[o->n_files++] = argv[i];
+    return check_options(o);
+}
+
+/* What the options say together. Returns -1 to go on, else EXIT_USAGE. */
+static int check_options(options *o)
+{
     if (o->n_files == 0)
         return usage_error(NULL, NULL, "no input file (use '-' for standard input)");
     if (o->findings && o->stats)
         return usage_error(NULL, NULL, "--findings needs the replay, which --stats skips");
+    if ((o->census || o->cen.n_at || o->cen.plot) && o->stats)
+        return usage_error(NULL, NULL,
+                           "--census, --at and --plot need the replay, which --stats skips");
+    o->cen.census_name = o->census;
     return -1;
 }

@@ -21,6 +21,8 @@ typedef struct options {
     flows_config flows;
     const char *findings;        /* --findings FILE */
     report_findings_config find; /* --port-range, --max-tw-buckets */
+    const char *census;          /* --census FILE */
+    report_census_config cen;    /* --interval, --census-hosts, --at, --plot, --plot-host */
     int summary, stats, header, quiet;
 } options;
 

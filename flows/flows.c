@@ -153,6 +153,8 @@ static void emit_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when
     machine_unseen_timers(t, c);
     for (int i = 0; i < 2; i++)
         timer_leave_time_wait(t, c, i, when, tw_reason);
+    if (t->census && why != END_CAPTURE_END)
+        census_leave(t, c, when);
     if (why == END_IDLE) {
         c->anomalies |= ANOM_IDLE_TIMEOUT;
         t->stats.idle_timeouts++;
@@ -255,6 +257,10 @@ static void expire_now(flows_table *t)
         int64_t a = idle_due(t, &t->active), e = idle_due(t, &t->embryonic);
         due = a < due ? a : due;
         due = e < due ? e : due;
+    }
+    if (t->census) {
+        int64_t w = census_advance(t);
+        due = w < due ? w : due;
     }
     t->due = due;
 }
@@ -478,6 +484,8 @@ static int replay_one(flows_table *t, const flows_seg *s)
     const int64_t ts = s->ts;
     const int sender_is_a = s->bits & FLOWS_SEG_FROM_A;
     t->stats.segments++;
+    if (t->census && !t->clock_set)
+        census_start(t, ts);
     advance_clock(t, ts);
     expire_due(t);
 
@@ -516,6 +524,8 @@ static int replay_one(flows_table *t, const flows_seg *s)
 
     machine_segment(t, c, d, s, ts);
     reschedule(t, c);
+    if (t->census)
+        census_segment(t, c, s, ts);
     return 0;
 }
 
@@ -561,6 +571,8 @@ void flows_finish(flows_table *t, int64_t capture_end)
     if (t->offset)
         capture_end = t->clock - t->offset;
     expire_due(t);
+    if (t->census)
+        census_finish(t);
     /* Whatever is left was alive at the end of the capture. They are handed
      * over in pool order, a sequential walk the hardware prefetches (the
      * lists would chase a pointer, and miss the cache, per instance), and
@@ -586,12 +598,15 @@ void flows_finish(flows_table *t, int64_t capture_end)
     t->embryonic.head = t->embryonic.tail = CONNTAB_NONE;
     t->due = INT64_MIN;
     conntab_clear(t->tab);
+    if (t->census)
+        census_end(t, capture_end);
 }
 
 void flows_free(flows_table *t)
 {
     if (!t)
         return;
+    census_free(t);
     conntab_free(t->tab);
     listeners_free(t->listeners);
     free(t->dedup);

@@ -173,6 +173,40 @@ void flows_config_default(flows_config *cfg);
 /* Sends the rows emitted from now on to emit(ctx, ...) instead. */
 void flows_set_emit(flows_table *t, flows_emit_fn emit, void *ctx);
 
+/*
+ * The census (SPEC §6) follows every change in what it counts, as it
+ * happens in packet time: an endpoint entering a state it counts (CLOSED
+ * and LISTEN are not counted: an endpoint in LISTEN is the listener's
+ * socket, counted once per server address and port by FLOWS_CHANGE_LISTEN),
+ * leaving one, a listener first seen accepting, and the table's watermark.
+ */
+typedef enum flows_change_kind {
+    FLOWS_CHANGE_STATE = 0, /* addr: `from` -> `to` at ts (CLOSED: not counted) */
+    FLOWS_CHANGE_LISTEN,    /* addr:port sent a SYN-ACK to a SYN at ts (again, maybe) */
+    FLOWS_CHANGE_START,     /* the first packet's time: ts */
+    FLOWS_CHANGE_MARK,      /* every change at or before ts has been told */
+} flows_change_kind;
+
+typedef struct flows_change {
+    flows_change_kind kind;
+    int64_t ts;
+    const uint8_t *addr; /* 16 bytes, IPv4 in the first 4 (STATE, LISTEN) */
+    uint8_t ip_version;
+    uint8_t from, to; /* conn_state (STATE) */
+    uint16_t port;    /* LISTEN */
+} flows_change;
+
+/* Receives each change; returns the watermark at which it wants the next
+ * FLOWS_CHANGE_MARK (INT64_MAX: none). Changes come nearly in time order:
+ * those at or before a MARK's ts all came before it, apart from a few the
+ * table learns late (both endpoints in TIME_WAIT at once, segments out of
+ * order), which come with their own time. */
+typedef int64_t (*flows_change_fn)(void *ctx, const flows_change *ch);
+
+/* Follows the census from now on (before the first segment); fn NULL: off,
+ * at no cost per segment. Returns 0, or -1 when out of memory. */
+int flows_set_census(flows_table *t, flows_change_fn fn, void *ctx);
+
 /* Creates a table. Returns NULL when out of memory. Free with flows_free. */
 flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx);
 

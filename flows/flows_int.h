@@ -91,8 +91,13 @@ typedef struct endpoint {
     uint8_t ttl;      /* TTL / hop limit of its last non-RST segment */
     uint8_t wscale;   /* shift applied to its windows; WSCALE_UNKNOWN */
     uint8_t tw_reason;
-    uint8_t pad[2];
+    uint8_t census; /* what the census counts it as (CENSUS_*; census.c) */
+    uint8_t pad;
 } endpoint;
+
+/* endpoint.census: the state the census last counted (low bits; CLOSED:
+ * not counted), and for a server whether its listener was told. */
+enum { CENSUS_STATE = 0x0f, CENSUS_LISTENER = 0x10 };
 
 /* Instance-level handshake evidence (what the `handshake` column says). */
 enum {
@@ -201,6 +206,7 @@ struct flows_table {
     int64_t due;
     uint64_t next_id;
     flows_stats stats;
+    struct census_wheel *census; /* NULL: the census is off (census.c) */
 };
 
 static inline conn *conn_at(const flows_table *t, uint32_t i)
@@ -250,6 +256,10 @@ void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t
  * the states of an instance whose row is written now (t->clock). */
 void machine_unseen_timers(const flows_table *t, conn *c);
 
+/* When endpoint i's unseen timer runs out, in packet time, as things stand
+ * (INT64_MAX: none runs), and the state it then goes to (*to). */
+int64_t machine_unseen_due(const flows_table *t, const conn *c, int i, uint8_t *to);
+
 /* ---- flows.c: timers the machine starts --------------------------------- */
 
 /* Endpoint i enters (or restarts) TIME_WAIT at ts: 2*MSL from now. */
@@ -260,6 +270,23 @@ void timer_leave_time_wait(flows_table *t, conn *c, int i, int64_t when, conn_tw
 
 /* After an acceptable RST at ts: the instance lingers for 2*MSL. */
 void timer_linger(flows_table *t, conn *c, int64_t ts);
+
+/* ---- census.c: what the census is told (SPEC §6) ------------------------ */
+
+/* After segment s (at ts) of c. */
+void census_segment(flows_table *t, conn *c, const flows_seg *s, int64_t ts);
+/* c is handed over at `when` (not at capture end): its endpoints leave. */
+void census_leave(flows_table *t, conn *c, int64_t when);
+/* The first packet, at ts. */
+void census_start(flows_table *t, int64_t ts);
+/* The timers due by t->clock run out; returns when, on the timers' clock,
+ * there may be something to do next. */
+int64_t census_advance(flows_table *t);
+/* End of input: every timer due by t->clock is told ... */
+void census_finish(flows_table *t);
+/* ... and, once the last instances are handed over, the last mark. */
+void census_end(flows_table *t, int64_t end);
+void census_free(flows_table *t);
 
 /* ---- record.c ----------------------------------------------------------- */
 

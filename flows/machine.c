@@ -554,7 +554,8 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s,
 
 /*
  * Timers the wire does not show (SPEC §2), applied when the row is written
- * (t->clock): their effect is only on the states the row reports.
+ * (t->clock): their effect is only on the states the row reports, and on
+ * the census, told at the moment they run out (census.c).
  * - A client still in SYN_SENT gave up when a retransmission was due and did
  *   not come: Linux spaces its SYNs 1 s apart at first, then doubles the
  *   gap, so without a SYN for 2.25 times the last gap (1 s after a lone
@@ -568,29 +569,48 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s,
  *   shut down its sending side keeps FIN_WAIT2 until the peer closes: the
  *   wire cannot tell the two apart (README).
  */
+int64_t machine_unseen_due(const flows_table *t, const conn *c, int i, uint8_t *to)
+{
+    const endpoint *e = &c->ep[i];
+    const conn_cold *k = cold(t, c);
+    switch (e->state) {
+    case CONN_SYN_SENT:
+        if (i == CLIENT && t->cfg.syn_timeout > 0 && (e->flags & EP_SENT_SYN) &&
+            c->role_by == ROLE_BY_SYN && !(c->hs & HSF_ACK)) {
+            int64_t first = k->first_ts, last = k->hs_time; /* the client's first and last SYN */
+            int64_t gap = k->syn_gap_us ? (int64_t)k->syn_gap_us * 1000 : FLOWS_NS_PER_SEC;
+            int64_t due = last + gap * 9 / 4;
+            *to = CONN_CLOSED;
+            return first + t->cfg.syn_timeout < due ? first + t->cfg.syn_timeout : due;
+        }
+        break;
+    case CONN_SYN_RCVD:
+        if (i == SERVER && t->cfg.synack_timeout > 0 && (e->flags & EP_SENT_SYNACK) &&
+            !(c->hs & HSF_SIMUL)) {
+            *to = CONN_LISTEN;
+            return k->first_ts + t->cfg.synack_timeout;
+        }
+        break;
+    case CONN_FIN_WAIT2:
+        if (t->cfg.fin_timeout > 0) {
+            *to = CONN_CLOSED;
+            return conn_active(t, c) - t->offset + t->cfg.fin_timeout;
+        }
+        break;
+    default:
+        break;
+    }
+    return INT64_MAX;
+}
+
 void machine_unseen_timers(const flows_table *t, conn *c)
 {
     const int64_t now = t->clock - t->offset; /* in the packets' time */
-    endpoint *cl = &c->ep[CLIENT];
-    const conn_cold *k = cold(t, c);
-    if (t->cfg.syn_timeout > 0 && cl->state == CONN_SYN_SENT && (cl->flags & EP_SENT_SYN) &&
-        c->role_by == ROLE_BY_SYN && !(c->hs & HSF_ACK)) {
-        int64_t first = k->first_ts, last = k->hs_time; /* the client's first and last SYN */
-        int64_t gap = k->syn_gap_us ? (int64_t)k->syn_gap_us * 1000 : FLOWS_NS_PER_SEC;
-        int64_t due = last + gap * 9 / 4;
-        if (first + t->cfg.syn_timeout < due)
-            due = first + t->cfg.syn_timeout;
-        if (now >= due)
-            cl->state = CONN_CLOSED;
+    for (int i = 0; i < 2; i++) {
+        uint8_t to;
+        if (now >= machine_unseen_due(t, c, i, &to))
+            c->ep[i].state = to;
     }
-    endpoint *sv = &c->ep[SERVER];
-    if (t->cfg.synack_timeout > 0 && sv->state == CONN_SYN_RCVD && (sv->flags & EP_SENT_SYNACK) &&
-        !(c->hs & HSF_SIMUL) && now >= k->first_ts + t->cfg.synack_timeout)
-        sv->state = CONN_LISTEN;
-    for (int i = 0; i < 2; i++)
-        if (t->cfg.fin_timeout > 0 && c->ep[i].state == CONN_FIN_WAIT2 &&
-            t->clock - conn_active(t, c) >= t->cfg.fin_timeout)
-            c->ep[i].state = CONN_CLOSED;
 }
 
 /* ---- one segment -------------------------------------------------------- */

@@ -48,6 +48,43 @@ int report_findings(report *r, FILE *f);
  * when the findings are not enabled. */
 void report_findings_short(report *r, FILE *f);
 
+/*
+ * The census over time (SPEC §6; README "Census"): what the replay tells of
+ * its endpoints (flows_set_census) counted per host and state, at every
+ * interval after the first packet (--census FILE), at chosen moments (--at)
+ * and for the plot (--plot).
+ */
+typedef struct report_census report_census;
+
+typedef struct report_census_config {
+    int64_t interval;   /* ns between census moments (> 0) */
+    uint32_t max_hosts; /* hosts with rows of their own (--census-hosts) */
+    int64_t *at;        /* --at moments, ns (sorted by report_census_new) */
+    uint8_t *at_rel;    /* per moment: 1 when it counts from the first packet */
+    size_t n_at;
+    int precision;           /* of the timestamps: 6 or 9 */
+    const char *plot;        /* --plot FILE, or NULL */
+    const char *plot_host;   /* --plot-host ADDR, or NULL: the busiest */
+    const char *census_name; /* the census file's name, for messages */
+} report_census_config;
+
+/* csv: --census FILE (not owned; NULL: none); at_out: where the --at tables
+ * go. NULL when out of memory (or no temporary file could be made). */
+report_census *report_census_new(const report_census_config *cfg, FILE *csv, FILE *at_out);
+
+/* flows_change_fn. */
+int64_t report_census_change(void *census_ctx, const flows_change *ch);
+
+/* After the last change (flows_finish): the moments up to capture_end,
+ * then the CSV and the plot. Returns 0, or -1 after a message on stderr
+ * (a write error, the plot). */
+int report_census_finish(report_census *rc, int64_t capture_end);
+
+/* Changes told after their moment was written (segments out of order). */
+uint64_t report_census_late(const report_census *rc);
+
+void report_census_free(report_census *rc);
+
 /* Writes the header row. Returns 0, or -1 on a write error. */
 int report_header(report *r);
 

@@ -1,0 +1,289 @@
+/*
+ * census.c: what the census (SPEC §6) is told of the replay, as it happens.
+ *
+ * Each endpoint remembers the state the census last counted it in
+ * (endpoint.census). After a segment, and when a timer runs out, the state
+ * the replay says now is compared with it, and a difference is told
+ * (flows_change_fn) with the moment it happened. The replay's own states
+ * change only with segments; the timers the wire does not show (SYN
+ * give-up, SYN_RCVD dropped, FIN_WAIT2 orphaned; machine_unseen_due) and
+ * TIME_WAIT's 2*MSL run out between segments, so the census keeps them in a
+ * timer wheel: WHEEL_SLOTS slots of 2^WHEEL_SHIFT ns on the timers' clock.
+ * A slot is looked at once the clock has passed it, so a timer is told at
+ * most one slot after its moment, with that moment; the mark (every change
+ * up to then has been told) trails the clock by one slot.
+ *
+ * A slot holds instance indexes only: an index whose instance has changed
+ * since (ended, or reused by another one) is simply looked at again, which
+ * tells whatever is due for the instance now there and nothing else.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "flows_int.h"
+
+#define WHEEL_SHIFT   24    /* 16.8 ms a slot */
+#define WHEEL_SLOTS   8192u /* 137 s around; later timers wait in the last slot */
+#define WHEEL_SLOT_NS (INT64_C(1) << WHEEL_SHIFT)
+
+typedef struct wheel_slot {
+    uint32_t *v;
+    uint32_t n, cap;
+} wheel_slot;
+
+struct census_wheel {
+    flows_change_fn fn;
+    void *ctx;
+    int64_t mark; /* the watermark fn wants next (packet time) */
+    int64_t told; /* the last watermark told */
+    int64_t next; /* the first slot not looked at yet (absolute number) */
+    int started;
+    wheel_slot slot[WHEEL_SLOTS];
+};
+
+int flows_set_census(flows_table *t, flows_change_fn fn, void *ctx)
+{
+    census_free(t);
+    if (!fn)
+        return 0;
+    t->census = calloc(1, sizeof(*t->census));
+    if (!t->census)
+        return -1;
+    t->census->fn = fn;
+    t->census->ctx = ctx;
+    t->census->mark = INT64_MIN;
+    t->census->told = INT64_MIN;
+    t->census->next = INT64_MIN;
+    return 0;
+}
+
+void census_free(flows_table *t)
+{
+    if (!t->census)
+        return;
+    for (uint32_t i = 0; i < WHEEL_SLOTS; i++)
+        free(t->census->slot[i].v);
+    free(t->census);
+    t->census = NULL;
+}
+
+static void tell(flows_table *t, flows_change *ch)
+{
+    struct census_wheel *w = t->census;
+    w->mark = w->fn(w->ctx, ch);
+}
+
+/* The address of c's endpoint i (16 bytes) and its port. */
+static const uint8_t *endpoint_addr(const conn *c, int i, uint16_t *port)
+{
+    int is_a = (i == CLIENT) == !!c->client_is_a;
+    *port = is_a ? key_port_a(&c->key) : key_port_b(&c->key);
+    return (const uint8_t *)(is_a ? &c->key.w[0] : &c->key.w[2]);
+}
+
+static void tell_state(flows_table *t, conn *c, int i, uint8_t to, int64_t ts)
+{
+    endpoint *e = &c->ep[i];
+    flows_change ch = {.kind = FLOWS_CHANGE_STATE, .ts = ts};
+    ch.addr = endpoint_addr(c, i, &ch.port);
+    ch.ip_version = key_ip_version(&c->key);
+    ch.from = (uint8_t)(e->census & CENSUS_STATE);
+    ch.to = to;
+    e->census = (uint8_t)((e->census & ~CENSUS_STATE) | to);
+    tell(t, &ch);
+}
+
+/* ---- the wheel ---------------------------------------------------------- */
+
+static int64_t slot_of(int64_t clock_time)
+{
+    return clock_time >> WHEEL_SHIFT;
+}
+
+/* Instance idx has a timer running out at `at` on the timers' clock. */
+static void wheel_add(flows_table *t, uint32_t idx, int64_t at)
+{
+    struct census_wheel *w = t->census;
+    int64_t s = slot_of(at);
+    if (w->next == INT64_MIN)
+        w->next = slot_of(t->clock);
+    if (s < w->next)
+        s = w->next;
+    if (s > w->next + WHEEL_SLOTS - 1)
+        s = w->next + WHEEL_SLOTS - 1; /* looked at again then */
+    wheel_slot *sl = &w->slot[(uint64_t)s & (WHEEL_SLOTS - 1)];
+    if (sl->n == sl->cap) {
+        uint32_t cap = sl->cap ? sl->cap * 2 : 16;
+        uint32_t *v = realloc(sl->v, cap * sizeof(*v));
+        if (!v)
+            return; /* the timer is told late, at the instance's end */
+        sl->v = v;
+        sl->cap = cap;
+    }
+    sl->v[sl->n++] = idx;
+    int64_t due = (s + 1) << WHEEL_SHIFT;
+    if (due < t->due)
+        t->due = due;
+}
+
+/* ---- what the census counts ------------------------------------------- */
+
+/* Endpoint i's state for the census at `now` (packet time), with the
+ * moment it took it if a timer put it there (*at), and when its timer runs
+ * out next if it is still running (*due, INT64_MAX: none). */
+static uint8_t counted_state(const flows_table *t, const conn *c, int i, int64_t now, int64_t *at,
+                             int64_t *due)
+{
+    const endpoint *e = &c->ep[i];
+    uint8_t st = e->state, to = CONN_CLOSED;
+    *due = INT64_MAX;
+    if (st == CONN_TIME_WAIT && !(e->flags & EP_TW_LEFT))
+        *due = cold(t, c)->tw_deadline[i];
+    else if (st == CONN_SYN_SENT || st == CONN_SYN_RCVD || st == CONN_FIN_WAIT2)
+        *due = machine_unseen_due(t, c, i, &to);
+    if (*due <= now) {
+        *at = *due;
+        *due = INT64_MAX;
+        st = to;
+    }
+    return st == CONN_LISTEN ? CONN_CLOSED : st;
+}
+
+/* Tells what changed for c by `now`; `changed_at` is the time of a segment
+ * that may have changed a state. Adds c to the wheel when a timer runs on
+ * and `rearm` (the segment changed something, or the wheel looked at c). */
+static void evaluate(flows_table *t, conn *c, int64_t now, int64_t changed_at, int rearm)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < 2; i++) {
+        int64_t at = changed_at, due;
+        uint8_t want = counted_state(t, c, i, now, &at, &due);
+        if (want != (c->ep[i].census & CENSUS_STATE)) {
+            tell_state(t, c, i, want, at);
+            rearm = 1;
+        }
+        if (due < next)
+            next = due;
+    }
+    if (rearm && next != INT64_MAX)
+        wheel_add(t, conntab_index(t->tab, c), next + t->offset);
+}
+
+/* Did c's server answer a SYN (a listening socket)? Told once. */
+static void listener(flows_table *t, conn *c, int64_t ts)
+{
+    endpoint *sv = &c->ep[SERVER];
+    if ((sv->census & CENSUS_LISTENER) || !(sv->flags & EP_SENT_SYNACK) || (c->hs & HSF_SIMUL))
+        return;
+    sv->census |= CENSUS_LISTENER;
+    flows_change ch = {.kind = FLOWS_CHANGE_LISTEN, .ts = ts};
+    ch.addr = endpoint_addr(c, SERVER, &ch.port);
+    ch.ip_version = key_ip_version(&c->key);
+    tell(t, &ch);
+}
+
+void census_segment(flows_table *t, conn *c, const flows_seg *s, int64_t ts)
+{
+    /* Most segments change nothing the census counts and start no timer:
+     * both endpoints ESTABLISHED and counted so. */
+    if (!(s->flags & (DISSECT_SYN | DISSECT_FIN | DISSECT_RST)) &&
+        c->ep[0].state == CONN_ESTABLISHED && c->ep[1].state == CONN_ESTABLISHED &&
+        (c->ep[0].census & CENSUS_STATE) == CONN_ESTABLISHED &&
+        (c->ep[1].census & CENSUS_STATE) == CONN_ESTABLISHED)
+        return;
+    /* A SYN may move the client's give-up earlier: the wheel looks again. */
+    evaluate(t, c, ts, ts, !!(s->flags & DISSECT_SYN));
+    if (s->flags & DISSECT_SYN)
+        listener(t, c, ts);
+}
+
+void census_leave(flows_table *t, conn *c, int64_t when)
+{
+    for (int i = 0; i < 2; i++) {
+        const endpoint *e = &c->ep[i];
+        if (!(e->census & CENSUS_STATE))
+            continue;
+        int64_t at = when;
+        if ((e->flags & EP_TW_LEFT) && e->tw_reason == TW_EXPIRED)
+            at = cold(t, c)->tw_deadline[i];
+        tell_state(t, c, i, CONN_CLOSED, at);
+    }
+}
+
+void census_start(flows_table *t, int64_t ts)
+{
+    if (t->census->started)
+        return;
+    t->census->started = 1;
+    flows_change ch = {.kind = FLOWS_CHANGE_START, .ts = ts};
+    tell(t, &ch);
+}
+
+/* Looks at the instances of one slot at packet time `now`; what is not
+ * due yet goes back on the wheel when `rearm`. */
+static void look(flows_table *t, wheel_slot *sl, int64_t now, int rearm)
+{
+    uint32_t n = sl->n;
+    uint32_t *v = sl->v;
+    sl->v = NULL;
+    sl->n = sl->cap = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        conn *c = conn_at(t, v[j]);
+        if (c->list != LIST_FREE)
+            evaluate(t, c, now, now, rearm);
+    }
+    free(v);
+}
+
+static void look_at(flows_table *t, wheel_slot *sl, int64_t now)
+{
+    look(t, sl, now, 1);
+}
+
+static void look_at_once(flows_table *t, wheel_slot *sl, int64_t now)
+{
+    look(t, sl, now, 0);
+}
+
+static void tell_mark(flows_table *t, int64_t ts)
+{
+    struct census_wheel *w = t->census;
+    if (ts <= w->told || ts < w->mark)
+        return;
+    w->told = ts;
+    flows_change ch = {.kind = FLOWS_CHANGE_MARK, .ts = ts};
+    tell(t, &ch);
+}
+
+int64_t census_advance(flows_table *t)
+{
+    struct census_wheel *w = t->census;
+    int64_t now_slot = slot_of(t->clock);
+    if (w->next == INT64_MIN)
+        w->next = now_slot;
+    if (now_slot - w->next > (int64_t)WHEEL_SLOTS) {
+        /* A silence longer than the wheel: every slot is looked at once,
+         * in turn (what is not due goes back, at most one turn later). */
+        w->next = now_slot - WHEEL_SLOTS;
+    }
+    const int64_t now = t->clock - t->offset;
+    while (w->next < now_slot) {
+        look_at(t, &w->slot[(uint64_t)w->next & (WHEEL_SLOTS - 1)], now);
+        w->next++;
+    }
+    /* Every slot before the clock's own has been looked at. */
+    tell_mark(t, (now_slot << WHEEL_SHIFT) - t->offset - 1);
+    return (now_slot + 1) << WHEEL_SHIFT;
+}
+
+void census_finish(flows_table *t)
+{
+    const int64_t now = t->clock - t->offset;
+    for (uint32_t i = 0; i < WHEEL_SLOTS; i++)
+        look_at_once(t, &t->census->slot[i], now);
+}
+
+void census_end(flows_table *t, int64_t end)
+{
+    tell_mark(t, end);
+}

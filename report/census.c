@@ -1,0 +1,320 @@
+/*
+ * census.c: the census over time (SPEC §6), from the changes the replay
+ * tells (flows_set_census). Counts per host and state are kept live; at
+ * each census moment (t0 + k * interval, and the --at moments) the hosts
+ * that changed are written to a temporary file, read back at the end by
+ * census_out.c (census_int.h says why).
+ *
+ * Changes come nearly in time order (flows.h): one at or before the next
+ * moment counts at once; a later one waits in `pending` until that moment
+ * is committed, which happens when a mark says every change up to it has
+ * been told.
+ */
+#include "census_int.h"
+
+#include <errno.h>
+
+struct census_listener {
+    service_key key;
+    UT_hash_handle hh;
+};
+
+report_census *report_census_new(const report_census_config *cfg, FILE *csv, FILE *at_out)
+{
+    report_census *rc = calloc(1, sizeof(*rc));
+    if (!rc)
+        return NULL;
+    rc->cfg = *cfg;
+    rc->csv = csv;
+    rc->at_out = at_out;
+    rc->next = INT64_MAX;
+    rc->last = INT64_MIN;
+    rc->overflow.idx = CENSUS_OVERFLOW;
+    rc->by_idx = calloc(HOSTS_MAX + 1, sizeof(*rc->by_idx));
+    if (rc->by_idx)
+        rc->by_idx[CENSUS_OVERFLOW] = &rc->overflow;
+    if (rc->by_idx && (csv || cfg->plot))
+        rc->tmp = tmpfile();
+    if (!rc->by_idx || ((csv || cfg->plot) && !rc->tmp)) {
+        report_census_free(rc);
+        return NULL;
+    }
+    return rc;
+}
+
+void report_census_free(report_census *rc)
+{
+    if (!rc)
+        return;
+    census_host *h, *htmp;
+    HASH_ITER(hh, rc->hosts, h, htmp)
+    {
+        HASH_DEL(rc->hosts, h);
+        free(h);
+    }
+    struct census_listener *l, *ltmp;
+    HASH_ITER(hh, rc->listeners, l, ltmp)
+    {
+        HASH_DEL(rc->listeners, l);
+        free(l);
+    }
+    if (rc->tmp)
+        fclose(rc->tmp);
+    free(rc->by_idx);
+    free(rc->dirty);
+    free(rc->pending);
+    free(rc);
+}
+
+uint64_t report_census_late(const report_census *rc)
+{
+    return rc->late;
+}
+
+/* ---- hosts ---------------------------------------------------------------- */
+
+static uint32_t cache_slot(const host_key *k)
+{
+    uint64_t w[2];
+    memcpy(w, k->addr, sizeof(w));
+    uint64_t x = (w[0] ^ w[1] * 0x9e3779b97f4a7c15u) * 0xbf58476d1ce4e5b9u;
+    return (uint32_t)(x >> 54) & (CENSUS_CACHE - 1);
+}
+
+/* The host of this address; the overflow past HOSTS_MAX hosts. */
+static census_host *host_of(report_census *rc, uint8_t ip_version, const uint8_t *addr)
+{
+    host_key k = host_key_of(ip_version, addr);
+    uint32_t slot = cache_slot(&k);
+    census_host *h = rc->cache[slot];
+    if (h && memcmp(&h->key, &k, sizeof(k)) == 0)
+        return h;
+    HASH_FIND(hh, rc->hosts, &k, sizeof(k), h);
+    if (!h && rc->n_hosts < HOSTS_MAX && (h = calloc(1, sizeof(*h)))) {
+        h->key = k;
+        HASH_ADD(hh, rc->hosts, key, sizeof(h->key), h);
+        if (!h->hh.tbl) {
+            free(h);
+            h = NULL;
+        } else {
+            h->idx = rc->n_hosts++;
+            rc->by_idx[h->idx] = h;
+        }
+    }
+    if (!h)
+        return &rc->overflow;
+    rc->cache[slot] = h;
+    return h;
+}
+
+static void mark_dirty(report_census *rc, census_host *h)
+{
+    if (h->dirty == rc->moments + 1)
+        return;
+    if (rc->n_dirty == rc->cap_dirty) {
+        uint32_t cap = rc->cap_dirty ? rc->cap_dirty * 2 : 256;
+        census_host **d = realloc(rc->dirty, cap * sizeof(*d));
+        if (!d) {
+            rc->failed = rc->failed ? rc->failed : ENOMEM;
+            return;
+        }
+        rc->dirty = d;
+        rc->cap_dirty = cap;
+    }
+    h->dirty = (uint32_t)(rc->moments + 1);
+    rc->dirty[rc->n_dirty++] = h;
+}
+
+/* Counts a change now. */
+static void apply(report_census *rc, census_host *h, uint8_t from, uint8_t to)
+{
+    if (from != CONN_CLOSED) {
+        h->n[from]--;
+        h->open--;
+        rc->all[from]--;
+    }
+    if (to != CONN_CLOSED) {
+        h->n[to]++;
+        h->open++;
+        rc->all[to]++;
+    }
+    mark_dirty(rc, h);
+}
+
+/* A listener first seen accepting: LISTEN +1 on its host, once ever. */
+static int new_listener(report_census *rc, const flows_change *ch)
+{
+    service_key k;
+    memset(&k, 0, sizeof(k));
+    memcpy(k.addr, ch->addr, addr_len(ch->ip_version));
+    k.port = ch->port;
+    k.ip_version = ch->ip_version;
+    struct census_listener *l;
+    uint32_t known = rc->n_listeners;
+    TABLE_GET(rc->listeners, rc->n_listeners, LISTEN_MAX, struct census_listener, k, l);
+    if (!l) {
+        rc->listen_untold++;
+        return 0;
+    }
+    return rc->n_listeners != known; /* counted the first time only */
+}
+
+/* ---- moments ---------------------------------------------------------------- */
+
+static int64_t moment_over_time(const report_census *rc)
+{
+    if (!rc->csv && !rc->cfg.plot)
+        return INT64_MAX;
+    int64_t step = rc->cfg.interval;
+    if ((uint64_t)(INT64_MAX - rc->t0) / (uint64_t)step < rc->k)
+        return INT64_MAX;
+    return rc->t0 + (int64_t)rc->k * step;
+}
+
+static void set_next(report_census *rc)
+{
+    int64_t a = rc->at_i < rc->cfg.n_at ? rc->cfg.at[rc->at_i] : INT64_MAX;
+    int64_t b = moment_over_time(rc);
+    rc->next = a < b ? a : b;
+}
+
+/* The --at moments in time order, once t0 is known. */
+static void sort_at(report_census *rc)
+{
+    for (size_t i = 0; i < rc->cfg.n_at; i++)
+        if (rc->cfg.at_rel && rc->cfg.at_rel[i])
+            rc->cfg.at[i] += rc->t0;
+    qsort(rc->cfg.at, rc->cfg.n_at, sizeof(*rc->cfg.at), cmp_i64);
+}
+
+/* The moment over time `next` is written: the hosts changed since. */
+static void write_moment(report_census *rc)
+{
+    for (uint32_t i = 0; i < rc->n_dirty; i++) {
+        census_host *h = rc->dirty[i];
+        if (h->open > h->peak)
+            h->peak = h->open;
+        census_rec r = {.host = h->idx};
+        memcpy(r.n, h->n, sizeof(r.n));
+        if (fwrite(&r, sizeof(r), 1, rc->tmp) != 1 && !rc->failed)
+            rc->failed = errno ? errno : EIO;
+    }
+    census_rec end = {.host = CENSUS_END};
+    if (fwrite(&end, sizeof(end), 1, rc->tmp) != 1 && !rc->failed)
+        rc->failed = errno ? errno : EIO;
+}
+
+/* Commits the moment rc->next: every change up to it is counted. */
+static void commit(report_census *rc, int after_end)
+{
+    int64_t m = rc->next;
+    int over_time = m == moment_over_time(rc);
+    while (rc->at_i < rc->cfg.n_at && rc->cfg.at[rc->at_i] == m) {
+        census_print_at(rc, m, after_end);
+        rc->at_i++;
+    }
+    if (over_time) {
+        write_moment(rc);
+        rc->k++;
+        rc->moments++;
+        rc->n_dirty = 0;
+    }
+    rc->last = m;
+    set_next(rc);
+}
+
+/* Counts the pending changes at or before rc->next; keeps the others. */
+static void apply_pending(report_census *rc)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < rc->n_pending; i++) {
+        census_pending *p = &rc->pending[i];
+        if (p->ts <= rc->next)
+            apply(rc, p->h, p->from, p->to);
+        else
+            rc->pending[keep++] = *p;
+    }
+    rc->n_pending = keep;
+}
+
+/* Every change at or before ts has been told: commits the moments by then. */
+static void advance_to(report_census *rc, int64_t ts, int after_end)
+{
+    while (rc->started && rc->next <= ts) {
+        apply_pending(rc);
+        commit(rc, after_end);
+    }
+}
+
+static void start(report_census *rc, int64_t ts)
+{
+    rc->started = 1;
+    rc->t0 = ts;
+    rc->k = 1;
+    sort_at(rc);
+    /* --at moments before the first packet: the census is empty then. */
+    set_next(rc);
+    advance_to(rc, ts - 1, 0);
+}
+
+static void hold(report_census *rc, const flows_change *ch, census_host *h, uint8_t from,
+                 uint8_t to)
+{
+    if (!rc->started || ch->ts <= rc->next) {
+        if (rc->started && ch->ts <= rc->last)
+            rc->late++;
+        apply(rc, h, from, to);
+        return;
+    }
+    if (rc->n_pending == rc->cap_pending) {
+        size_t cap = rc->cap_pending ? rc->cap_pending * 2 : 1024;
+        census_pending *p = realloc(rc->pending, cap * sizeof(*p));
+        if (!p) {
+            apply(rc, h, from, to); /* counted early rather than not at all */
+            return;
+        }
+        rc->pending = p;
+        rc->cap_pending = cap;
+    }
+    rc->pending[rc->n_pending++] = (census_pending){ch->ts, h, from, to};
+}
+
+int64_t report_census_change(void *ctx, const flows_change *ch)
+{
+    report_census *rc = ctx;
+    switch (ch->kind) {
+    case FLOWS_CHANGE_START:
+        if (!rc->started)
+            start(rc, ch->ts);
+        break;
+    case FLOWS_CHANGE_MARK:
+        advance_to(rc, ch->ts, 0);
+        break;
+    case FLOWS_CHANGE_STATE:
+        if (ch->from != ch->to)
+            hold(rc, ch, host_of(rc, ch->ip_version, ch->addr), ch->from, ch->to);
+        break;
+    case FLOWS_CHANGE_LISTEN:
+        if (new_listener(rc, ch))
+            hold(rc, ch, host_of(rc, ch->ip_version, ch->addr), CONN_CLOSED, CONN_LISTEN);
+        break;
+    }
+    return rc->next;
+}
+
+int report_census_finish(report_census *rc, int64_t capture_end)
+{
+    if (rc->started) {
+        advance_to(rc, capture_end, 0);
+        /* --at moments after the capture: the census as it ended. */
+        while (rc->at_i < rc->cfg.n_at) {
+            rc->next = rc->cfg.at[rc->at_i];
+            apply_pending(rc);
+            census_print_at(rc, rc->next, 1);
+            rc->at_i++;
+        }
+    } else if (rc->cfg.n_at && rc->at_out) {
+        fprintf(rc->at_out, "census: no packet, no census at the --at moments\n");
+    }
+    return census_write_all(rc);
+}

@@ -1,0 +1,236 @@
+/*
+ * census_out.c: what the census writes: the --at tables (live counts), and
+ * at the end the CSV over time, read back from census.c's temporary file
+ * with the busiest hosts known (census_int.h).
+ */
+#include "census_int.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+/* The states in the census's order (the CSV's columns): all but CLOSED. */
+#define FIRST_STATE CONN_LISTEN
+
+const char *census_host_text(const census_host *h, char *buf, size_t len)
+{
+    if (h->idx == CENSUS_OVERFLOW) {
+        snprintf(buf, len, "other");
+        return buf;
+    }
+    if (!inet_ntop(h->key.ip_version == 4 ? AF_INET : AF_INET6, h->key.addr, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+/* ---- --at ------------------------------------------------------------------- */
+
+static void print_counts(FILE *f, const char *who, const int32_t *n)
+{
+    fprintf(f, "  %-40s", who);
+    for (int s = FIRST_STATE; s < CONN_STATE_COUNT; s++)
+        if (n[s] > 0)
+            fprintf(f, " %s %d", conn_state_name((conn_state)s), n[s]);
+    fputc('\n', f);
+}
+
+static int more_open(const void *a, const void *b)
+{
+    const census_host *x = *(census_host *const *)a, *y = *(census_host *const *)b;
+    if (x->open != y->open)
+        return x->open > y->open ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* The census at ts, as netstat would count it on each host: all hosts,
+ * then the HOSTS_SHOWN with the most open, then the rest summed. */
+void census_print_at(report_census *rc, int64_t ts, int after_end)
+{
+    FILE *f = rc->at_out;
+    if (!f)
+        return;
+    char t[32], utc[32] = "";
+    report_format_ts(t, ts, rc->cfg.precision);
+    time_t sec = (time_t)(ts / 1000000000);
+    struct tm tm;
+    if (!gmtime_r(&sec, &tm) || strftime(utc, sizeof(utc), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        utc[0] = '\0';
+    fprintf(f, "census at %s (%s)%s:\n", t, utc,
+            after_end ? ", after the capture's last packet: as it ended" : "");
+    print_counts(f, "all hosts", rc->all);
+    census_host **open = malloc((size_t)rc->n_hosts * sizeof(*open) + 1);
+    uint32_t n = 0;
+    for (uint32_t i = 0; open && i < rc->n_hosts; i++)
+        if (rc->by_idx[i]->open)
+            open[n++] = rc->by_idx[i];
+    if (open)
+        qsort(open, n, sizeof(*open), more_open);
+    int32_t rest[CONN_STATE_COUNT] = {0};
+    uint32_t n_rest = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i < HOSTS_SHOWN) {
+            char a[INET6_ADDRSTRLEN];
+            print_counts(f, census_host_text(open[i], a, sizeof(a)), open[i]->n);
+            continue;
+        }
+        n_rest++;
+        for (int s = 0; s < CONN_STATE_COUNT; s++)
+            rest[s] += open[i]->n[s];
+    }
+    if (rc->overflow.open) {
+        n_rest++;
+        for (int s = 0; s < CONN_STATE_COUNT; s++)
+            rest[s] += rc->overflow.n[s];
+    }
+    if (n_rest) {
+        char who[64];
+        snprintf(who, sizeof(who), "other (%u hosts)", n_rest);
+        print_counts(f, who, rest);
+    }
+    free(open);
+}
+
+/* ---- the CSV over time ---------------------------------------------------- */
+
+static int busier(const void *a, const void *b)
+{
+    const census_host *x = *(census_host *const *)a, *y = *(census_host *const *)b;
+    if (x->peak != y->peak)
+        return x->peak > y->peak ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int any(const int32_t *n)
+{
+    for (int s = FIRST_STATE; s < CONN_STATE_COUNT; s++)
+        if (n[s] > 0)
+            return 1;
+    return 0;
+}
+
+static void csv_row(FILE *f, const char *ts, const char *who, const int32_t *n)
+{
+    fprintf(f, "%s,%s", ts, who);
+    for (int s = FIRST_STATE; s < CONN_STATE_COUNT; s++)
+        fprintf(f, ",%d", n[s] > 0 ? n[s] : 0);
+    fputc('\n', f);
+}
+
+/* What the read-back keeps: every host's counts as of the moment read, the
+ * sums of all and of the hosts without rows of their own. */
+typedef struct readback {
+    int32_t (*cur)[CONN_STATE_COUNT]; /* by host index; HOSTS_MAX: overflow */
+    int32_t all[CONN_STATE_COUNT], other[CONN_STATE_COUNT];
+    int32_t *rank; /* by host index: its place among the busiest, or -1 */
+    census_host **top;
+    uint32_t n_top;
+} readback;
+
+static int readback_init(report_census *rc, readback *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->cur = calloc(HOSTS_MAX + 1, sizeof(*b->cur));
+    b->rank = malloc((HOSTS_MAX + 1) * sizeof(*b->rank));
+    b->top = malloc(((size_t)rc->n_hosts + 1) * sizeof(*b->top));
+    if (!b->cur || !b->rank || !b->top)
+        return -1;
+    for (uint32_t i = 0; i <= HOSTS_MAX; i++)
+        b->rank[i] = -1;
+    for (uint32_t i = 0; i < rc->n_hosts; i++)
+        b->top[i] = rc->by_idx[i];
+    qsort(b->top, rc->n_hosts, sizeof(*b->top), busier);
+    b->n_top = rc->n_hosts < rc->cfg.max_hosts ? rc->n_hosts : rc->cfg.max_hosts;
+    while (b->n_top && b->top[b->n_top - 1]->peak == 0)
+        b->n_top--; /* never open at a moment: no rows of its own */
+    for (uint32_t i = 0; i < b->n_top; i++)
+        b->rank[b->top[i]->idx] = (int32_t)i;
+    return 0;
+}
+
+static void readback_free(readback *b)
+{
+    free(b->cur);
+    free(b->rank);
+    free(b->top);
+}
+
+/* One host's counts as of the moment being read. */
+static void readback_apply(readback *b, const census_rec *r)
+{
+    uint32_t h = r->host > HOSTS_MAX ? HOSTS_MAX : r->host;
+    for (int s = 0; s < CONN_STATE_COUNT; s++) {
+        int32_t d = r->n[s] - b->cur[h][s];
+        b->all[s] += d;
+        if (b->rank[h] < 0)
+            b->other[s] += d;
+        b->cur[h][s] = r->n[s];
+    }
+}
+
+/* The rows of moment k: `*`, the busiest hosts open then, `other`. */
+static void write_rows(report_census *rc, readback *b, uint64_t k)
+{
+    char ts[32];
+    report_format_ts(ts, rc->t0 + (int64_t)k * rc->cfg.interval, rc->cfg.precision);
+    csv_row(rc->csv, ts, "*", b->all);
+    for (uint32_t i = 0; i < b->n_top; i++) {
+        const int32_t *n = b->cur[b->top[i]->idx];
+        if (any(n)) {
+            char a[INET6_ADDRSTRLEN];
+            csv_row(rc->csv, ts, census_host_text(b->top[i], a, sizeof(a)), n);
+        }
+    }
+    if (any(b->other))
+        csv_row(rc->csv, ts, "other", b->other);
+}
+
+static void write_header(FILE *f)
+{
+    fputs("ts,host", f);
+    for (int s = FIRST_STATE; s < CONN_STATE_COUNT; s++)
+        fprintf(f, ",%s", conn_state_name((conn_state)s));
+    fputc('\n', f);
+}
+
+int census_write_all(report_census *rc)
+{
+    if (rc->late)
+        fprintf(stderr,
+                "synfin: census: %llu changes came after the moment they belong to was "
+                "written (segments out of order): counted from the next moment on\n",
+                (unsigned long long)rc->late);
+    if (!rc->tmp)
+        return 0;
+    readback b;
+    int ok = readback_init(rc, &b) == 0 && !rc->failed && fflush(rc->tmp) == 0 &&
+             fseek(rc->tmp, 0, SEEK_SET) == 0;
+    if (ok && rc->csv)
+        write_header(rc->csv);
+    census_rec r;
+    uint64_t k = 1;
+    while (ok && fread(&r, sizeof(r), 1, rc->tmp) == 1) {
+        if (r.host != CENSUS_END) {
+            readback_apply(&b, &r);
+            continue;
+        }
+        if (rc->csv)
+            write_rows(rc, &b, k);
+        k++;
+    }
+    if (ok && ferror(rc->tmp))
+        ok = 0;
+    int err = rc->failed ? rc->failed : errno;
+    readback_free(&b);
+    if (!ok) {
+        fprintf(stderr, "synfin: census: %s\n", strerror(err ? err : EIO));
+        return -1;
+    }
+    if (rc->csv && (fflush(rc->csv) != 0 || ferror(rc->csv))) {
+        fprintf(stderr, "synfin: %s: %s\n", rc->cfg.census_name ? rc->cfg.census_name : "census",
+                strerror(errno ? errno : EIO));
+        return -1;
+    }
+    return 0;
+}

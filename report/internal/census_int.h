@@ -1,0 +1,84 @@
+/*
+ * census_int.h: the seam between census.c (follows the replay's changes,
+ * commits each moment) and census_out.c (the CSV over time, the --at
+ * tables, the plot). Private to report/.
+ *
+ * Hosts get an index in order of their first change. At every census
+ * moment the hosts whose counts changed since the moment before are
+ * appended to a temporary file (host index and counts; a record with host
+ * CENSUS_END closes the moment). Only at the end is it known which hosts
+ * were the busiest (by peak): census_out.c then reads the file once,
+ * keeping every host's counts as of the moment read, and writes the rows of
+ * the busiest --census-hosts hosts, `other` for the rest and `*` for all.
+ */
+#ifndef SYNFIN_CENSUS_INT_H
+#define SYNFIN_CENSUS_INT_H
+
+#include "report_int.h"
+
+#define CENSUS_END      UINT32_MAX
+#define CENSUS_OVERFLOW HOSTS_MAX /* the host index of those past HOSTS_MAX */
+#define CENSUS_CACHE    1024u     /* direct-mapped cache of recent hosts */
+
+typedef struct census_host {
+    host_key key;
+    uint32_t idx;
+    uint32_t open;  /* the sum of n[] */
+    uint32_t peak;  /* open's largest value at a census moment */
+    uint32_t dirty; /* the moment number it last changed in, + 1 */
+    int32_t n[CONN_STATE_COUNT];
+    UT_hash_handle hh;
+} census_host;
+
+/* A record of the temporary file. */
+typedef struct census_rec {
+    uint32_t host;
+    int32_t n[CONN_STATE_COUNT];
+} census_rec;
+
+/* A change that belongs after the next census moment: applied then. */
+typedef struct census_pending {
+    int64_t ts;
+    census_host *h;
+    uint8_t from, to; /* to == CONN_LISTEN: a new listener */
+} census_pending;
+
+struct report_census {
+    report_census_config cfg;
+    FILE *csv, *at_out;
+    int started;
+    int64_t t0;   /* the first packet's time */
+    uint64_t k;   /* the next moment over time is t0 + k * interval */
+    size_t at_i;  /* the next --at moment: cfg.at[at_i] (sorted) */
+    int64_t next; /* the next census moment: min of the two */
+    int64_t last; /* the last moment committed */
+    uint64_t moments;
+    census_host *hosts; /* uthash */
+    census_host **by_idx;
+    uint32_t n_hosts;
+    census_host overflow; /* the hosts past HOSTS_MAX, summed */
+    census_host *cache[CENSUS_CACHE];
+    struct census_listener *listeners; /* uthash of server endpoints */
+    uint32_t n_listeners;
+    uint64_t listen_untold;
+    int32_t all[CONN_STATE_COUNT];
+    census_host **dirty;
+    uint32_t n_dirty, cap_dirty;
+    census_pending *pending;
+    size_t n_pending, cap_pending;
+    FILE *tmp;     /* the moments over time (census_out.c reads it back) */
+    uint64_t late; /* changes told after their moment was committed */
+    int failed;    /* errno of the first write error */
+};
+
+/* census_out.c: the --at table of the moment `ts` (now, from the live
+ * counts). */
+void census_print_at(report_census *rc, int64_t ts, int after_end);
+
+/* census_out.c: the CSV over time (and the plot) from the temporary file. */
+int census_write_all(report_census *rc);
+
+/* Address text of a host ("other" for the overflow). */
+const char *census_host_text(const census_host *h, char *buf, size_t len);
+
+#endif
