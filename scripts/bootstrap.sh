@@ -23,6 +23,8 @@ need libpcap-dev /usr/include/pcap/pcap.h
 need libcmocka-dev /usr/include/cmocka.h
 need zlib1g-dev /usr/include/zlib.h
 need uthash-dev /usr/include/uthash.h
+# report/plot.c draws the census with cairo (SVG and PNG).
+need libcairo2-dev /usr/include/cairo/cairo.h
 # The conformance suite (conformance/): capture, namespaces, ss, the harness.
 need tcpdump /usr/bin/tcpdump
 need iproute2 /bin/ip
