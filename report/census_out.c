@@ -4,6 +4,7 @@
  * with the busiest hosts known (census_int.h).
  */
 #include "census_int.h"
+#include "plot.h"
 
 #include <errno.h>
 #include <time.h>
@@ -194,6 +195,40 @@ static void write_header(FILE *f)
     fputc('\n', f);
 }
 
+/* The host --plot draws: --plot-host, or the busiest; NULL when none. */
+static const census_host *plot_host(report_census *rc, const readback *b)
+{
+    const char *want = rc->cfg.plot_host;
+    if (!want)
+        return b->n_top ? b->top[0] : NULL;
+    uint8_t addr[16] = {0};
+    uint8_t v = strchr(want, ':') ? 6 : 4;
+    if (inet_pton(v == 4 ? AF_INET : AF_INET6, want, addr) != 1)
+        return NULL;
+    host_key k = host_key_of(v, addr);
+    census_host *h;
+    HASH_FIND(hh, rc->hosts, &k, sizeof(k), h);
+    return h;
+}
+
+/* Draws the series gathered; returns 0, or -1 after a message. */
+static int draw(report_census *rc, const census_host *h, const plot_point *pts, size_t n)
+{
+    char who[INET6_ADDRSTRLEN + 16], err[512];
+    if (h)
+        census_host_text(h, who, sizeof(who));
+    else
+        snprintf(who, sizeof(who), "%s", rc->cfg.plot_host ? rc->cfg.plot_host : "no host");
+    if (!h)
+        fprintf(stderr, "synfin: --plot: %s has no endpoint in the capture: its chart is empty\n",
+                who);
+    if (plot_census(rc->cfg.plot, who, pts, h ? n : 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 int census_write_all(report_census *rc)
 {
     if (rc->late)
@@ -208,6 +243,10 @@ int census_write_all(report_census *rc)
              fseek(rc->tmp, 0, SEEK_SET) == 0;
     if (ok && rc->csv)
         write_header(rc->csv);
+    const census_host *ph = ok && rc->cfg.plot ? plot_host(rc, &b) : NULL;
+    plot_point *pts = ph ? calloc(rc->moments + 1, sizeof(*pts)) : NULL;
+    if (ph && !pts)
+        ok = 0;
     census_rec r;
     uint64_t k = 1;
     while (ok && fread(&r, sizeof(r), 1, rc->tmp) == 1) {
@@ -217,12 +256,23 @@ int census_write_all(report_census *rc)
         }
         if (rc->csv)
             write_rows(rc, &b, k);
+        if (pts && k <= rc->moments) {
+            pts[k - 1].ts = rc->t0 + (int64_t)k * rc->cfg.interval;
+            for (int st = FIRST_STATE; st < CONN_STATE_COUNT; st++) {
+                int32_t v = b.cur[ph->idx][st];
+                pts[k - 1].n[st] = v > 0 ? (uint32_t)v : 0;
+            }
+        }
         k++;
     }
     if (ok && ferror(rc->tmp))
         ok = 0;
     int err = rc->failed ? rc->failed : errno;
     readback_free(&b);
+    int drawn = ok && rc->cfg.plot ? draw(rc, ph, pts, k - 1) : 0;
+    free(pts);
+    if (drawn < 0)
+        return -1;
     if (!ok) {
         fprintf(stderr, "synfin: census: %s\n", strerror(err ? err : EIO));
         return -1;
