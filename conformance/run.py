@@ -32,6 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import census  # noqa: E402
 import scenarios  # noqa: E402
 import wire  # noqa: E402
 
@@ -753,7 +754,11 @@ def judge(args, plan, pcap, trace, clock, started):
                     f.write("    %s %s %s -> %s\n" % (side, fmt_t(e[0], base), e[3], e[4]))
     if foreign[0]:
         clock_note += "; %d trace events of other sockets on the same addresses ignored" % foreign[0]
-    return report(args, plan, results, pcap, clock_note, t_end, started)
+    try:
+        cen = census.check(args.synfin, pcap, os.path.join(d, "census.csv"), plan, polls_c, polls_s, DELAY)
+    except RuntimeError as e:
+        raise HarnessError(str(e))
+    return report(args, plan, results, pcap, clock_note, t_end, started, cen)
 
 
 def label(name, i, key):
@@ -761,7 +766,30 @@ def label(name, i, key):
     return "%s :%d%s" % (name, key[1], " #%d" % (i + 1) if i else "")
 
 
-def report(args, plan, results, pcap, clock_note, t_end, started):
+def census_report(cen, exp, used, names):
+    """Prints the census comparison; returns its unexpected disagreements.
+    An expected one is a line: scenario, census:SIDE:STATE, kernel lo-hi, synfin n."""
+    compared, dis = cen
+    print("census over time (every %.1f s) against inet_diag, per scenario, host and state: "
+          "%d comparisons, %d disagree" % (census.INTERVAL, compared, len(dis)))
+    unexpected, expected = [], {}
+    for name, side, t, state, n, (lo, hi) in dis:
+        d = (name, "census:%s:%s" % (side, state), "%d-%d" % (lo, hi), str(n))
+        hit = next((j for j, e in enumerate(exp) if matches(e, d)), None)
+        if hit is not None:
+            used.add(hit)
+            expected.setdefault(d[:2], []).append(t)
+            continue
+        unexpected.append(d)
+        if len(unexpected) <= 20:
+            print("  [UNEXPECTED] %s %s at t0+%.1f s: %s: kernel %d..%d, synfin %d"
+                  % (name, side, t, state, lo, hi, n))
+    for (name, field), ts in sorted(expected.items()):
+        print("  [expected] %s %s: %d moments, t0+%.1f..%.1f s" % (name, field, len(ts), min(ts), max(ts)))
+    return unexpected
+
+
+def report(args, plan, results, pcap, clock_note, t_end, started, cen):
     exp = load_expected(args.expect, "full" if args.full else "quick")
     used = set()
     names = [s["name"] for s in plan["scenarios"]]
@@ -825,6 +853,7 @@ def report(args, plan, results, pcap, clock_note, t_end, started):
             shown.add((name, key))
             for line in packets(pcap, key[0], key[1], key[2]):
                 print("        " + line)
+    unexpected += census_report(cen, exp, used, names)
     for j, e in enumerate(exp):
         if j not in used and e[0] in names:
             print("fixed: remove from expected.tsv: %s" % "\t".join(e))

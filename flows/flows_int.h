@@ -79,6 +79,7 @@ enum {
                                        an abort on that data (RFC 1122 4.2.2.13) */
     EP_STALE_ACK = 1u << 13,        /* in SYN_SENT, received a plain ACK not acking its SYN: the
                                        peer holds an old connection; stale_ack is its ACK field */
+    EP_SYN_EVEN = 1u << 14,         /* its last two SYN gaps were alike (retries evenly spaced) */
 };
 
 typedef struct endpoint {

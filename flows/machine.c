@@ -118,7 +118,13 @@ static enum open_event note_handshake(flows_table *t, conn *c, int d, const flow
                 conn_cold *k = cold(t, c);
                 k->syn_retransmits++;
                 if (d == CLIENT && !(c->hs & HSF_ACK)) {
-                    int64_t gap = (ts - k->hs_time) / 1000;
+                    int64_t gap = (ts - k->hs_time) / 1000, prev = k->syn_gap_us;
+                    /* Two gaps alike (within a quarter): the retries are
+                     * evenly spaced (Linux 6.18's first four). */
+                    if (prev && gap * 4 >= prev * 3 && gap * 4 <= prev * 5)
+                        x->flags |= EP_SYN_EVEN;
+                    else
+                        x->flags &= (uint16_t)~EP_SYN_EVEN;
                     k->syn_gap_us = gap <= 0 ? 1 : gap >= UINT32_MAX ? UINT32_MAX : (uint32_t)gap;
                     k->hs_time = ts;
                 }
@@ -557,10 +563,12 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s,
  * (t->clock): their effect is only on the states the row reports, and on
  * the census, told at the moment they run out (census.c).
  * - A client still in SYN_SENT gave up when a retransmission was due and did
- *   not come: Linux spaces its SYNs 1 s apart at first, then doubles the
- *   gap, so without a SYN for 2.25 times the last gap (1 s after a lone
- *   SYN) the application had closed the socket; and at the latest
- *   syn_timeout after the first SYN.
+ *   not come: by the spacing seen so far, the next SYN comes one gap after
+ *   the last when the last two gaps were alike and fewer than four retries
+ *   were sent (Linux 6.18 sends its first four 1 s apart), else two gaps
+ *   after (the gap doubles; a lone SYN counts as a 1 s gap); without a SYN
+ *   for that long and an eighth more, the application had closed the
+ *   socket; and at the latest syn_timeout after the first SYN.
  * - A server still in SYN_RCVD (its SYN-ACKs unanswered, or the client's
  *   ACK dropped on a full accept queue) dropped the request synack_timeout
  *   after the SYN (tcp_synack_retries = 5: 63 s): only the listener is left.
@@ -579,7 +587,12 @@ int64_t machine_unseen_due(const flows_table *t, const conn *c, int i, uint8_t *
             c->role_by == ROLE_BY_SYN && !(c->hs & HSF_ACK)) {
             int64_t first = k->first_ts, last = k->hs_time; /* the client's first and last SYN */
             int64_t gap = k->syn_gap_us ? (int64_t)k->syn_gap_us * 1000 : FLOWS_NS_PER_SEC;
-            int64_t due = last + gap * 9 / 4;
+            /* The next retry was due one gap later while the gaps are even
+             * (Linux 6.18: its first four retries, tcp_syn_linear_timeouts),
+             * else two (the gap doubles); an eighth more for jitter. */
+            int linear = (e->flags & EP_SYN_EVEN) && k->syn_retransmits < 4;
+            int64_t next = linear ? gap : 2 * gap;
+            int64_t due = last + next * 9 / 8;
             *to = CONN_CLOSED;
             return first + t->cfg.syn_timeout < due ? first + t->cfg.syn_timeout : due;
         }

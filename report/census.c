@@ -163,7 +163,7 @@ static int new_listener(report_census *rc, const flows_change *ch)
 
 static int64_t moment_over_time(const report_census *rc)
 {
-    if (!rc->csv && !rc->cfg.plot)
+    if ((!rc->csv && !rc->cfg.plot) || rc->moments >= CENSUS_MOMENTS_MAX)
         return INT64_MAX;
     int64_t step = rc->cfg.interval;
     if ((uint64_t)(INT64_MAX - rc->t0) / (uint64_t)step < rc->k)
@@ -306,6 +306,12 @@ int report_census_finish(report_census *rc, int64_t capture_end)
 {
     if (rc->started) {
         advance_to(rc, capture_end, 0);
+        if (rc->moments >= CENSUS_MOMENTS_MAX)
+            fprintf(stderr,
+                    "synfin: census: the capture spans %.0f s: the census over time stops "
+                    "after %u moments (%.0f s at --interval); a longer --interval covers more\n",
+                    (double)(capture_end - rc->t0) / 1e9, CENSUS_MOMENTS_MAX,
+                    (double)CENSUS_MOMENTS_MAX * (double)rc->cfg.interval / 1e9);
         /* --at moments after the capture: the census as it ended. */
         while (rc->at_i < rc->cfg.n_at) {
             rc->next = rc->cfg.at[rc->at_i];

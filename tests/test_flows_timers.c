@@ -302,8 +302,10 @@ static const char *client_state_after_syns(sim *s, const double *at, int n, doub
                       got_, want);                                                                 \
     } while (0)
 
-/* A client gave up when a SYN retransmission was due and did not come:
- * after 2.25 times the last gap between its SYNs (1 s for a lone SYN). */
+/* A client gave up when a SYN retransmission was due and did not come: one
+ * gap and an eighth after its last SYN while the gaps are even and fewer
+ * than four retries were sent (Linux 6.18), else two gaps and a quarter (the
+ * gap doubles; 1 s for a lone SYN). */
 static void test_unanswered_syn_client_gives_up_when_no_retransmission_comes(void **state)
 {
     sim *s = *state;
@@ -313,9 +315,15 @@ static void test_unanswered_syn_client_gives_up_when_no_retransmission_comes(voi
     static const double doubling[] = {0, 1, 3, 7}; /* next at 15: due by 7 + 2.25 * 4 */
     EXPECT_CLIENT_AFTER_SYNS(s, doubling, 15.9, "SYN_SENT");
     EXPECT_CLIENT_AFTER_SYNS(s, doubling, 16.0, "CLOSED");
-    static const double linux618[] = {0, 1, 2, 3}; /* 1 s apart at first */
-    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 5.2, "SYN_SENT");
-    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 5.25, "CLOSED");
+    static const double linux618[] = {0, 1, 2, 3}; /* 1 s apart at first: next at 4 */
+    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 4.1, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, linux618, 4.125, "CLOSED");
+    static const double four_even[] = {0, 1, 2, 3, 4}; /* four retries: next at 6 */
+    EXPECT_CLIENT_AFTER_SYNS(s, four_even, 6.2, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, four_even, 6.25, "CLOSED");
+    static const double uneven[] = {0, 1, 1.5}; /* gaps 1 and 0.5: doubling assumed */
+    EXPECT_CLIENT_AFTER_SYNS(s, uneven, 2.6, "SYN_SENT");
+    EXPECT_CLIENT_AFTER_SYNS(s, uneven, 2.625, "CLOSED");
     done();
 }
 

@@ -19,6 +19,9 @@
 #define CENSUS_END      UINT32_MAX
 #define CENSUS_OVERFLOW HOSTS_MAX /* the host index of those past HOSTS_MAX */
 #define CENSUS_CACHE    1024u     /* direct-mapped cache of recent hosts */
+/* Census moments over time written at most (11.5 days at 1 s): a capture
+ * spanning more (or a damaged timestamp years ahead) is cut there, said. */
+#define CENSUS_MOMENTS_MAX 1000000u
 
 typedef struct census_host {
     host_key key;
