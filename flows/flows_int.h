@@ -139,14 +139,76 @@ typedef struct conn_cold {
     uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
     uint8_t close_initiator; /* conn_side */
     uint8_t close_type;
-    uint8_t cross_who;   /* the endpoint whose FIN crossed the other's */
-    uint32_t stale_ack;  /* see EP_STALE_ACK */
-    uint32_t syn_gap_us; /* between the client's last two SYNs (saturating); 0: one SYN */
+    uint8_t cross_who;  /* the endpoint whose FIN crossed the other's */
+    uint8_t fw2_who;    /* 1 + the endpoint that entered FIN_WAIT2 (the first); 0: none */
+    uint32_t stale_ack; /* see EP_STALE_ACK */
+    /* The client's SYN spacing is needed only until the handshake completes
+     * (HSF_ACK), its time only from then on: one field. */
+    union {
+        uint32_t syn_gap_us;  /* between the client's last two SYNs (saturating); 0: one SYN */
+        uint32_t established; /* once HSF_ACK: span_pack(its time - first_ts) */
+    };
+    /* The rows' event times, as span_pack() offsets from first_ts (moved
+     * with it: record_first_ts()); rare paths only, never per segment. */
+    uint32_t fin_at[2];  /* each endpoint's first FIN (valid with EP_FIN_SENT) */
+    uint32_t max_idle;   /* span_pack() of the longest gap >= IDLE_NOTE; 0: none */
+    uint16_t keepalives; /* probes recognised (saturating) */
+    uint16_t fw2_delay;  /* span16_pack(): from fw2_who's FIN until it entered FIN_WAIT2 */
 } conn_cold;
 
 #define CONN_ALIGN 128
 _Static_assert(sizeof(conn) == CONN_ALIGN, "conn is one pair of cache lines");
-_Static_assert(sizeof(conn_cold) == 96, "the README's memory per instance: 128 + 96 bytes");
+_Static_assert(sizeof(conn_cold) == 112, "the README's memory per instance: 128 + 112 bytes");
+
+/*
+ * Durations and offsets in 32 bits (the cold record's event times, issue
+ * 13): the top two bits choose the unit, the rest count it, rounded down:
+ * 1 us up to 2^30 us (17.9 min), 1 ms up to 12.4 days, 1 s up to 34 years,
+ * 1000 s beyond (any time between 1970 and 2116 fits). Exact to the
+ * microsecond for the first 17.9 minutes of a connection, to the
+ * millisecond for the next 12 days; never capped. Monotonic: packed values
+ * compare as the durations do.
+ */
+#define SPAN_MANT ((UINT32_C(1) << 30) - 1)
+
+static inline uint32_t span_pack(int64_t ns)
+{
+    int64_t v = ns < 0 ? 0 : ns / 1000;
+    uint32_t u = 0;
+    for (; u < 3 && v > SPAN_MANT; u++)
+        v /= 1000;
+    return u << 30 | (uint32_t)(v > SPAN_MANT ? SPAN_MANT : v);
+}
+
+static inline int64_t span_unpack(uint32_t v)
+{
+    static const int64_t unit[4] = {1000, 1000000, 1000000000, INT64_C(1000000000000)};
+    return (int64_t)(v & SPAN_MANT) * unit[v >> 30];
+}
+
+/* The same in 16 bits (14 counting): 1 us up to 16 ms, 1 ms up to 16 s,
+ * 1 s up to 4.5 h, then capped. For the short delay before FIN_WAIT2. */
+#define SPAN16_MANT ((1u << 14) - 1)
+
+static inline uint16_t span16_pack(int64_t ns)
+{
+    int64_t v = ns < 0 ? 0 : ns / 1000;
+    unsigned u = 0;
+    for (; u < 2 && v > SPAN16_MANT; u++)
+        v /= 1000;
+    return (uint16_t)(u << 14 | (unsigned)(v > SPAN16_MANT ? SPAN16_MANT : v));
+}
+
+static inline int64_t span16_unpack(uint16_t v)
+{
+    static const int64_t unit[4] = {1000, 1000000, 1000000000, 1000000000};
+    return (int64_t)(v & SPAN16_MANT) * unit[v >> 14];
+}
+
+/* Gaps shorter than this between two packets of a connection are not
+ * looked at (the per-segment path stays on the hot record); a keepalive
+ * probe is recognised only after such a gap (machine_idle()). */
+#define IDLE_NOTE FLOWS_NS_PER_SEC
 
 /* Every tracked instance is on exactly one list. */
 enum {
@@ -246,6 +308,11 @@ uint32_t key_hash(const flow_key *k);
  * both endpoints' state machines (SPEC §2). */
 void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts);
 
+/* A segment from d at ts after a gap of at least IDLE_NOTE since the
+ * instance's last packet: the longest gap, and keepalive probes. Before
+ * machine_segment() and before last_ts moves. */
+void machine_idle(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts);
+
 /* Timers the wire does not show (SYN give-up, FIN_WAIT2 timeout), applied to
  * the states of an instance whose row is written now (t->clock). */
 void machine_unseen_timers(const flows_table *t, conn *c);
@@ -265,5 +332,9 @@ void timer_linger(flows_table *t, conn *c, int64_t ts);
 
 /* The row of instance c, as it stands. */
 void record_fill(const flows_table *t, const conn *c, conn_record *r);
+
+/* A packet older than the instance's first (out of order): first_ts moves
+ * back to ts, and the event times kept from it with it. */
+void record_first_ts(const flows_table *t, const conn *c, int64_t ts);
 
 #endif

@@ -176,8 +176,10 @@ static void note_handshake_ack(flows_table *t, conn *c, int d, const flows_seg *
     if (d == CLIENT && !(c->hs & HSF_SIMUL) &&
         (s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) == DISSECT_ACK &&
         SEQ_GT(s->ack, c->ep[SERVER].isn)) {
+        conn_cold *k = cold(t, c);
         c->hs |= HSF_ACK;
-        cold(t, c)->hs_time = ts - cold(t, c)->hs_time;
+        k->hs_time = ts - k->hs_time;
+        k->established = span_pack(ts - k->first_ts); /* syn_gap_us is done with */
     }
 }
 
@@ -240,7 +242,7 @@ static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
 }
 
 /* X sends a FIN. */
-static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s)
+static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
     endpoint *x = &c->ep[d];
     uint32_t fin_seq = seg_end(s) - 1;
@@ -251,6 +253,7 @@ static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s)
     }
     x->flags |= EP_FIN_SENT;
     x->fin_seq = fin_seq;
+    cold(t, c)->fin_at[d] = span_pack(ts - cold(t, c)->first_ts);
     note_close(t, c, d, CLOSE_FIN);
     switch ((conn_state)x->state) {
     case CONN_SYN_SENT:
@@ -375,6 +378,18 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enu
     }
 }
 
+/* Endpoint i enters FIN_WAIT2 at ts: kept for the first one (the findings'
+ * FIN_WAIT2 durations; at most one endpoint of an instance gets there: the
+ * other one is in CLOSE_WAIT, or both were in CLOSING). */
+static void note_fin_wait2(flows_table *t, conn *c, int i, int64_t ts)
+{
+    conn_cold *k = cold(t, c);
+    if (k->fw2_who)
+        return;
+    k->fw2_who = (uint8_t)(1 + i);
+    k->fw2_delay = span16_pack(ts - (k->first_ts + span_unpack(k->fin_at[i])));
+}
+
 /* Y receives a FIN, or an ACK of its own FIN. */
 static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
@@ -400,6 +415,7 @@ static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, in
             cold(t, c)->close_initiator = SIDE_BOTH;
         } else if (acks_fin) {
             y->state = CONN_FIN_WAIT2;
+            note_fin_wait2(t, c, !d, ts);
         }
         break;
     case CONN_FIN_WAIT2:
@@ -593,6 +609,47 @@ void machine_unseen_timers(const flows_table *t, conn *c)
             c->ep[i].state = CONN_CLOSED;
 }
 
+/* ---- idle gaps and keepalives ------------------------------------------ */
+
+/*
+ * A keepalive probe (RFC 1122 4.2.3.6; Linux, Windows, the BSDs): an ACK
+ * without SYN, FIN or RST, at the sender's snd_nxt - 1 (a byte the peer
+ * already acked, so the peer must answer with an ACK), with no payload
+ * (Linux, the BSDs) or one garbage byte (Windows, old stacks), from an
+ * endpoint that is ESTABLISHED or half-closed (CLOSE_WAIT, or FIN_WAIT2
+ * after a shutdown of its sending side: no byte then), after the
+ * connection was idle for IDLE_NOTE at least (called only then). The peer's
+ * answer is a pure ACK; whether it comes is not required (an unanswered
+ * probe is a probe too: a dead peer). Not a zero-window probe: those have
+ * the same form but go to a peer whose last window was 0. The one-byte
+ * form is what a retransmission of the last byte looks like too; the idle
+ * gap is the line: a byte sent again after a second in which neither side
+ * sent anything counts as a probe (README).
+ */
+static int is_keepalive(const conn *c, int d, const flows_seg *s)
+{
+    const endpoint *x = &c->ep[d], *y = &c->ep[!d];
+    if ((s->flags & (DISSECT_SYN | DISSECT_FIN | DISSECT_RST | DISSECT_ACK)) != DISSECT_ACK ||
+        s->payload_len > 1 || !(x->flags & EP_SEQ_KNOWN) || s->seq != x->snd_nxt - 1)
+        return 0;
+    if ((y->flags & EP_WIN_KNOWN) && y->window == 0)
+        return 0; /* a zero-window probe */
+    if (x->state == CONN_FIN_WAIT2)
+        return s->payload_len == 0;
+    return (x->state == CONN_ESTABLISHED || x->state == CONN_CLOSE_WAIT) &&
+           !(x->flags & EP_FIN_SENT);
+}
+
+void machine_idle(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
+{
+    conn_cold *k = cold(t, c);
+    uint32_t gap = span_pack(ts - c->last_ts);
+    if (gap > k->max_idle)
+        k->max_idle = gap;
+    if (is_keepalive(c, d, s) && k->keepalives < UINT16_MAX)
+        k->keepalives++;
+}
+
 /* ---- one segment -------------------------------------------------------- */
 
 void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
@@ -619,7 +676,7 @@ void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t
     if (quiet)
         return;
     if (s->flags & DISSECT_FIN)
-        send_fin(t, c, d, s);
+        send_fin(t, c, d, s, ts);
     receive_open(t, c, d, s, ev);
     receive_close(t, c, d, s, ts);
 }
