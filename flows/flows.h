@@ -17,7 +17,7 @@
 
 #define FLOWS_NS_PER_SEC INT64_C(1000000000)
 
-/* Default bound on instances alive: about 2.3 GB (224 bytes each plus the
+/* Default bound on instances alive: about 2.4 GB (232 bytes each plus the
  * index), a few GB as archive machines have. */
 #define FLOWS_DEFAULT_MAX_FLOWS 10000000u
 
@@ -129,8 +129,7 @@ typedef struct conn_record {
     uint32_t keepalives;                  /* keepalive probes, both sides */
     int64_t max_idle; /* ns: the longest gap between two packets, when >= 1 s; else -1 */
     /* For the findings, not in the CSV. */
-    int64_t fin_wait2_start; /* when the first endpoint entered FIN_WAIT2; -1: none did */
-    conn_side fin_wait2_side;
+    conn_side fin_wait2_side; /* the endpoint that went through FIN_WAIT2 (at most one) */
     /* When synfin ended the row (END_CAPTURE_END, END_IDLE, END_EVICTED:
      * the capture end, the timeout, the eviction; END_REUSED: the new SYN);
      * for END_CLOSED, last_ts. */

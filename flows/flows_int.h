@@ -78,7 +78,7 @@ enum {
     EP_DATA_AFTER_CLOSE = 1u << 12, /* received new data in FIN_WAIT1/2: an RST from it now is
                                        an abort on that data (RFC 1122 4.2.2.13) */
     EP_STALE_ACK = 1u << 13,        /* in SYN_SENT, received a plain ACK not acking its SYN: the
-                                       peer holds an old connection; stale_ack is its ACK field */
+                                       peer holds an old connection; fin_at[] keeps its ACK field */
 };
 
 typedef struct endpoint {
@@ -137,28 +137,30 @@ typedef struct conn_cold {
     int64_t tw_deadline[2]; /* when TIME_WAIT expires; once left, when it ended */
     uint32_t prev, next;    /* on one of t's lists (see `list`); CONNTAB_NONE ends */
     uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
-    uint8_t close_initiator; /* conn_side */
-    uint8_t close_type;
-    uint8_t cross_who;  /* the endpoint whose FIN crossed the other's */
-    uint8_t fw2_who;    /* 1 + the endpoint that entered FIN_WAIT2 (the first); 0: none */
-    uint32_t stale_ack; /* see EP_STALE_ACK */
+    /* Bit-fields: room for the times of issue 13 without growing past
+     * 104 bytes (README "Performance and memory"). */
+    unsigned close_initiator : 2; /* conn_side */
+    unsigned close_type : 2;
+    unsigned cross_who : 1; /* the endpoint whose FIN crossed the other's */
+    uint8_t fw2_who;        /* 1 + the endpoint that entered FIN_WAIT2 (the first); 0: none */
+    uint16_t keepalives;    /* keepalive probes recognised (saturating) */
     /* The client's SYN spacing is needed only until the handshake completes
      * (HSF_ACK), its time only from then on: one field. */
     union {
         uint32_t syn_gap_us;  /* between the client's last two SYNs (saturating); 0: one SYN */
         uint32_t established; /* once HSF_ACK: span_pack(its time - first_ts) */
     };
-    /* The rows' event times, as span_pack() offsets from first_ts (moved
-     * with it: record_first_ts()); rare paths only, never per segment. */
-    uint32_t fin_at[2];  /* each endpoint's first FIN (valid with EP_FIN_SENT) */
-    uint32_t max_idle;   /* span_pack() of the longest gap >= IDLE_NOTE; 0: none */
-    uint16_t keepalives; /* probes recognised (saturating) */
-    uint16_t fw2_delay;  /* span16_pack(): from fw2_who's FIN until it entered FIN_WAIT2 */
+    /* Endpoint i's first FIN (valid with EP_FIN_SENT), as a span_pack()
+     * offset from first_ts (moved with it: record_first_ts()). Before it,
+     * while i is in SYN_SENT with EP_STALE_ACK, the stale ACK field instead
+     * (an endpoint that has sent its FIN is no longer in SYN_SENT). */
+    uint32_t fin_at[2];
+    uint32_t max_idle; /* span_pack() of the longest gap >= IDLE_NOTE; 0: none */
 } conn_cold;
 
 #define CONN_ALIGN 128
 _Static_assert(sizeof(conn) == CONN_ALIGN, "conn is one pair of cache lines");
-_Static_assert(sizeof(conn_cold) == 112, "the README's memory per instance: 128 + 112 bytes");
+_Static_assert(sizeof(conn_cold) == 104, "the README's memory per instance: 128 + 104 bytes");
 
 /*
  * Durations and offsets in 32 bits (the cold record's event times, issue
@@ -184,25 +186,6 @@ static inline int64_t span_unpack(uint32_t v)
 {
     static const int64_t unit[4] = {1000, 1000000, 1000000000, INT64_C(1000000000000)};
     return (int64_t)(v & SPAN_MANT) * unit[v >> 30];
-}
-
-/* The same in 16 bits (14 counting): 1 us up to 16 ms, 1 ms up to 16 s,
- * 1 s up to 4.5 h, then capped. For the short delay before FIN_WAIT2. */
-#define SPAN16_MANT ((1u << 14) - 1)
-
-static inline uint16_t span16_pack(int64_t ns)
-{
-    int64_t v = ns < 0 ? 0 : ns / 1000;
-    unsigned u = 0;
-    for (; u < 2 && v > SPAN16_MANT; u++)
-        v /= 1000;
-    return (uint16_t)(u << 14 | (unsigned)(v > SPAN16_MANT ? SPAN16_MANT : v));
-}
-
-static inline int64_t span16_unpack(uint16_t v)
-{
-    static const int64_t unit[4] = {1000, 1000000, 1000000000, 1000000000};
-    return (int64_t)(v & SPAN16_MANT) * unit[v >> 14];
 }
 
 /* Gaps shorter than this between two packets of a connection are not

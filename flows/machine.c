@@ -272,7 +272,7 @@ static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s, int64_t
             x->flags |= EP_CLOSING;
             cold(t, c)->close_initiator = SIDE_BOTH;
             c->cross = CROSS_PENDING;
-            cold(t, c)->cross_who = (uint8_t)d;
+            cold(t, c)->cross_who = (unsigned)d & 1;
         }
         break;
     default:
@@ -355,8 +355,10 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enu
             !acks_syn_exactly(y, s)) {
             /* The peer holds an older connection; Y answers with an RST
              * whose sequence number is this ACK field (RFC 793). */
-            y->flags |= EP_STALE_ACK;
-            cold(t, c)->stale_ack = s->ack;
+            if (!(y->flags & EP_FIN_SENT)) { /* fin_at[] holds it (never not so) */
+                y->flags |= EP_STALE_ACK;
+                cold(t, c)->fin_at[!d] = s->ack;
+            }
             break;
         }
         /* fall through */
@@ -378,16 +380,15 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enu
     }
 }
 
-/* Endpoint i enters FIN_WAIT2 at ts: kept for the first one (the findings'
+/* Endpoint i enters FIN_WAIT2: kept for the first one (the findings'
  * FIN_WAIT2 durations; at most one endpoint of an instance gets there: the
  * other one is in CLOSE_WAIT, or both were in CLOSING). */
-static void note_fin_wait2(flows_table *t, conn *c, int i, int64_t ts)
+static void note_fin_wait2(flows_table *t, conn *c, int i)
 {
     conn_cold *k = cold(t, c);
     if (k->fw2_who)
         return;
     k->fw2_who = (uint8_t)(1 + i);
-    k->fw2_delay = span16_pack(ts - (k->first_ts + span_unpack(k->fin_at[i])));
 }
 
 /* Y receives a FIN, or an ACK of its own FIN. */
@@ -415,7 +416,7 @@ static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, in
             cold(t, c)->close_initiator = SIDE_BOTH;
         } else if (acks_fin) {
             y->state = CONN_FIN_WAIT2;
-            note_fin_wait2(t, c, !d, ts);
+            note_fin_wait2(t, c, !d);
         }
         break;
     case CONN_FIN_WAIT2:
@@ -461,7 +462,8 @@ static enum rst_verdict rst_check(const flows_table *t, const conn *c, const end
         /* Acceptable only when it acks the SYN. */
         return (y->flags & EP_ISN_KNOWN) && acks_syn_exactly(y, s) ? RST_ACCEPTABLE : RST_IGNORED;
     }
-    if (x->state == CONN_SYN_SENT && (x->flags & EP_STALE_ACK) && s->seq == cold(t, c)->stale_ack)
+    if (x->state == CONN_SYN_SENT && (x->flags & EP_STALE_ACK) &&
+        s->seq == cold(t, c)->fin_at[x - c->ep])
         return RST_STALE;
     if (!(x->flags & EP_SEQ_KNOWN))
         return RST_ACCEPTABLE; /* nothing seen from the sender to check against */

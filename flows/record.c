@@ -87,13 +87,9 @@ static void fill_times(const conn *c, const conn_cold *cc, conn_record *r)
     r->server_fin_ts = fin[SERVER];
     r->keepalives = cc->keepalives;
     r->max_idle = cc->max_idle ? span_unpack(cc->max_idle) : -1;
-    r->fin_wait2_start = -1;
-    r->fin_wait2_side = SIDE_NONE;
-    if (cc->fw2_who) {
-        int w = cc->fw2_who - 1;
-        r->fin_wait2_side = w == CLIENT ? SIDE_CLIENT : SIDE_SERVER;
-        r->fin_wait2_start = fin[w] + span16_unpack(cc->fw2_delay);
-    }
+    r->fin_wait2_side = cc->fw2_who == 1 + CLIENT   ? SIDE_CLIENT
+                        : cc->fw2_who == 1 + SERVER ? SIDE_SERVER
+                                                    : SIDE_NONE;
     r->end_ts = c->last_ts;
 }
 
