@@ -552,6 +552,9 @@ static void test_findings_file_and_short_form(void **state)
     assert_non_null(strstr(brief, "\n  1 close / TIME_WAIT      would not help  "));
     assert_non_null(strstr(brief, "\n  4 TIME_WAIT per host     applies         peak 26"));
     assert_non_null(strstr(brief, "\n  5 SYN backlog            no evidence     "));
+    assert_non_null(strstr(brief, "\n  6 keepalive / idle       no evidence     "));
+    assert_non_null(strstr(brief, "\n  7 CLOSE_WAIT             no evidence     51 CLOSE_WAIT"));
+    assert_non_null(strstr(brief, "\n  8 FIN_WAIT2              would not help  51 FIN_WAIT2"));
     const char *packets = strstr(err_text, "packets:\n"); /* the summary's end, then these */
     assert_true(packets && packets < brief);
 
@@ -570,9 +573,39 @@ static void test_findings_file_and_short_form(void **state)
                          SAMPLES "close_client.pcap"),
                      0);
     assert_int_equal(RUN("--max-tw-buckets", "-1", SAMPLES "close_client.pcap"), 2);
+    assert_int_equal(RUN("--keepalive-time", "x", SAMPLES "close_client.pcap"), 2);
+    assert_non_null(strstr(err_text, "--keepalive-time: 'x' is not a number of seconds"));
+    assert_int_equal(RUN("--close-wait", "-1", SAMPLES "close_client.pcap"), 2);
+    assert_non_null(strstr(err_text, "--close-wait: '-1' is not a number of seconds"));
     assert_int_equal(RUN("--findings", md, "--stats", SAMPLES "close_client.pcap"), 2);
     assert_int_equal(RUN("--findings", "/nonexistent/dir/f.md", SAMPLES "close_client.pcap"), 3);
     assert_non_null(strstr(err_text, "/nonexistent/dir/f.md: cannot write"));
+}
+
+/* An application that never closes (the client in CLOSE_WAIT, the server's
+ * orphaned FIN_WAIT2 dropped): findings 7 and 8 fire; --close-wait past
+ * its 70 s quiets 7; --keepalive-time 5 finds the idle row. */
+static void test_waiting_findings_on_an_orphan(void **state)
+{
+    (void)state;
+    const char *md = tmp("findings.md");
+    assert_int_equal(
+        RUN("--findings", md, "--summary", "-o", "/dev/null", SAMPLES "fin_wait2_orphan.pcap"), 0);
+    const char *brief = strstr(err_text, "\nfindings (");
+    assert_non_null(brief);
+    assert_non_null(strstr(brief, "\n  6 keepalive / idle       would not help  "));
+    assert_non_null(strstr(brief, "\n  7 CLOSE_WAIT             applies         1 of 2 "));
+    assert_non_null(strstr(brief, "\n  8 FIN_WAIT2              applies         1 of 2 "));
+    char *text = tk_slurp(md, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "| 10.0.0.2:80 | client | 1 | 1 | 1 | 70.074836 s |"));
+    assert_non_null(strstr(text, "- conn 1: 10.0.0.1:40000 -> 10.0.0.2:80\n"));
+    free(text);
+    assert_int_equal(RUN("--findings", md, "--summary", "--close-wait", "100", "--keepalive-time",
+                         "5", "-o", "/dev/null", SAMPLES "fin_wait2_orphan.pcap"),
+                     0);
+    assert_non_null(strstr(err_text, "\n  7 CLOSE_WAIT             no evidence     "));
+    assert_non_null(strstr(err_text, "\n  6 keepalive / idle       applies         1 connections"));
 }
 
 static int setup(void **state)
@@ -621,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_progress_only_on_a_terminal),
         cmocka_unit_test(test_demo_summary),
         cmocka_unit_test(test_findings_file_and_short_form),
+        cmocka_unit_test(test_waiting_findings_on_an_orphan),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
