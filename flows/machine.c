@@ -61,7 +61,9 @@
  * point undoes a CLOSING (resolve_crossing). The handshake's evidence,
  * retransmission counts and RTT (the `handshake`, `*_retransmits` and
  * `handshake_rtt_s` columns) are kept apart, in note_handshake() and
- * note_handshake_ack(), and change no state.
+ * note_handshake_ack(), and change no state; so are the times of issue 13's
+ * columns, and keepalive probes and idle gaps (machine_idle(), called by
+ * flows.c only after a gap of IDLE_NOTE).
  */
 #include <stdint.h>
 
@@ -355,7 +357,7 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enu
             !acks_syn_exactly(y, s)) {
             /* The peer holds an older connection; Y answers with an RST
              * whose sequence number is this ACK field (RFC 793). */
-            if (!(y->flags & EP_FIN_SENT)) { /* fin_at[] holds it (never not so) */
+            if (!(y->flags & EP_FIN_SENT)) { /* in Y's fin_at[] slot, free before its FIN */
                 y->flags |= EP_STALE_ACK;
                 cold(t, c)->fin_at[!d] = s->ack;
             }
