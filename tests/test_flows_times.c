@@ -164,6 +164,26 @@ static void test_keepalives_on_a_half_closed_connection(void **state)
     done();
 }
 
+/* The README's limit: a capture that begins with a side's probe takes its
+ * number for that side's snd_nxt, and its later probes go unrecognised. */
+static void test_probes_of_a_capture_begun_with_one_are_missed(void **state)
+{
+    sim *s = *state;
+    conv c;
+    conv_init(&c, s);
+    for (int i = 0; i < 3; i++) { /* the server acks c.nxt[C], one past each probe */
+        tx_seq(&c, C, F_A, 0, 75 * SEC, c.nxt[C] - 1);
+        tx(&c, S, F_A, 0, 1 * MS);
+    }
+    finish_at(s, s->now);
+    const conn_record *r = only(s);
+    EXPECT_HS(r, "midstream");
+    EXPECT_INT(r->keepalives, 0);
+    EXPECT_DUR(r->max_idle, 75 * SEC);
+    EXPECT_CSTATE(r, "ESTABLISHED");
+    done();
+}
+
 /* A packet older than the instance's first (multi-queue capture): first_ts
  * moves back, the times kept as offsets from it stay what they were. */
 static void test_times_survive_an_earlier_first_packet(void **state)
@@ -219,6 +239,8 @@ int main(void)
                                         sim_teardown),
         cmocka_unit_test_setup_teardown(test_keepalives_on_a_half_closed_connection, sim_setup,
                                         sim_teardown),
+        cmocka_unit_test_setup_teardown(test_probes_of_a_capture_begun_with_one_are_missed,
+                                        sim_setup, sim_teardown),
         cmocka_unit_test_setup_teardown(test_times_survive_an_earlier_first_packet, sim_setup,
                                         sim_teardown),
         cmocka_unit_test_setup_teardown(test_late_times_are_kept_to_the_millisecond, sim_setup,
