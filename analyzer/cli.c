@@ -363,7 +363,9 @@ static int start_replay(run *R)
     R->rep = report_new(R->out, decide_precision(o));
     if (R->rep && o->summary)
         report_enable_summary(R->rep);
-    if (R->rep && o->findings && report_enable_findings(R->rep, &o->find) < 0) {
+    report_findings_config find = o->find;
+    find.fin_timeout = o->flows.fin_timeout; /* FIN_WAIT2 against the replay's own */
+    if (R->rep && o->findings && report_enable_findings(R->rep, &find) < 0) {
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;
     }

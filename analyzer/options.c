@@ -44,11 +44,12 @@ static const char usage_text[] =
     "      --max-flows N     at most N connections tracked at once; past it one is\n"
     "                        ended early and marked evicted: unanswered SYNs first,\n"
     "                        then the least recently active (default 10000000,\n"
-    "                        about 2.3 GB; 0 = unbounded)\n"
+    "                        about 2.4 GB; 0 = unbounded)\n"
     "      --summary         print a summary to standard error after the run (with\n"
     "                        --findings, the findings' short form at its end)\n"
-    "      --findings FILE   write the findings (TIME_WAIT, ports, SYN backlog, each\n"
-    "                        with a verdict) to FILE, as Markdown\n"
+    "      --findings FILE   write the findings (TIME_WAIT, ports, SYN backlog,\n"
+    "                        keepalive, CLOSE_WAIT, FIN_WAIT2, each with a verdict)\n"
+    "                        to FILE, as Markdown\n"
     "      --port-range LOW-HIGH  the clients' ephemeral ports, for the port pressure\n"
     "                        finding (default 32768-60999, ip_local_port_range)\n"
     "      --max-tw-buckets N  compare the peak TIME_WAIT per host with N\n"
@@ -63,6 +64,10 @@ static const char usage_text[] =
     "                        first packet, or YYYY-MM-DDTHH:MM:SS[.frac] in UTC)\n"
     "      --plot FILE       draw the census over time of the busiest host (or of\n"
     "                        --plot-host ADDR) into FILE, SVG or PNG by its name\n"
+    "      --keepalive-time SECONDS  the keepalive finding: connections idle this\n"
+    "                        long without a probe (default 7200, tcp_keepalive_time)\n"
+    "      --close-wait SECONDS  the CLOSE_WAIT finding: longer ones are an application\n"
+    "                        that does not close (default 60)\n"
     "      --stats           print packet accounting per input instead of the CSV\n"
     "      --no-header       omit the CSV header row\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
@@ -133,6 +138,9 @@ enum {
     OPT_PLOT_HOST
 };
 
+/* The findings on waiting (issue 13), apart from the rest. */
+enum { OPT_KEEPALIVE_TIME = 512, OPT_CLOSE_WAIT };
+
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
     {"filter", required_argument, NULL, 'f'},
@@ -155,6 +163,8 @@ static const struct option longopts[] = {
     {"at", required_argument, NULL, OPT_AT},
     {"plot", required_argument, NULL, OPT_PLOT},
     {"plot-host", required_argument, NULL, OPT_PLOT_HOST},
+    {"keepalive-time", required_argument, NULL, OPT_KEEPALIVE_TIME},
+    {"close-wait", required_argument, NULL, OPT_CLOSE_WAIT},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -228,10 +238,24 @@ static unsigned long parse_port(const char *s, char end_char, const char **rest)
     return v;
 }
 
-/* The findings' options (--findings, --port-range, --max-tw-buckets).
+/* --keepalive-time, --close-wait: seconds for the findings. Returns -1 to
+ * go on, else EXIT_USAGE. */
+static int parse_wait_option(int c, const char *arg, options *o)
+{
+    const char *name = c == OPT_KEEPALIVE_TIME ? "--keepalive-time" : "--close-wait";
+    int64_t *v = c == OPT_KEEPALIVE_TIME ? &o->find.keepalive_time : &o->find.close_wait;
+    if (parse_seconds(arg, 100LL * 365 * 86400, v) < 0)
+        return usage_error(name, arg, "is not a number of seconds >= 0");
+    return -1;
+}
+
+/* The findings' options (--findings, --port-range, --max-tw-buckets, and
+ * parse_wait_option's).
  * Returns -1 to go on, else EXIT_USAGE. */
 static int parse_findings_option(int c, const char *arg, options *o)
 {
+    if (c == OPT_KEEPALIVE_TIME || c == OPT_CLOSE_WAIT)
+        return parse_wait_option(c, arg, o);
     if (c == OPT_FINDINGS) {
         o->findings = arg;
     } else if (c == OPT_PORT_RANGE) {
@@ -418,6 +442,8 @@ int options_parse(int argc, char **argv, options *o)
         case OPT_FINDINGS:
         case OPT_PORT_RANGE:
         case OPT_MAX_TW_BUCKETS:
+        case OPT_KEEPALIVE_TIME:
+        case OPT_CLOSE_WAIT:
             if ((rc = parse_findings_option(c, optarg, o)) >= 0)
                 return rc;
             break;

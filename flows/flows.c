@@ -168,6 +168,8 @@ static void emit_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when
         listeners_decide_roles(t, c);
     record_fill(t, c, &rec);
     rec.end_reason = why;
+    if (why != END_CLOSED)
+        rec.end_ts = when;
     t->stats.alive--;
     if (t->emit)
         t->emit(t->ctx, &rec);
@@ -517,10 +519,12 @@ static int replay_one(flows_table *t, const flows_seg *s)
 
     c->packets[d]++;
     c->bytes[d] += s->payload_len;
+    if (ts - c->last_ts >= IDLE_NOTE)
+        machine_idle(t, c, d, s, ts); /* rare: the longest gap, keepalives */
     if (ts > c->last_ts)
         c->last_ts = ts;
     if (ts < c->last_ts && ts < cold(t, c)->first_ts) /* out of order: first_ts <= last_ts */
-        cold(t, c)->first_ts = ts;
+        record_first_ts(t, c, ts);
 
     machine_segment(t, c, d, s, ts);
     reschedule(t, c);

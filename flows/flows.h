@@ -17,7 +17,7 @@
 
 #define FLOWS_NS_PER_SEC INT64_C(1000000000)
 
-/* Default bound on instances alive: about 2.3 GB (224 bytes each plus the
+/* Default bound on instances alive: about 2.4 GB (232 bytes each plus the
  * index), a few GB as archive machines have. */
 #define FLOWS_DEFAULT_MAX_FLOWS 10000000u
 
@@ -121,6 +121,19 @@ typedef struct conn_record {
     uint32_t fin_retransmits;
     uint32_t anomalies; /* ANOM_* bits */
     conn_end_reason end_reason;
+    /* Appended columns (issue 13); times are -1 when not applicable. Kept
+     * as 32-bit offsets from first_ts: exact to the us for 17.9 min, then
+     * to the ms (README "The CSV"). */
+    int64_t established_ts;               /* handshake complete: the client's ACK of the SYN-ACK */
+    int64_t client_fin_ts, server_fin_ts; /* each side's first FIN */
+    uint32_t keepalives;                  /* keepalive probes, both sides */
+    int64_t max_idle; /* ns: the longest gap between two packets, when >= 1 s; else -1 */
+    /* For the findings, not in the CSV. */
+    conn_side fin_wait2_side; /* the endpoint that went through FIN_WAIT2 (at most one) */
+    /* When synfin ended the row (END_CAPTURE_END, END_IDLE, END_EVICTED:
+     * the capture end, the timeout, the eviction; END_REUSED: the new SYN);
+     * for END_CLOSED, last_ts. */
+    int64_t end_ts;
 } conn_record;
 
 /* A server endpoint given by the user (--server): port on one host, or on

@@ -3,7 +3,9 @@
  * and by nothing else (not on any other module's include path).
  *
  * - flows.c: the table, instances, timers, emitting, prepare and replay;
- * - machine.c: the per-endpoint RFC 793 state machine (SPEC §2);
+ * - machine.c: the per-endpoint RFC 793 state machine (SPEC §2); quiet.c:
+ *   its timers the wire does not show, idle gaps and keepalives;
+ * - census.c: what the census is told of the replay (SPEC §6);
  * - record.c: an instance's row (SPEC §3) and the names of the values.
  *
  * An instance is two records at the same conntab index: `conn`, what an
@@ -78,7 +80,7 @@ enum {
     EP_DATA_AFTER_CLOSE = 1u << 12, /* received new data in FIN_WAIT1/2: an RST from it now is
                                        an abort on that data (RFC 1122 4.2.2.13) */
     EP_STALE_ACK = 1u << 13,        /* in SYN_SENT, received a plain ACK not acking its SYN: the
-                                       peer holds an old connection; stale_ack is its ACK field */
+                                       peer holds an old connection; fin_at[] keeps its ACK field */
     EP_SYN_EVEN = 1u << 14,         /* its last two SYN gaps were alike (retries evenly spaced) */
 };
 
@@ -143,16 +145,61 @@ typedef struct conn_cold {
     int64_t tw_deadline[2]; /* when TIME_WAIT expires; once left, when it ended */
     uint32_t prev, next;    /* on one of t's lists (see `list`); CONNTAB_NONE ends */
     uint32_t fin_retransmits, syn_retransmits, synack_retransmits;
-    uint8_t close_initiator; /* conn_side */
-    uint8_t close_type;
-    uint8_t cross_who;   /* the endpoint whose FIN crossed the other's */
-    uint32_t stale_ack;  /* see EP_STALE_ACK */
-    uint32_t syn_gap_us; /* between the client's last two SYNs (saturating); 0: one SYN */
+    /* Bit-fields: room for the times of issue 13 without growing past
+     * 104 bytes (README "Performance and memory"). */
+    unsigned close_initiator : 2; /* conn_side */
+    unsigned close_type : 2;
+    unsigned cross_who : 1; /* the endpoint whose FIN crossed the other's */
+    uint8_t fw2_who;        /* 1 + the endpoint that entered FIN_WAIT2 (the first); 0: none */
+    uint16_t keepalives;    /* keepalive probes recognised (saturating) */
+    /* The client's SYN spacing is needed only until the handshake completes
+     * (HSF_ACK), its time only from then on: one field. */
+    union {
+        uint32_t syn_gap_us;  /* between the client's last two SYNs (saturating); 0: one SYN */
+        uint32_t established; /* once HSF_ACK: span_pack(its time - first_ts) */
+    };
+    /* Endpoint i's first FIN (valid with EP_FIN_SENT), as a span_pack()
+     * offset from first_ts (moved with it: record_first_ts()). Before it,
+     * while i is in SYN_SENT with EP_STALE_ACK, the stale ACK field instead
+     * (an endpoint that has sent its FIN is no longer in SYN_SENT). */
+    uint32_t fin_at[2];
+    uint32_t max_idle; /* span_pack() of the longest gap >= IDLE_NOTE; 0: none */
 } conn_cold;
 
 #define CONN_ALIGN 128
 _Static_assert(sizeof(conn) == CONN_ALIGN, "conn is one pair of cache lines");
-_Static_assert(sizeof(conn_cold) == 96, "the README's memory per instance: 128 + 96 bytes");
+_Static_assert(sizeof(conn_cold) == 104, "the README's memory per instance: 128 + 104 bytes");
+
+/*
+ * Durations and offsets in 32 bits (the cold record's event times, issue
+ * 13): the top two bits choose the unit, the rest count it, rounded down:
+ * 1 us up to 2^30 us (17.9 min), 1 ms up to 12.4 days, 1 s up to 34 years,
+ * 1000 s beyond (any time between 1970 and 2116 fits). Exact to the
+ * microsecond for the first 17.9 minutes of a connection, to the
+ * millisecond for the next 12 days; never capped. Monotonic: packed values
+ * compare as the durations do.
+ */
+#define SPAN_MANT ((UINT32_C(1) << 30) - 1)
+
+static inline uint32_t span_pack(int64_t ns)
+{
+    int64_t v = ns < 0 ? 0 : ns / 1000;
+    uint32_t u = 0;
+    for (; u < 3 && v > SPAN_MANT; u++)
+        v /= 1000;
+    return u << 30 | (uint32_t)(v > SPAN_MANT ? SPAN_MANT : v);
+}
+
+static inline int64_t span_unpack(uint32_t v)
+{
+    static const int64_t unit[4] = {1000, 1000000, 1000000000, INT64_C(1000000000000)};
+    return (int64_t)(v & SPAN_MANT) * unit[v >> 30];
+}
+
+/* Gaps shorter than this between two packets of a connection are not
+ * looked at (the per-segment path stays on the hot record); a keepalive
+ * probe is recognised only after such a gap (machine_idle()). */
+#define IDLE_NOTE FLOWS_NS_PER_SEC
 
 /* Every tracked instance is on exactly one list. */
 enum {
@@ -247,11 +294,16 @@ static inline int64_t clamp_ts(int64_t ts)
 /* The hash of a key, as flows_prepare computed it for the key's segments. */
 uint32_t key_hash(const flow_key *k);
 
-/* ---- machine.c --------------------------------------------------------- */
+/* ---- machine.c, quiet.c ------------------------------------------------- */
 
 /* Replays segment s, sent by endpoint d (CLIENT or SERVER) at ts, through
  * both endpoints' state machines (SPEC §2). */
 void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts);
+
+/* A segment from d at ts after a gap of at least IDLE_NOTE since the
+ * instance's last packet: the longest gap, and keepalive probes. Before
+ * machine_segment() and before last_ts moves. */
+void machine_idle(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts);
 
 /* Timers the wire does not show (SYN give-up, FIN_WAIT2 timeout), applied to
  * the states of an instance whose row is written now (t->clock). */
@@ -293,5 +345,9 @@ void census_free(flows_table *t);
 
 /* The row of instance c, as it stands. */
 void record_fill(const flows_table *t, const conn *c, conn_record *r);
+
+/* A packet older than the instance's first (out of order): first_ts moves
+ * back to ts, and the event times kept from it with it. */
+void record_first_ts(const flows_table *t, const conn *c, int64_t ts);
 
 #endif

@@ -61,7 +61,9 @@
  * point undoes a CLOSING (resolve_crossing). The handshake's evidence,
  * retransmission counts and RTT (the `handshake`, `*_retransmits` and
  * `handshake_rtt_s` columns) are kept apart, in note_handshake() and
- * note_handshake_ack(), and change no state.
+ * note_handshake_ack(), and change no state; so are the times of issue 13's
+ * columns, and keepalive probes and idle gaps (machine_idle(), called by
+ * flows.c only after a gap of IDLE_NOTE).
  */
 #include <stdint.h>
 
@@ -182,8 +184,10 @@ static void note_handshake_ack(flows_table *t, conn *c, int d, const flows_seg *
     if (d == CLIENT && !(c->hs & HSF_SIMUL) &&
         (s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) == DISSECT_ACK &&
         SEQ_GT(s->ack, c->ep[SERVER].isn)) {
+        conn_cold *k = cold(t, c);
         c->hs |= HSF_ACK;
-        cold(t, c)->hs_time = ts - cold(t, c)->hs_time;
+        k->hs_time = ts - k->hs_time;
+        k->established = span_pack(ts - k->first_ts); /* syn_gap_us is done with */
     }
 }
 
@@ -246,7 +250,7 @@ static void send_open(conn *c, int d, const flows_seg *s, enum open_event ev)
 }
 
 /* X sends a FIN. */
-static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s)
+static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
 {
     endpoint *x = &c->ep[d];
     uint32_t fin_seq = seg_end(s) - 1;
@@ -257,6 +261,7 @@ static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s)
     }
     x->flags |= EP_FIN_SENT;
     x->fin_seq = fin_seq;
+    cold(t, c)->fin_at[d] = span_pack(ts - cold(t, c)->first_ts);
     note_close(t, c, d, CLOSE_FIN);
     switch ((conn_state)x->state) {
     case CONN_SYN_SENT:
@@ -275,7 +280,7 @@ static void send_fin(flows_table *t, conn *c, int d, const flows_seg *s)
             x->flags |= EP_CLOSING;
             cold(t, c)->close_initiator = SIDE_BOTH;
             c->cross = CROSS_PENDING;
-            cold(t, c)->cross_who = (uint8_t)d;
+            cold(t, c)->cross_who = (unsigned)d & 1;
         }
         break;
     default:
@@ -358,8 +363,10 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enu
             !acks_syn_exactly(y, s)) {
             /* The peer holds an older connection; Y answers with an RST
              * whose sequence number is this ACK field (RFC 793). */
-            y->flags |= EP_STALE_ACK;
-            cold(t, c)->stale_ack = s->ack;
+            if (!(y->flags & EP_FIN_SENT)) { /* in Y's fin_at[] slot, free before its FIN */
+                y->flags |= EP_STALE_ACK;
+                cold(t, c)->fin_at[!d] = s->ack;
+            }
             break;
         }
         /* fall through */
@@ -379,6 +386,17 @@ static void receive_open(flows_table *t, conn *c, int d, const flows_seg *s, enu
     default:
         break;
     }
+}
+
+/* Endpoint i enters FIN_WAIT2: kept for the first one (the findings'
+ * FIN_WAIT2 durations; at most one endpoint of an instance gets there: the
+ * other one is in CLOSE_WAIT, or both were in CLOSING). */
+static void note_fin_wait2(flows_table *t, conn *c, int i)
+{
+    conn_cold *k = cold(t, c);
+    if (k->fw2_who)
+        return;
+    k->fw2_who = (uint8_t)(1 + i);
 }
 
 /* Y receives a FIN, or an ACK of its own FIN. */
@@ -406,6 +424,7 @@ static void receive_close(flows_table *t, conn *c, int d, const flows_seg *s, in
             cold(t, c)->close_initiator = SIDE_BOTH;
         } else if (acks_fin) {
             y->state = CONN_FIN_WAIT2;
+            note_fin_wait2(t, c, !d);
         }
         break;
     case CONN_FIN_WAIT2:
@@ -451,7 +470,8 @@ static enum rst_verdict rst_check(const flows_table *t, const conn *c, const end
         /* Acceptable only when it acks the SYN. */
         return (y->flags & EP_ISN_KNOWN) && acks_syn_exactly(y, s) ? RST_ACCEPTABLE : RST_IGNORED;
     }
-    if (x->state == CONN_SYN_SENT && (x->flags & EP_STALE_ACK) && s->seq == cold(t, c)->stale_ack)
+    if (x->state == CONN_SYN_SENT && (x->flags & EP_STALE_ACK) &&
+        s->seq == cold(t, c)->fin_at[x - c->ep])
         return RST_STALE;
     if (!(x->flags & EP_SEQ_KNOWN))
         return RST_ACCEPTABLE; /* nothing seen from the sender to check against */
@@ -556,76 +576,6 @@ static void resolve_crossing(flows_table *t, conn *c, int d, const flows_seg *s,
     c->cross = CROSS_NONE;
 }
 
-/* ---- timers the wire does not show ------------------------------------ */
-
-/*
- * Timers the wire does not show (SPEC §2), applied when the row is written
- * (t->clock): their effect is only on the states the row reports, and on
- * the census, told at the moment they run out (census.c).
- * - A client still in SYN_SENT gave up when a retransmission was due and did
- *   not come: by the spacing seen so far, the next SYN comes one gap after
- *   the last when the last two gaps were alike and fewer than four retries
- *   were sent (Linux 6.18 sends its first four 1 s apart), else two gaps
- *   after (the gap doubles; a lone SYN counts as a 1 s gap); without a SYN
- *   for that long and an eighth more, the application had closed the
- *   socket; and at the latest syn_timeout after the first SYN.
- * - A server still in SYN_RCVD (its SYN-ACKs unanswered, or the client's
- *   ACK dropped on a full accept queue) dropped the request synack_timeout
- *   after the SYN (tcp_synack_retries = 5: 63 s): only the listener is left.
- * - An endpoint in FIN_WAIT2 whose connection has been silent for
- *   fin_timeout was an orphan that Linux dropped. An application that only
- *   shut down its sending side keeps FIN_WAIT2 until the peer closes: the
- *   wire cannot tell the two apart (README).
- */
-int64_t machine_unseen_due(const flows_table *t, const conn *c, int i, uint8_t *to)
-{
-    const endpoint *e = &c->ep[i];
-    const conn_cold *k = cold(t, c);
-    switch (e->state) {
-    case CONN_SYN_SENT:
-        if (i == CLIENT && t->cfg.syn_timeout > 0 && (e->flags & EP_SENT_SYN) &&
-            c->role_by == ROLE_BY_SYN && !(c->hs & HSF_ACK)) {
-            int64_t first = k->first_ts, last = k->hs_time; /* the client's first and last SYN */
-            int64_t gap = k->syn_gap_us ? (int64_t)k->syn_gap_us * 1000 : FLOWS_NS_PER_SEC;
-            /* The next retry was due one gap later while the gaps are even
-             * (Linux 6.18: its first four retries, tcp_syn_linear_timeouts),
-             * else two (the gap doubles); an eighth more for jitter. */
-            int linear = (e->flags & EP_SYN_EVEN) && k->syn_retransmits < 4;
-            int64_t next = linear ? gap : 2 * gap;
-            int64_t due = last + next * 9 / 8;
-            *to = CONN_CLOSED;
-            return first + t->cfg.syn_timeout < due ? first + t->cfg.syn_timeout : due;
-        }
-        break;
-    case CONN_SYN_RCVD:
-        if (i == SERVER && t->cfg.synack_timeout > 0 && (e->flags & EP_SENT_SYNACK) &&
-            !(c->hs & HSF_SIMUL)) {
-            *to = CONN_LISTEN;
-            return k->first_ts + t->cfg.synack_timeout;
-        }
-        break;
-    case CONN_FIN_WAIT2:
-        if (t->cfg.fin_timeout > 0) {
-            *to = CONN_CLOSED;
-            return conn_active(t, c) - t->offset + t->cfg.fin_timeout;
-        }
-        break;
-    default:
-        break;
-    }
-    return INT64_MAX;
-}
-
-void machine_unseen_timers(const flows_table *t, conn *c)
-{
-    const int64_t now = t->clock - t->offset; /* in the packets' time */
-    for (int i = 0; i < 2; i++) {
-        uint8_t to;
-        if (now >= machine_unseen_due(t, c, i, &to))
-            c->ep[i].state = to;
-    }
-}
-
 /* ---- one segment -------------------------------------------------------- */
 
 void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t ts)
@@ -652,7 +602,7 @@ void machine_segment(flows_table *t, conn *c, int d, const flows_seg *s, int64_t
     if (quiet)
         return;
     if (s->flags & DISSECT_FIN)
-        send_fin(t, c, d, s);
+        send_fin(t, c, d, s, ts);
     receive_open(t, c, d, s, ev);
     receive_close(t, c, d, s, ts);
 }

@@ -75,6 +75,24 @@ static conn_handshake classify_handshake(const conn *c)
     return HS_SYN_ONLY;
 }
 
+/* The appended columns' times (issue 13), from their offsets. */
+static void fill_times(const conn *c, const conn_cold *cc, conn_record *r)
+{
+    r->established_ts =
+        r->handshake == HS_COMPLETE ? cc->first_ts + span_unpack(cc->established) : -1;
+    int64_t fin[2];
+    for (int i = 0; i < 2; i++)
+        fin[i] = (c->ep[i].flags & EP_FIN_SENT) ? cc->first_ts + span_unpack(cc->fin_at[i]) : -1;
+    r->client_fin_ts = fin[CLIENT];
+    r->server_fin_ts = fin[SERVER];
+    r->keepalives = cc->keepalives;
+    r->max_idle = cc->max_idle ? span_unpack(cc->max_idle) : -1;
+    r->fin_wait2_side = cc->fw2_who == 1 + CLIENT   ? SIDE_CLIENT
+                        : cc->fw2_who == 1 + SERVER ? SIDE_SERVER
+                                                    : SIDE_NONE;
+    r->end_ts = c->last_ts;
+}
+
 void record_fill(const flows_table *t, const conn *c, conn_record *r)
 {
     const flow_key *k = &c->key;
@@ -126,4 +144,17 @@ void record_fill(const flows_table *t, const conn *c, conn_record *r)
     r->bytes_s2c = c->bytes[SERVER];
     r->fin_retransmits = cc->fin_retransmits;
     r->anomalies = c->anomalies;
+    fill_times(c, cc, r);
+}
+
+void record_first_ts(const flows_table *t, const conn *c, int64_t ts)
+{
+    conn_cold *k = cold(t, c);
+    int64_t back = k->first_ts - ts; /* > 0 */
+    if (c->hs & HSF_ACK)
+        k->established = span_pack(span_unpack(k->established) + back);
+    for (int i = 0; i < 2; i++)
+        if (c->ep[i].flags & EP_FIN_SENT)
+            k->fin_at[i] = span_pack(span_unpack(k->fin_at[i]) + back);
+    k->first_ts = ts;
 }

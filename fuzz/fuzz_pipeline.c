@@ -17,7 +17,8 @@
  *     (nothing could be read) comes with no row;
  *   - the output is strict RFC 4180 CSV: the header of SPEC §4, then rows
  *     of exactly as many fields, each line ended by \n, no bare quote;
- *   - conn_id is unique, ip_version is 4 or 6, first_ts <= last_ts;
+ *   - conn_id is unique, ip_version is 4 or 6, first_ts <= last_ts, and
+ *     established_ts and the FIN times lie between them;
  *   - the TIME_WAIT columns agree: time_wait_side none <=> start, end,
  *     reason and duration empty; otherwise all four set, and the reason
  *     one of SPEC §3's (or synfin's own reset / evicted).
@@ -36,8 +37,8 @@ static const char header[] =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies\n";
-#define N_FIELDS 29
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle\n";
+#define N_FIELDS 34
 #define MAX_ROWS 100000
 
 static int in_fd = -1, out_fd = -1;
@@ -143,9 +144,16 @@ static size_t check_csv(const char *buf, size_t len)
                     flen[19] == strlen(reasons[i]) && memcmp(field[19], reasons[i], flen[19]) == 0;
             FUZZ_CHECK(ok, "time_wait_end_reason '%.*s'", (int)flen[19], field[19]);
         }
-        uint64_t s1, f1, s2, f2;
-        if (parse_ts(field[1], flen[1], &s1, &f1) && parse_ts(field[2], flen[2], &s2, &f2))
+        uint64_t s1, f1, s2, f2, s3, f3;
+        if (parse_ts(field[1], flen[1], &s1, &f1) && parse_ts(field[2], flen[2], &s2, &f2)) {
             FUZZ_CHECK(s1 < s2 || (s1 == s2 && f1 <= f2), "first_ts after last_ts");
+            /* established_ts and the FIN times (issue 13) lie between them. */
+            for (int i = 29; i <= 31; i++)
+                if (flen[i] && parse_ts(field[i], flen[i], &s3, &f3))
+                    FUZZ_CHECK((s1 < s3 || (s1 == s3 && f1 <= f3)) &&
+                                   (s3 < s2 || (s3 == s2 && f3 <= f2)),
+                               "column %d outside first_ts..last_ts", i);
+        }
     }
     qsort(ids, n_ids, sizeof(ids[0]), cmp_ids);
     for (size_t i = 1; i < n_ids; i++)

@@ -7,7 +7,9 @@
  *   3. 4-tuples reused while in TIME_WAIT, by side, with their gaps;
  *   4. the peak of TIME_WAIT per host, against --max-tw-buckets;
  *   5. the SYN backlog per server IP:port (unanswered SYNs, accept-queue
- *      overflows).
+ *      overflows);
+ *   6.-8. keepalive probes and idle gaps, CLOSE_WAIT, FIN_WAIT2 (collected,
+ *      judged and written by findings_wait.c).
  *
  * This file collects: rows come in as they are written (findings_add); the
  * two peaks are sweeps over the stored intervals at the end. Memory is
@@ -25,6 +27,9 @@ void report_findings_config_default(report_findings_config *cfg)
     cfg->port_lo = 32768;
     cfg->port_hi = 60999;
     cfg->max_tw_buckets = -1;
+    cfg->keepalive_time = 7200 * NS;
+    cfg->close_wait = 60 * NS;
+    cfg->fin_timeout = 60 * NS;
 }
 
 findings *findings_new(const report_findings_config *cfg)
@@ -37,7 +42,7 @@ findings *findings_new(const report_findings_config *cfg)
 
 /* ---- collecting ---------------------------------------------------------- */
 
-static void example_add(examples *x, const conn_record *c)
+void example_add(examples *x, const conn_record *c)
 {
     if (x->n >= EXAMPLES_MAX)
         return;
@@ -153,6 +158,7 @@ void findings_add(findings *f, const conn_record *c)
             add_reuse(f, c);
     }
     add_backlog(f, c);
+    waits_add(f, c);
 }
 
 void findings_free(findings *f)
@@ -184,6 +190,7 @@ void findings_free(findings *f)
     // NOLINTEND(clang-analyzer-unix.Malloc)
     for (int i = 0; i < SIDE_COUNT; i++)
         duration_free(&f->reuse[i]);
+    waits_free(f);
     free(f);
 }
 

@@ -2,6 +2,8 @@
  * findings_text.c: the findings judged and written (findings.c collects):
  * the Markdown report (--findings FILE) and its short form, one line per
  * finding, at the end of --summary. README "Findings" states the rules.
+ * Findings 6 to 8 are findings_wait.c's, with the helpers declared in
+ * findings_int.h.
  */
 #include "findings_int.h"
 
@@ -12,19 +14,11 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-typedef enum verdict { V_NO_EVIDENCE = 0, V_APPLIES, V_WOULD_NOT_HELP } verdict;
-
 static const char *const verdict_name[] = {"no evidence", "applies", "would not help"};
-
-/* A finding's verdict, its key number (the short form) and why. */
-typedef struct judgement {
-    verdict v;
-    char key[256], why[384];
-} judgement;
 
 /* ---- text helpers ---------------------------------------------------------- */
 
-static const char *addr_text(uint8_t ip_version, const uint8_t *addr, char *buf, size_t len)
+const char *addr_text(uint8_t ip_version, const uint8_t *addr, char *buf, size_t len)
 {
     if (!inet_ntop(ip_version == 4 ? AF_INET : AF_INET6, addr, buf, (socklen_t)len))
         snprintf(buf, len, "?");
@@ -32,8 +26,8 @@ static const char *addr_text(uint8_t ip_version, const uint8_t *addr, char *buf,
 }
 
 /* "ADDR:PORT", IPv6 in brackets. */
-static const char *endpoint_text(uint8_t ip_version, const uint8_t *addr, uint16_t port, char *buf,
-                                 size_t len)
+const char *endpoint_text(uint8_t ip_version, const uint8_t *addr, uint16_t port, char *buf,
+                          size_t len)
 {
     char a[INET6_ADDRSTRLEN];
     addr_text(ip_version, addr, a, sizeof(a));
@@ -54,7 +48,7 @@ static const char *when_text(int64_t ts, int precision, char *buf, size_t len)
     return buf;
 }
 
-static void write_examples(const examples *x, const char *what, FILE *out)
+void write_examples(const examples *x, const char *what, FILE *out)
 {
     if (!x->n)
         return;
@@ -68,12 +62,12 @@ static void write_examples(const examples *x, const char *what, FILE *out)
     }
 }
 
-static double percent(uint64_t part, uint64_t whole)
+double percent(uint64_t part, uint64_t whole)
 {
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static void write_heading(FILE *out, int n, const char *title, const judgement *j)
+void write_heading(FILE *out, int n, const char *title, const judgement *j)
 {
     fprintf(out, "\n## %d. %s\n\n**Verdict: %s** — %s%s%s\n", n, title, verdict_name[j->v], j->key,
             j->why[0] ? ": " : "", j->why);
@@ -459,10 +453,11 @@ int findings_write(findings *f, int precision, FILE *out)
     write_reuse(f, precision, out);
     write_tw_hosts(f, precision, out);
     write_backlog(f, out);
+    waits_write(f, precision, out);
     return ferror(out) ? -1 : 0;
 }
 
-static void short_line(FILE *out, int n, const char *name, const judgement *j)
+void short_line(FILE *out, int n, const char *name, const judgement *j)
 {
     fprintf(out, "  %d %-22s %-15s %s\n", n, name, verdict_name[j->v], j->key);
 }
@@ -488,4 +483,5 @@ void findings_write_short(findings *f, FILE *out)
     judge_backlog(f, s ? s[0] : NULL, &j);
     free(s);
     short_line(out, 5, "SYN backlog", &j);
+    waits_write_short(f, out);
 }

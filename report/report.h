@@ -29,9 +29,13 @@ void report_set_precision(report *r, int precision);
 typedef struct report_findings_config {
     uint32_t port_lo, port_hi; /* --port-range: the client's ephemeral ports */
     int64_t max_tw_buckets;    /* --max-tw-buckets; < 0: not given */
+    int64_t keepalive_time;    /* --keepalive-time, ns: idle longer needs a probe */
+    int64_t close_wait;        /* --close-wait, ns: a CLOSE_WAIT longer is a finding */
+    int64_t fin_timeout;       /* the replay's --fin-timeout, ns (0: never) */
 } report_findings_config;
 
-/* Linux's defaults: ip_local_port_range 32768-60999, no bucket limit given. */
+/* Linux's defaults: ip_local_port_range 32768-60999, no bucket limit given,
+ * tcp_keepalive_time 7200 s, tcp_fin_timeout 60 s; CLOSE_WAIT 60 s. */
 void report_findings_config_default(report_findings_config *cfg);
 
 /* Keeps what the findings need from now on (off by default: it stores up

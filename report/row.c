@@ -23,7 +23,7 @@ static const char *const csv_columns =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies\n";
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle\n";
 
 struct report {
     FILE *out;
@@ -373,6 +373,24 @@ void report_write(report *r, const char *text, size_t len)
     r->olen += len;
 }
 
+/* ",TS" or "," (not applicable: < 0). */
+static size_t put_opt_ts(const report *r, char *b, size_t n, int64_t ts)
+{
+    n = put_c(b, n, ',');
+    return ts >= 0 ? put_ts(r, b, n, ts) : n;
+}
+
+/* The columns appended after anomalies (issue 13), each with its comma. */
+static size_t put_appended(const report *r, const conn_record *c, char *b, size_t n)
+{
+    n = put_opt_ts(r, b, n, c->established_ts);
+    n = put_opt_ts(r, b, n, c->client_fin_ts);
+    n = put_opt_ts(r, b, n, c->server_fin_ts);
+    n = put_c(b, n, ',');
+    n = put_u64(b, n, c->keepalives);
+    return put_opt_ts(r, b, n, c->max_idle);
+}
+
 size_t report_format(const report *r, const conn_record *c, char *b)
 {
     size_t n = 0;
@@ -446,6 +464,7 @@ size_t report_format(const report *r, const conn_record *c, char *b)
         n = put_str(b, n, conn_anomaly_name(i));
         first = 0;
     }
+    n = put_appended(r, c, b, n);
     n = put_c(b, n, '\n');
     return n;
 }

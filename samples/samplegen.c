@@ -924,6 +924,30 @@ static void syn_gave_up(void)
     finish(f, "syn_gave_up.pcap");
 }
 
+/* An idle connection kept alive (issue 13): the client probes as Linux does
+ * (no payload at snd_nxt - 1) after 75 s of silence, twice, each answered
+ * by the server's pure ACK; then the server probes as Windows does (one
+ * garbage byte at snd_nxt - 1) after 45 s; a request and a client close. */
+static void keepalive(void)
+{
+    gen_file *f = open_eth("keepalive.pcap");
+    if (f == NULL) {
+        return;
+    }
+    gen_conv c = conv4(f, START);
+    handshake(&c);
+    request(&c, 329, 417);
+    for (int i = 0; i < 2; i++) {
+        send_seq(&c, C2S, ACK, 0, SEC(75) + MS(0.418207), c.nxt[C2S] - 1);
+        gen_send(&c, S2C, ACK, 0, RTT);
+    }
+    send_seq(&c, S2C, ACK, 1, SEC(45) + MS(2.3), c.nxt[S2C] - 1);
+    gen_send(&c, C2S, ACK, 0, RTT);
+    request(&c, 120, 240);
+    close_client(&c);
+    finish(f, "keepalive.pcap");
+}
+
 /* The server closes (keep-alive timeout), the client acks its FIN but never
  * closes (CLOSE_WAIT); the connection stays silent; 70 s later an unrelated
  * connection: the server's orphaned FIN_WAIT2 was dropped after 60 s. */
@@ -1206,6 +1230,7 @@ int main(int argc, char **argv)
     accept_queue_overflow();
     syn_gave_up();
     fin_wait2_orphan();
+    keepalive();
     tw_fin_delivered();
     second_fin_lost();
     clock_step_back();

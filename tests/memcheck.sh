@@ -6,9 +6,10 @@
 set -u
 synfin=$1
 samples=$2
+supp=$(dirname "$0")/valgrind.supp # libraries' load-time allocations
 status=0
 run() {
-    if ! valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+    if ! valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all --suppressions="$supp" \
         --show-leak-kinds=all "$synfin" -q "$@" -o /dev/null 2>/tmp/memcheck.$$; then
         echo "memcheck: synfin $*:"
         cat /tmp/memcheck.$$
@@ -21,7 +22,7 @@ run --summary --msl 1 --idle-timeout 0.5 --max-flows 5 "$samples"/*.pcap "$sampl
 gzip -c "$samples"/busy_server.pcap >/tmp/memcheck.$$.gz
 run --summary /tmp/memcheck.$$.gz
 head -c 3000 /tmp/memcheck.$$.gz >/tmp/memcheck.$$.cut.gz
-valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all --suppressions="$supp" \
     --show-leak-kinds=all "$synfin" -q /tmp/memcheck.$$.cut.gz -o /dev/null 2>/tmp/memcheck.$$
 if [ $? -eq 99 ] || [ -s /tmp/memcheck.$$ ]; then
     echo "memcheck: synfin on a cut gzip:"

@@ -33,7 +33,7 @@ static const char header[] =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies\n";
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle\n";
 
 /* Runs synfin with args (NULL-terminated, without argv[0]); stdin from
  * `in` (or /dev/null). Returns the exit code, or 128+signal. Fills
@@ -114,7 +114,9 @@ static void test_client_close_whole_row(void **state)
     assert_string_equal(out_text,
                         "1,1700000000.123456,1700000000.198292,4,10.0.0.1,40000,10.0.0.2,80,syn,"
                         "complete,0,0,0.023479,client,fin,0,client,1700000000.174875,"
-                        "1700000000.198292,capture_end,0.023417,TIME_WAIT,CLOSED,6,5,329,417,0,\n");
+                        "1700000000.198292,capture_end,0.023417,TIME_WAIT,CLOSED,6,5,329,417,0,,"
+                        /* established_ts, client_fin_ts, server_fin_ts, keepalives, max_idle */
+                        "1700000000.146935,1700000000.174610,1700000000.174875,0,\n");
 }
 
 static void test_time_wait_expired_and_msl_option(void **state)
@@ -550,6 +552,9 @@ static void test_findings_file_and_short_form(void **state)
     assert_non_null(strstr(brief, "\n  1 close / TIME_WAIT      would not help  "));
     assert_non_null(strstr(brief, "\n  4 TIME_WAIT per host     applies         peak 26"));
     assert_non_null(strstr(brief, "\n  5 SYN backlog            no evidence     "));
+    assert_non_null(strstr(brief, "\n  6 keepalive / idle       no evidence     "));
+    assert_non_null(strstr(brief, "\n  7 CLOSE_WAIT             no evidence     51 CLOSE_WAIT"));
+    assert_non_null(strstr(brief, "\n  8 FIN_WAIT2              would not help  51 FIN_WAIT2"));
     const char *packets = strstr(err_text, "packets:\n"); /* the summary's end, then these */
     assert_true(packets && packets < brief);
 
@@ -568,9 +573,39 @@ static void test_findings_file_and_short_form(void **state)
                          SAMPLES "close_client.pcap"),
                      0);
     assert_int_equal(RUN("--max-tw-buckets", "-1", SAMPLES "close_client.pcap"), 2);
+    assert_int_equal(RUN("--keepalive-time", "x", SAMPLES "close_client.pcap"), 2);
+    assert_non_null(strstr(err_text, "--keepalive-time: 'x' is not a number of seconds"));
+    assert_int_equal(RUN("--close-wait", "-1", SAMPLES "close_client.pcap"), 2);
+    assert_non_null(strstr(err_text, "--close-wait: '-1' is not a number of seconds"));
     assert_int_equal(RUN("--findings", md, "--stats", SAMPLES "close_client.pcap"), 2);
     assert_int_equal(RUN("--findings", "/nonexistent/dir/f.md", SAMPLES "close_client.pcap"), 3);
     assert_non_null(strstr(err_text, "/nonexistent/dir/f.md: cannot write"));
+}
+
+/* An application that never closes (the client in CLOSE_WAIT, the server's
+ * orphaned FIN_WAIT2 dropped): findings 7 and 8 fire; --close-wait past
+ * its 70 s quiets 7; --keepalive-time 5 finds the idle row. */
+static void test_waiting_findings_on_an_orphan(void **state)
+{
+    (void)state;
+    const char *md = tmp("findings.md");
+    assert_int_equal(
+        RUN("--findings", md, "--summary", "-o", "/dev/null", SAMPLES "fin_wait2_orphan.pcap"), 0);
+    const char *brief = strstr(err_text, "\nfindings (");
+    assert_non_null(brief);
+    assert_non_null(strstr(brief, "\n  6 keepalive / idle       would not help  "));
+    assert_non_null(strstr(brief, "\n  7 CLOSE_WAIT             applies         1 of 2 "));
+    assert_non_null(strstr(brief, "\n  8 FIN_WAIT2              applies         1 of 2 "));
+    char *text = tk_slurp(md, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "| 10.0.0.2:80 | client | 1 | 1 | 1 | 70.074836 s |"));
+    assert_non_null(strstr(text, "- conn 1: 10.0.0.1:40000 -> 10.0.0.2:80\n"));
+    free(text);
+    assert_int_equal(RUN("--findings", md, "--summary", "--close-wait", "100", "--keepalive-time",
+                         "5", "-o", "/dev/null", SAMPLES "fin_wait2_orphan.pcap"),
+                     0);
+    assert_non_null(strstr(err_text, "\n  7 CLOSE_WAIT             no evidence     "));
+    assert_non_null(strstr(err_text, "\n  6 keepalive / idle       applies         1 connections"));
 }
 
 static int setup(void **state)
@@ -619,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_progress_only_on_a_terminal),
         cmocka_unit_test(test_demo_summary),
         cmocka_unit_test(test_findings_file_and_short_form),
+        cmocka_unit_test(test_waiting_findings_on_an_orphan),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,6 +2,7 @@
  * test_findings.c: the findings (report/findings.c, findings_text.c) from
  * hand-made rows fed through the report as flows would: each finding made
  * to fire (`applies`) and kept quiet (`no evidence` / `would not help`),
+ * the waiting ones too (keepalive and idle gaps, CLOSE_WAIT, FIN_WAIT2),
  * the sweeps' edges (an end meeting a start, TIME_WAIT extending a port's
  * hold), the short form, and the memory bounds said in the report.
  */
@@ -38,6 +39,9 @@ static conn_record row(uint64_t id, uint8_t c, uint16_t cport, uint8_t srv, uint
     r.handshake = HS_COMPLETE;
     r.handshake_rtt = -1;
     r.end_reason = END_CLOSED;
+    r.established_ts = r.client_fin_ts = r.server_fin_ts = r.max_idle = -1;
+    r.end_ts = r.last_ts;
+    r.client_state = r.server_state = CONN_CLOSED;
     return r;
 }
 
@@ -50,6 +54,14 @@ static conn_record tw_row(conn_record r, conn_side side, int64_t tw_ns, conn_tw_
     r.time_wait_start = r.last_ts;
     r.time_wait_end = r.last_ts + tw_ns;
     r.time_wait_end_reason = why;
+    return r;
+}
+
+static report *new_report_with(const report_findings_config *cfg)
+{
+    report *r = report_new(NULL, 6);
+    assert_non_null(r);
+    assert_int_equal(report_enable_findings(r, cfg), 0);
     return r;
 }
 
@@ -342,6 +354,159 @@ static void test_backlog_quiet(void **state)
     report_free(r);
 }
 
+/* ---- 6. keepalive and idle connections ---- */
+
+/* An established row idle for idle_s seconds between two packets, with
+ * `probes` keepalives. */
+static conn_record idle_row(uint64_t id, int64_t idle_s, uint32_t probes)
+{
+    conn_record c = row(id, 1, (uint16_t)(40000 + id), 2, 5432, 0);
+    c.last_ts = c.first_ts + idle_s * S + S;
+    c.end_ts = c.last_ts;
+    c.max_idle = idle_s * S;
+    c.keepalives = probes;
+    c.client_state = c.server_state = CONN_ESTABLISHED;
+    return c;
+}
+
+static void test_keepalive_idle_without_probes_applies(void **state)
+{
+    (void)state;
+    report *r = new_report(-1, 0, 0);
+    conn_record c = idle_row(1, 7300, 0);
+    report_row(r, &c);
+    c = idle_row(2, 30, 0);
+    report_row(r, &c);
+    /* Open at the capture end, silent for 2.5 h since its last packet. */
+    c = idle_row(3, 5, 0);
+    c.end_reason = END_CAPTURE_END;
+    c.end_ts = c.last_ts + 9000 * S;
+    report_row(r, &c);
+    expect(r, 6, "applies", "2 connections idle for 7200 s (--keepalive-time) or longer",
+           "| idle 7200 s or longer, no probe | 2 (1 of them idle at their end) |",
+           "| longest gap | 7300.000000 s |", "| median of the connections' longest gaps | 30",
+           "- conn 1: 10.0.1.1:40001 -> 10.0.0.2:5432", "- conn 3: ", NULL);
+    report_free(r);
+
+    /* A middlebox's 5 minutes as the limit: the 30 s gap still passes. */
+    report_findings_config cfg;
+    report_findings_config_default(&cfg);
+    cfg.keepalive_time = 300 * S;
+    r = new_report_with(&cfg);
+    c = idle_row(1, 600, 0);
+    report_row(r, &c);
+    c = idle_row(2, 30, 0);
+    report_row(r, &c);
+    expect(r, 6, "applies", "1 connections idle for 300 s", NULL);
+    report_free(r);
+}
+
+static void test_keepalive_quiet(void **state)
+{
+    (void)state;
+    report *r = new_report(-1, 0, 0);
+    conn_record c = row(1, 1, 40000, 2, 80, 0); /* no gap of 1 s */
+    report_row(r, &c);
+    expect(r, 6, "no evidence", "no connection was idle for 1 s or more", NULL);
+    c = idle_row(2, 7300, 3); /* idle that long, but probed */
+    report_row(r, &c);
+    c = idle_row(3, 100, 0);
+    report_row(r, &c);
+    expect(r, 6, "would not help", "3 keepalive probes on 1 connections; longest gap 7300",
+           "| idle that long, with probes | 1 |", "- conn 2: ", NULL);
+    report_free(r);
+}
+
+/* ---- 7. CLOSE_WAIT ---- */
+
+/* The client closes at 1 s; the server's FIN after fin_s seconds (< 0:
+ * none, the server still in CLOSE_WAIT until end_s). */
+static conn_record cw_row(uint64_t id, uint16_t sport, double fin_s, int64_t end_s)
+{
+    conn_record c = row(id, 1, (uint16_t)(40000 + id), 2, sport, 0);
+    c.close_initiator = SIDE_CLIENT;
+    c.close_type = CLOSE_FIN;
+    c.client_fin_ts = c.first_ts + S;
+    c.fin_wait2_side = SIDE_CLIENT;
+    if (fin_s >= 0) {
+        c.server_fin_ts = c.client_fin_ts + (int64_t)(fin_s * 1e9);
+        c.last_ts = c.end_ts = c.server_fin_ts;
+    } else {
+        c.client_state = CONN_FIN_WAIT2;
+        c.server_state = CONN_CLOSE_WAIT;
+        c.end_reason = END_CAPTURE_END;
+        c.end_ts = c.first_ts + end_s * S;
+    }
+    return c;
+}
+
+static void test_close_wait_longer_applies(void **state)
+{
+    (void)state;
+    report *r = new_report(-1, 0, 0);
+    conn_record c = cw_row(1, 8080, 0.02, 0);
+    report_row(r, &c);
+    c = cw_row(2, 8080, 200, 0); /* closed after 200 s */
+    report_row(r, &c);
+    c = cw_row(3, 8080, -1, 900); /* never closed: at least 899 s */
+    report_row(r, &c);
+    expect(r, 7, "applies",
+           "2 of 3 CLOSE_WAIT lasted longer than 60 s (--close-wait), 1 still in CLOSE_WAIT",
+           "| still in CLOSE_WAIT | 1 (1 longer; at least 899.000000 s) |",
+           "| 10.0.0.2:8080 | server | 3 | 2 | 1 | 899.000000 s |",
+           "- conn 2: ", "- conn 3: ", NULL);
+    report_free(r);
+}
+
+static void test_close_wait_quiet(void **state)
+{
+    (void)state;
+    report *r = new_report(-1, 0, 0);
+    conn_record c = row(1, 1, 40000, 2, 80, 0); /* no FIN */
+    report_row(r, &c);
+    expect(r, 7, "no evidence", "no connection closed by one side's FIN first", NULL);
+    c = cw_row(2, 80, 0.02, 0);
+    report_row(r, &c);
+    c = cw_row(3, 80, 59, 0);
+    report_row(r, &c);
+    expect(r, 7, "no evidence", "2 CLOSE_WAIT, none longer than 60 s (longest 59.000000 s)", NULL);
+    report_free(r);
+}
+
+/* ---- 8. FIN_WAIT2 ---- */
+
+static void test_fin_wait2_past_fin_timeout_applies(void **state)
+{
+    (void)state;
+    report *r = new_report(-1, 0, 0);
+    conn_record c = cw_row(1, 80, 0.03, 0);
+    report_row(r, &c);
+    c = cw_row(2, 80, 61, 0); /* the peer's FIN after tcp_fin_timeout */
+    report_row(r, &c);
+    c = cw_row(3, 80, -1, 30); /* no FIN from the peer, 29 s: not longer */
+    report_row(r, &c);
+    expect(r, 8, "applies", "1 of 3 FIN_WAIT2 lasted longer than tcp_fin_timeout 60 s",
+           "| no FIN from the peer | 1 (0 longer; at least 29.000000 s) |", "- conn 2: ", NULL);
+    report_free(r);
+}
+
+static void test_fin_wait2_quiet(void **state)
+{
+    (void)state;
+    report *r = new_report(-1, 0, 0);
+    conn_record c = cw_row(1, 80, 0.03, 0);
+    c.fin_wait2_side = SIDE_NONE; /* FIN_WAIT1 straight to TIME_WAIT */
+    report_row(r, &c);
+    expect(r, 8, "no evidence", "no endpoint went through FIN_WAIT2", NULL);
+    c = cw_row(2, 80, 0.03, 0);
+    report_row(r, &c);
+    c = cw_row(3, 80, 0.05, 0);
+    report_row(r, &c);
+    expect(r, 8, "would not help", "2 FIN_WAIT2, median 0.0", "longest 0.050000 s",
+           "every one ended within tcp_fin_timeout (60 s)", NULL);
+    report_free(r);
+}
+
 /* ---- the short form, the switch, the bounds ---- */
 
 static void test_short_form_one_line_per_finding(void **state)
@@ -359,14 +524,17 @@ static void test_short_form_one_line_per_finding(void **state)
         "\n  4 TIME_WAIT per host     applies         peak 3 TIME_WAIT on 10.0.0.2, above "
         "--max-tw-buckets 2\n",
         "\n  5 SYN backlog            no evidence     0 accept-queue overflows, 0 of 4 "
-        "connection attempts unanswered (0.0%)\n"};
+        "connection attempts unanswered (0.0%)\n",
+        "\n  6 keepalive / idle       no evidence     no connection was idle for 1 s or more\n",
+        "\n  7 CLOSE_WAIT             no evidence     ",
+        "\n  8 FIN_WAIT2              no evidence     no endpoint went through FIN_WAIT2\n"};
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
         if (!strstr(text, lines[i]))
             fail_msg("short form lacks '%s':\n%s", lines[i], text);
     int n = 0;
     for (const char *p = text; *p; p++)
         n += *p == '\n';
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 9);
     free(text);
     report_free(r);
 }
@@ -417,6 +585,12 @@ int main(void)
         cmocka_unit_test(test_tw_hosts_within_the_buckets_quiet),
         cmocka_unit_test(test_backlog_applies),
         cmocka_unit_test(test_backlog_quiet),
+        cmocka_unit_test(test_keepalive_idle_without_probes_applies),
+        cmocka_unit_test(test_keepalive_quiet),
+        cmocka_unit_test(test_close_wait_longer_applies),
+        cmocka_unit_test(test_close_wait_quiet),
+        cmocka_unit_test(test_fin_wait2_past_fin_timeout_applies),
+        cmocka_unit_test(test_fin_wait2_quiet),
         cmocka_unit_test(test_short_form_one_line_per_finding),
         cmocka_unit_test(test_off_by_default),
         cmocka_unit_test(test_bounds_are_said),

@@ -231,9 +231,9 @@ static void test_named_samples_exist(void **state)
         "synack_before_syn.pcap",  "handshake_old_ack.pcap",
         "split_handshake.pcap",    "accept_queue_overflow.pcap",
         "syn_gave_up.pcap",        "fin_wait2_orphan.pcap",
-        "tw_fin_delivered.pcap",   "second_fin_lost.pcap",
-        "clock_step_back.pcap",    "dup_ack_sack.pcap",
-        "midstream_listener.pcap",
+        "keepalive.pcap",          "tw_fin_delivered.pcap",
+        "second_fin_lost.pcap",    "clock_step_back.pcap",
+        "dup_ack_sack.pcap",       "midstream_listener.pcap",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[1024];
@@ -526,6 +526,23 @@ static void test_sample_fin_wait2_orphan(void **state)
     SYNFIN(&r, "--fin-timeout", "0", SAMPLE("fin_wait2_orphan.pcap"));
     EXPECT_ROW(&r, "fin_wait2_orphan, --fin-timeout 0", 1, {"client_state", "CLOSE_WAIT"},
                {"server_state", "FIN_WAIT2"});
+    run_free(&r);
+}
+
+/* Keepalive probes on an idle connection, Linux's and Windows' (issue 13):
+ * counted, no state changed, no anomaly; the longest gap is 75 s. */
+static void test_sample_keepalive(void **state)
+{
+    (void)state;
+    run r;
+    SYNFIN(&r, SAMPLE("keepalive.pcap"));
+    assert_int_equal(r.t.rows, 1);
+    EXPECT_ROW(&r, "keepalive", 1, {"handshake", "complete"}, {"close_initiator", "client"},
+               {"client_state", "TIME_WAIT"}, {"server_state", "CLOSED"}, {"packets_c2s", "11"},
+               {"packets_s2c", "10"}, {"bytes_s2c", "658"}, {"fin_retransmits", "0"},
+               {"anomalies", ""}, {"established_ts", "1700000000.146935"},
+               {"client_fin_ts", "1700000195.273159"}, {"server_fin_ts", "1700000195.273424"},
+               {"keepalives", "3"}, {"max_idle", "75.000418"});
     run_free(&r);
 }
 
@@ -1126,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_sample_accept_queue_overflow),
         cmocka_unit_test(test_sample_syn_gave_up),
         cmocka_unit_test(test_sample_fin_wait2_orphan),
+        cmocka_unit_test(test_sample_keepalive),
         cmocka_unit_test(test_sample_tw_fin_delivered),
         cmocka_unit_test(test_sample_second_fin_lost),
         cmocka_unit_test(test_sample_clock_step_back),

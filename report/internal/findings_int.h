@@ -63,6 +63,14 @@ typedef struct twhost_entry {
     UT_hash_handle hh;
 } twhost_entry;
 
+/* Services by the side that held CLOSE_WAIT (key.pad: 1 client, 2 server). */
+typedef struct cw_entry {
+    service_key key;
+    uint64_t closes, over, still;
+    int64_t longest;
+    UT_hash_handle hh;
+} cw_entry;
+
 typedef struct svc_entry {
     service_key key;
     uint64_t attempts, unanswered, syn_retransmits, refused, overflows;
@@ -95,9 +103,60 @@ struct findings {
     uint32_t n_svcs;
     svc_entry other; /* services past TABLE_MAX, summed */
     examples ex_backlog;
+    /* 6: keepalive probes and idle gaps */
+    uint64_t ka_probes, ka_conns;
+    duration_series idle;    /* max_idle of the rows with a gap of 1 s or more */
+    uint64_t idle_long;      /* idle >= keepalive_time without a probe */
+    uint64_t idle_long_ka;   /* ... with probes */
+    uint64_t idle_long_open; /* of idle_long: idle at their end (censored) */
+    examples ex_idle, ex_ka;
+    /* 7: CLOSE_WAIT, from the peer's FIN to its own */
+    duration_series cw; /* the ones that ended by a FIN */
+    uint64_t cw_over, cw_still, cw_still_over, cw_reset;
+    int64_t cw_still_longest;
+    cw_entry *cws;
+    uint32_t n_cws;
+    cw_entry cw_other; /* services past TABLE_MAX, summed */
+    examples ex_cw;
+    /* 8: FIN_WAIT2, from the closer's FIN to the peer's */
+    duration_series fw2;
+    uint64_t fw2_over, fw2_open, fw2_open_over;
+    int64_t fw2_open_longest;
+    examples ex_fw2;
 };
 
 /* Sweeps every pair and host once: their peaks (findings.c). */
 void findings_sweep(findings *f);
+
+/* Adds the row's connection to x, up to EXAMPLES_MAX (findings.c). */
+void example_add(examples *x, const conn_record *c);
+
+/* ---- findings_text.c: what every finding's text uses ---------------------- */
+
+typedef enum verdict { V_NO_EVIDENCE = 0, V_APPLIES, V_WOULD_NOT_HELP } verdict;
+
+/* A finding's verdict, its key number (the short form) and why. */
+typedef struct judgement {
+    verdict v;
+    char key[256], why[384];
+} judgement;
+
+const char *addr_text(uint8_t ip_version, const uint8_t *addr, char *buf, size_t len);
+/* "ADDR:PORT", IPv6 in brackets. */
+const char *endpoint_text(uint8_t ip_version, const uint8_t *addr, uint16_t port, char *buf,
+                          size_t len);
+void write_examples(const examples *x, const char *what, FILE *out);
+double percent(uint64_t part, uint64_t whole);
+/* "## n. title", then the verdict, its key number and why. */
+void write_heading(FILE *out, int n, const char *title, const judgement *j);
+/* The short form's line of finding n. */
+void short_line(FILE *out, int n, const char *name, const judgement *j);
+
+/* ---- findings_wait.c: keepalive and idle gaps, CLOSE_WAIT, FIN_WAIT2 ----- */
+
+void waits_add(findings *f, const conn_record *c);
+void waits_write(const findings *f, int precision, FILE *out);
+void waits_write_short(const findings *f, FILE *out);
+void waits_free(findings *f);
 
 #endif
