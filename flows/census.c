@@ -16,6 +16,14 @@
  * A slot holds instance indexes only: an index whose instance has changed
  * since (ended, or reused by another one) is simply looked at again, which
  * tells whatever is due for the instance now there and nothing else.
+ *
+ * The census wants the states at its moments only (fn returns the next
+ * one). Until then a segment that may change a state only puts its instance
+ * on the `dirty` list (once); when the clock passes the moment, before any
+ * later segment is replayed, each instance on the list tells its change
+ * since the moment before, at this moment: a connection opened and closed
+ * between two moments tells one change per endpoint, not ten. A census
+ * that wants every change (its moment already passed) hears it at once.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +46,8 @@ struct census_wheel {
     int64_t told; /* the last watermark told */
     int64_t next; /* the first slot not looked at yet (absolute number) */
     int started;
+    uint32_t *dirty; /* instances whose changes wait for the moment `mark` */
+    uint32_t n_dirty, cap_dirty;
     wheel_slot slot[WHEEL_SLOTS];
 };
 
@@ -63,6 +73,7 @@ void census_free(flows_table *t)
         return;
     for (uint32_t i = 0; i < WHEEL_SLOTS; i++)
         free(t->census->slot[i].v);
+    free(t->census->dirty);
     free(t->census);
     t->census = NULL;
 }
@@ -155,6 +166,7 @@ static uint8_t counted_state(const flows_table *t, const conn *c, int i, int64_t
 static void evaluate(flows_table *t, conn *c, int64_t now, int64_t changed_at, int rearm)
 {
     int64_t next = INT64_MAX;
+    c->ep[0].census &= (uint8_t)~CENSUS_DIRTY;
     for (int i = 0; i < 2; i++) {
         int64_t at = changed_at, due;
         uint8_t want = counted_state(t, c, i, now, &at, &due);
@@ -191,10 +203,40 @@ void census_segment(flows_table *t, conn *c, const flows_seg *s, int64_t ts)
         (c->ep[0].census & CENSUS_STATE) == CONN_ESTABLISHED &&
         (c->ep[1].census & CENSUS_STATE) == CONN_ESTABLISHED)
         return;
-    /* A SYN may move the client's give-up earlier: the wheel looks again. */
-    evaluate(t, c, ts, ts, !!(s->flags & DISSECT_SYN));
     if (s->flags & DISSECT_SYN)
         listener(t, c, ts);
+    struct census_wheel *w = t->census;
+    if (ts > w->mark) {
+        /* A SYN may move the client's give-up earlier: the wheel looks again. */
+        evaluate(t, c, ts, ts, !!(s->flags & DISSECT_SYN));
+        return;
+    }
+    if (c->ep[0].census & CENSUS_DIRTY)
+        return;
+    if (w->n_dirty == w->cap_dirty) {
+        uint32_t cap = w->cap_dirty ? w->cap_dirty * 2 : 4096;
+        uint32_t *v = realloc(w->dirty, cap * sizeof(*v));
+        if (!v) {
+            evaluate(t, c, ts, ts, 1); /* no room to wait: told at once */
+            return;
+        }
+        w->dirty = v;
+        w->cap_dirty = cap;
+    }
+    c->ep[0].census |= CENSUS_DIRTY;
+    w->dirty[w->n_dirty++] = conntab_index(t->tab, c);
+}
+
+/* The instances on the dirty list tell their changes, at `at`. */
+static void flush_dirty(flows_table *t, int64_t at)
+{
+    struct census_wheel *w = t->census;
+    for (uint32_t j = 0; j < w->n_dirty; j++) {
+        conn *c = conn_at(t, w->dirty[j]);
+        if (c->list != LIST_FREE && (c->ep[0].census & CENSUS_DIRTY))
+            evaluate(t, c, at, at, 1);
+    }
+    w->n_dirty = 0;
 }
 
 void census_leave(flows_table *t, conn *c, int64_t when)
@@ -267,18 +309,24 @@ int64_t census_advance(flows_table *t)
         w->next = now_slot - WHEEL_SLOTS;
     }
     const int64_t now = t->clock - t->offset;
+    if (w->n_dirty && now > w->mark)
+        flush_dirty(t, w->mark); /* before any segment after the moment */
     while (w->next < now_slot) {
         look_at(t, &w->slot[(uint64_t)w->next & (WHEEL_SLOTS - 1)], now);
         w->next++;
     }
     /* Every slot before the clock's own has been looked at. */
     tell_mark(t, (now_slot << WHEEL_SHIFT) - t->offset - 1);
-    return (now_slot + 1) << WHEEL_SHIFT;
+    int64_t due = (now_slot + 1) << WHEEL_SHIFT;
+    if (w->n_dirty && w->mark < INT64_MAX - t->offset - 1 && w->mark + t->offset + 1 < due)
+        due = w->mark + t->offset + 1; /* the first segment after the moment */
+    return due;
 }
 
 void census_finish(flows_table *t)
 {
     const int64_t now = t->clock - t->offset;
+    flush_dirty(t, now < t->census->mark ? now : t->census->mark);
     for (uint32_t i = 0; i < WHEEL_SLOTS; i++)
         look_at_once(t, &t->census->slot[i], now);
 }

@@ -99,8 +99,9 @@ typedef struct endpoint {
 } endpoint;
 
 /* endpoint.census: the state the census last counted (low bits; CLOSED:
- * not counted), and for a server whether its listener was told. */
-enum { CENSUS_STATE = 0x0f, CENSUS_LISTENER = 0x10 };
+ * not counted), for a server whether its listener was told, and on ep[0]
+ * whether the instance waits on the dirty list (census.c). */
+enum { CENSUS_STATE = 0x0f, CENSUS_LISTENER = 0x10, CENSUS_DIRTY = 0x20 /* ep[0] only */ };
 
 /* Instance-level handshake evidence (what the `handshake` column says). */
 enum {

@@ -46,12 +46,7 @@ void report_census_free(report_census *rc)
 {
     if (!rc)
         return;
-    census_host *h, *htmp;
-    HASH_ITER(hh, rc->hosts, h, htmp)
-    {
-        HASH_DEL(rc->hosts, h);
-        free(h);
-    }
+    host_table_free(&rc->hosts);
     struct census_listener *l, *ltmp;
     HASH_ITER(hh, rc->listeners, l, ltmp)
     {
@@ -73,37 +68,18 @@ uint64_t report_census_late(const report_census *rc)
 
 /* ---- hosts ---------------------------------------------------------------- */
 
-static uint32_t cache_slot(const host_key *k)
-{
-    uint64_t w[2];
-    memcpy(w, k->addr, sizeof(w));
-    uint64_t x = (w[0] ^ w[1] * 0x9e3779b97f4a7c15u) * 0xbf58476d1ce4e5b9u;
-    return (uint32_t)(x >> 54) & (CENSUS_CACHE - 1);
-}
-
 /* The host of this address; the overflow past HOSTS_MAX hosts. */
 static census_host *host_of(report_census *rc, uint8_t ip_version, const uint8_t *addr)
 {
-    host_key k = host_key_of(ip_version, addr);
-    uint32_t slot = cache_slot(&k);
-    census_host *h = rc->cache[slot];
-    if (h && memcmp(&h->key, &k, sizeof(k)) == 0)
-        return h;
-    HASH_FIND(hh, rc->hosts, &k, sizeof(k), h);
-    if (!h && rc->n_hosts < HOSTS_MAX && (h = calloc(1, sizeof(*h)))) {
-        h->key = k;
-        HASH_ADD(hh, rc->hosts, key, sizeof(h->key), h);
-        if (!h->hh.tbl) {
-            free(h);
-            h = NULL;
-        } else {
-            h->idx = rc->n_hosts++;
-            rc->by_idx[h->idx] = h;
-        }
-    }
+    int added;
+    census_host *h =
+        (census_host *)host_table_get(&rc->hosts, ip_version, addr, sizeof(census_host), &added);
     if (!h)
         return &rc->overflow;
-    rc->cache[slot] = h;
+    if (added) {
+        h->idx = rc->n_hosts++;
+        rc->by_idx[h->idx] = h;
+    }
     return h;
 }
 

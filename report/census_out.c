@@ -21,7 +21,8 @@ const char *census_host_text(const census_host *h, char *buf, size_t len)
         snprintf(buf, len, "other");
         return buf;
     }
-    if (!inet_ntop(h->key.ip_version == 4 ? AF_INET : AF_INET6, h->key.addr, buf, (socklen_t)len))
+    if (!inet_ntop(h->head.key.ip_version == 4 ? AF_INET : AF_INET6, h->head.key.addr, buf,
+                   (socklen_t)len))
         snprintf(buf, len, "?");
     return buf;
 }
@@ -206,9 +207,10 @@ static const census_host *plot_host(report_census *rc, const readback *b)
     if (inet_pton(v == 4 ? AF_INET : AF_INET6, want, addr) != 1)
         return NULL;
     host_key k = host_key_of(v, addr);
-    census_host *h;
-    HASH_FIND(hh, rc->hosts, &k, sizeof(k), h);
-    return h;
+    for (uint32_t i = 0; i < rc->n_hosts; i++)
+        if (memcmp(&rc->by_idx[i]->head.key, &k, sizeof(k)) == 0)
+            return rc->by_idx[i];
+    return NULL;
 }
 
 /* Draws the series gathered; returns 0, or -1 after a message. */

@@ -79,62 +79,11 @@ struct listen_entry {
 
 /* The census of the host at addr: its own, or `other` past HOSTS_MAX (or
  * when memory runs out). */
-#define HOST_CACHE_SLOTS 16384u     /* a power of 2 */
-#define HOST_BITS        (1u << 20) /* 128 KiB; a power of 2 */
-
-static uint64_t host_fp(const host_key *k)
-{
-    uint64_t a, b;
-    memcpy(&a, k->addr, 8);
-    memcpy(&b, k->addr + 8, 8);
-    uint64_t h =
-        (a ^ (b * UINT64_C(0x9e3779b97f4a7c15)) ^ k->ip_version) * UINT64_C(0xbf58476d1ce4e5b9);
-    return (h ^ (h >> 31)) | 1; /* never 0: an empty slot */
-}
-
-/*
- * The host's census entry, or `other` past HOSTS_MAX. At archive scale most
- * endpoints open at the end are distinct clients: a direct-mapped cache of
- * fingerprints finds the recent (a server, a busy client) without touching
- * the table, and once the table is full a bit per fingerprint tells most
- * hosts that are not in it without a lookup. Both only spare work: without
- * memory for them, every endpoint looks up the table.
- */
 static host_census *host_of(report_stats *s, uint8_t ip_version, const uint8_t addr[16])
 {
-    host_key k = host_key_of(ip_version, addr);
-    if (!s->recent)
-        s->recent = calloc(HOST_CACHE_SLOTS, sizeof(struct host_slot));
-    if (!s->member_bits)
-        s->member_bits = calloc(HOST_BITS / 64, sizeof(uint64_t));
-    uint64_t fp = host_fp(&k);
-    struct host_slot *slot = s->recent ? &s->recent[(fp >> 40) & (HOST_CACHE_SLOTS - 1)] : NULL;
-    if (slot && slot->fp == fp && memcmp(&slot->h->key, &k, sizeof(k)) == 0)
-        return slot->h;
-    uint32_t bit = (uint32_t)fp & (HOST_BITS - 1);
-    if (s->member_bits && s->n_hosts >= HOSTS_MAX &&
-        !(s->member_bits[bit / 64] & (UINT64_C(1) << (bit % 64))))
-        return &s->other; /* not in the full table */
-    host_census *h;
-    HASH_FIND(hh, s->hosts, &k, sizeof(k), h);
-    if (!h) {
-        if (s->n_hosts >= HOSTS_MAX || !(h = calloc(1, sizeof(*h))))
-            return &s->other;
-        h->key = k;
-        HASH_ADD(hh, s->hosts, key, sizeof(h->key), h);
-        if (!h->hh.tbl) { /* uthash could not add it */
-            free(h);
-            return &s->other;
-        }
-        s->n_hosts++;
-        if (s->member_bits)
-            s->member_bits[bit / 64] |= UINT64_C(1) << (bit % 64);
-    }
-    if (slot) {
-        slot->fp = fp;
-        slot->h = h;
-    }
-    return h;
+    int added;
+    host_head *h = host_table_get(&s->hosts, ip_version, addr, sizeof(host_census), &added);
+    return h ? (host_census *)h : &s->other;
 }
 
 static void count_state(report_stats *s, uint8_t ip_version, const uint8_t addr[16], conn_state st)
@@ -209,29 +158,20 @@ void report_stats_add(report_stats *s, const conn_record *c)
 
 void report_stats_free(report_stats *s)
 {
-    free(s->recent);
-    free(s->member_bits);
-    s->recent = NULL;
-    s->member_bits = NULL;
     duration_free(&s->tw_expired);
     duration_free(&s->tw_reused);
-    host_census *h, *htmp;
+    host_table_free(&s->hosts);
     listen_entry *e, *etmp;
     /* uthash's documented way to empty a table; the analyzer cannot follow
      * HASH_DEL's bookkeeping through the saved next pointer. */
     // NOLINTBEGIN(clang-analyzer-unix.Malloc)
-    HASH_ITER(hh, s->hosts, h, htmp)
-    {
-        HASH_DEL(s->hosts, h);
-        free(h);
-    }
     HASH_ITER(hh, s->listeners, e, etmp)
     {
         HASH_DEL(s->listeners, e);
         free(e);
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
-    s->n_hosts = s->n_listeners = 0;
+    s->n_listeners = 0;
 }
 
 /* ---- the text ------------------------------------------------------------ */
@@ -385,15 +325,16 @@ static int busier(const host_census *a, const host_census *b)
 {
     if (a->sockets != b->sockets)
         return a->sockets > b->sockets;
-    if (a->key.ip_version != b->key.ip_version)
-        return a->key.ip_version < b->key.ip_version;
-    return memcmp(a->key.addr, b->key.addr, sizeof(a->key.addr)) < 0;
+    if (a->head.key.ip_version != b->head.key.ip_version)
+        return a->head.key.ip_version < b->head.key.ip_version;
+    return memcmp(a->head.key.addr, b->head.key.addr, sizeof(a->head.key.addr)) < 0;
 }
 
 static void print_host(const host_census *h, FILE *f)
 {
     char addr[INET6_ADDRSTRLEN];
-    if (!inet_ntop(h->key.ip_version == 4 ? AF_INET : AF_INET6, h->key.addr, addr, sizeof(addr)))
+    if (!inet_ntop(h->head.key.ip_version == 4 ? AF_INET : AF_INET6, h->head.key.addr, addr,
+                   sizeof(addr)))
         snprintf(addr, sizeof(addr), "?");
     fprintf(f, "  %s: %llu socket%s\n", addr, (unsigned long long)h->sockets,
             h->sockets == 1 ? "" : "s");
@@ -406,7 +347,7 @@ static void print_hosts(const report_stats *s, FILE *f)
     const host_census *top[HOSTS_SHOWN];
     size_t n_top = 0;
     uint64_t sockets = 0;
-    for (const host_census *h = s->hosts; h; h = h->hh.next) {
+    for (const host_census *h = (const host_census *)s->hosts.head; h; h = h->head.hh.next) {
         sockets += h->sockets;
         if (n_top == HOSTS_SHOWN && !busier(h, top[n_top - 1]))
             continue;
@@ -422,9 +363,9 @@ static void print_hosts(const report_stats *s, FILE *f)
         print_host(top[i], f);
         sockets -= top[i]->sockets;
     }
-    if (s->n_hosts > n_top)
+    if (s->hosts.n > n_top)
         fprintf(f, "  ... %llu more hosts (%llu sockets) left out: only the %d busiest are shown\n",
-                (unsigned long long)(s->n_hosts - n_top), (unsigned long long)sockets, HOSTS_SHOWN);
+                (unsigned long long)(s->hosts.n - n_top), (unsigned long long)sockets, HOSTS_SHOWN);
     if (s->other.sockets) {
         fprintf(f, "  other (the hosts past the first %u tracked, summed): %llu sockets\n",
                 HOSTS_MAX, (unsigned long long)s->other.sockets);

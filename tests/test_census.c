@@ -27,6 +27,15 @@ typedef struct recorder {
 } recorder;
 
 static recorder rec;
+static int64_t moment_step; /* > 0: the census wants moments T0 + k * step only */
+
+/* The moment after ts a census with moments every moment_step wants. */
+static int64_t wanted_after(int64_t ts)
+{
+    if (moment_step <= 0)
+        return INT64_MIN; /* every change at once */
+    return T0 + ((ts - T0) / moment_step + 1) * moment_step;
+}
 
 static int64_t record(void *ctx, const flows_change *ch)
 {
@@ -34,7 +43,7 @@ static int64_t record(void *ctx, const flows_change *ch)
     if (ch->kind == FLOWS_CHANGE_MARK) {
         assert_true(ch->ts > r->last_mark);
         r->last_mark = ch->ts;
-        return INT64_MIN;
+        return wanted_after(ch->ts);
     }
     if (ch->kind != FLOWS_CHANGE_START && ch->ts <= r->last_mark)
         r->after_mark++;
@@ -44,11 +53,12 @@ static int64_t record(void *ctx, const flows_change *ch)
     if (ch->addr)
         memcpy(t->addr, ch->addr, 16);
     t->ch.addr = t->addr;
-    return INT64_MIN;
+    return wanted_after(r->last_mark > ch->ts ? r->last_mark : ch->ts - 1);
 }
 
 static int census_setup(void **state)
 {
+    moment_step = 0;
     int rc = sim_setup(state);
     memset(&rec, 0, sizeof(rec));
     rec.last_mark = INT64_MIN;
@@ -193,6 +203,43 @@ static void test_unseen_timers_told_at_their_moment(void **state)
     EXPECT_INT(fw2, 1);
     EXPECT_INT(rcvd, 1);
     EXPECT_INT(rec.after_mark, 0);
+    done();
+}
+
+/* A census with moments every second: a connection opened and closed
+ * between two moments tells each endpoint's net change once, at the
+ * moment, before any later segment; TIME_WAIT's end still at its own time. */
+static void test_changes_wait_for_the_moment(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, NULL);
+    memset(&rec, 0, sizeof(rec));
+    rec.last_mark = INT64_MIN;
+    moment_step = SEC;
+    assert_int_equal(flows_set_census(s.t, record, &rec), 0);
+    conv c;
+    conv_init(&c, &s);
+    s.now = T0 + 100 * MS;
+    tx(&c, C, F_SYN, 0, 0);
+    tx(&c, S, F_SA, 0, MS);
+    tx(&c, C, F_A, 0, MS);
+    tx(&c, C, F_FA, 0, 100 * MS);
+    tx(&c, S, F_A, 0, MS);
+    int64_t fin2 = tx(&c, S, F_FA, 0, MS);
+    tx(&c, C, F_A, 0, MS);
+    keep_time(&s, T0 + 70 * SEC, 500 * MS);
+    const told *cl[16], *sv[16];
+    size_t nc = changes_of(1, cl, 16), ns = changes_of(2, sv, 16);
+    EXPECT_INT(nc, 2);
+    EXPECT_INT(ns, 0); /* SYN_RCVD .. CLOSED within the second: no change */
+    if (nc == 2) {
+        EXPECT_CHANGE(cl[0], "CLOSED", "TIME_WAIT", T0 + SEC);
+        EXPECT_CHANGE(cl[1], "TIME_WAIT", "CLOSED", fin2 + 60 * SEC);
+    }
+    EXPECT_INT(rec.after_mark, 0);
+    moment_step = 0;
+    sim_free(&s);
     done();
 }
 
@@ -419,6 +466,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unseen_timers_told_at_their_moment, census_setup,
                                         sim_teardown),
         cmocka_unit_test_setup(test_rows_unchanged_by_the_census, checks_setup),
+        cmocka_unit_test_setup(test_changes_wait_for_the_moment, checks_setup),
         cmocka_unit_test_setup(test_csv_per_host_and_all, checks_setup),
         cmocka_unit_test_setup(test_busiest_hosts_and_other, checks_setup),
         cmocka_unit_test_setup(test_at_tables, checks_setup),

@@ -18,19 +18,17 @@
 
 #define CENSUS_END      UINT32_MAX
 #define CENSUS_OVERFLOW HOSTS_MAX /* the host index of those past HOSTS_MAX */
-#define CENSUS_CACHE    1024u     /* direct-mapped cache of recent hosts */
 /* Census moments over time written at most (11.5 days at 1 s): a capture
  * spanning more (or a damaged timestamp years ahead) is cut there, said. */
 #define CENSUS_MOMENTS_MAX 1000000u
 
 typedef struct census_host {
-    host_key key;
+    host_head head; /* first (hosts.c) */
     uint32_t idx;
     uint32_t open;  /* the sum of n[] */
     uint32_t peak;  /* open's largest value at a census moment */
     uint32_t dirty; /* the moment number it last changed in, + 1 */
     int32_t n[CONN_STATE_COUNT];
-    UT_hash_handle hh;
 } census_host;
 
 /* A record of the temporary file. */
@@ -56,11 +54,10 @@ struct report_census {
     int64_t next; /* the next census moment: min of the two */
     int64_t last; /* the last moment committed */
     uint64_t moments;
-    census_host *hosts; /* uthash */
+    host_table hosts; /* of census_host */
     census_host **by_idx;
     uint32_t n_hosts;
-    census_host overflow; /* the hosts past HOSTS_MAX, summed */
-    census_host *cache[CENSUS_CACHE];
+    census_host overflow;              /* the hosts past HOSTS_MAX, summed */
     struct census_listener *listeners; /* uthash of server endpoints */
     uint32_t n_listeners;
     uint64_t listen_untold;

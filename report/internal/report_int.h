@@ -125,11 +125,44 @@ static inline service_key service_key_of(const conn_record *c)
         }                                                                                          \
     } while (0)
 
-typedef struct host_census {
+/*
+ * The hosts of a table (hosts.c): at most HOSTS_MAX entries, each starting
+ * with a host_head, in a uthash keyed by the host (hashed once, by its
+ * fingerprint). At archive scale most endpoints are distinct clients: a
+ * direct-mapped cache of fingerprints finds the recent ones (a server, a
+ * busy client) without touching the table, and once the table is full a
+ * bit per fingerprint tells most hosts that are not in it without a lookup.
+ * Both only spare work: without memory for them, every host looks up the
+ * table. All zero is an empty table.
+ */
+typedef struct host_head {
     host_key key;
+    UT_hash_handle hh;
+} host_head;
+
+typedef struct host_table {
+    host_head *head; /* uthash */
+    uint32_t n;
+    struct host_slot {
+        uint64_t fp; /* the host's fingerprint: compared before the entry is read */
+        host_head *h;
+    } * recent;            /* HOST_CACHE_SLOTS entries */
+    uint64_t *member_bits; /* a bit per fingerprint of a host in the table */
+} host_table;
+
+/* The entry of the host at addr; a new one is `size` bytes (a host_head
+ * first), zeroed, and *added set. NULL past HOSTS_MAX hosts or when memory
+ * runs out. */
+host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
+                          int *added);
+/* Frees every entry and the table's memory (not t itself). */
+void host_table_free(host_table *t);
+
+/* A host's endpoints per state at capture end, LISTEN included. */
+typedef struct host_census {
+    host_head head;   /* first */
     uint64_t sockets; /* the sum of states[] */
     uint64_t states[CONN_STATE_COUNT];
-    UT_hash_handle hh;
 } host_census;
 
 typedef struct listen_entry listen_entry; /* summary.c */
@@ -148,15 +181,7 @@ typedef struct report_stats {
      * still open then (CLOSED and the rows' LISTEN not counted), and LISTEN
      * as the distinct server endpoints seen accepting a connection. */
     uint64_t end_states[CONN_STATE_COUNT];
-    host_census *hosts; /* uthash, n_hosts <= HOSTS_MAX entries */
-    /* A direct-mapped cache in front of the table: most rows' hosts were
-     * seen lately (a server, a busy client); NULL when empty. */
-    struct host_slot {
-        uint64_t fp; /* the host's fingerprint: compared before the entry is read */
-        host_census *h;
-    } * recent;            /* HOST_CACHE_SLOTS entries */
-    uint64_t *member_bits; /* a bit per fingerprint of a host in the table */
-    uint32_t n_hosts;
+    host_table hosts;        /* of host_census */
     host_census other;       /* the hosts past HOSTS_MAX, summed */
     listen_entry *listeners; /* uthash of server endpoints, <= LISTEN_MAX */
     uint32_t n_listeners;
