@@ -1175,6 +1175,36 @@ static void busy_server(void)
     finish(f, "busy_server.pcap");
 }
 
+/*
+ * Client port pressure: one application host, 10.0.5.1, opens a new
+ * connection to a database, 10.0.0.80:5432, every 200 ms for 60 s (300
+ * connections, local ports 40000 up), sends a query, reads the answer and
+ * closes first: each port then sits in the client's TIME_WAIT for 60 s, so
+ * about 300 are held at once at the end: most of a 400-port range.
+ */
+static void port_pressure(void)
+{
+    gen_file *f = open_eth("port_pressure.pcap");
+    if (f == NULL) {
+        return;
+    }
+    uint64_t rng = 0x706f727470727373u;
+    for (uint32_t i = 0; i < 300; i++) {
+        uint64_t t0 = START + MS(200) * i + gen_rand_range(&rng, 0, 50000) * GEN_NS_PER_US / 1000;
+        gen_conv c = conv(f, "10.0.5.1", (uint16_t)(40000 + i), "10.0.0.80", 5432, t0);
+        gen_send(&c, C2S, SYN, 0, 0);
+        gen_send(&c, S2C, SYN | ACK, 0, US(210.4) + gen_rand_range(&rng, 0, 30000));
+        gen_send(&c, C2S, ACK, 0, US(180.2) + gen_rand_range(&rng, 0, 30000));
+        gen_send(&c, C2S, PSH | ACK, gen_rand_range(&rng, 60, 160), US(40.3));
+        gen_send(&c, S2C, PSH | ACK, gen_rand_range(&rng, 100, 400),
+                 MS(2) + gen_rand_range(&rng, 0, 3000000));
+        gen_send(&c, C2S, FIN | ACK, 0, MS(1) + gen_rand_range(&rng, 0, 999999));
+        gen_send(&c, S2C, FIN | ACK, 0, US(150.7) + gen_rand_range(&rng, 0, 99999));
+        gen_send(&c, C2S, ACK, 0, US(190.1) + gen_rand_range(&rng, 0, 30000));
+    }
+    finish(f, "port_pressure.pcap");
+}
+
 /* ------------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -1237,6 +1267,7 @@ int main(int argc, char **argv)
     dup_ack_sack();
     midstream_listener();
     busy_server();
+    port_pressure();
 
     return failures ? 1 : 0;
 }

@@ -206,6 +206,30 @@ static void test_plot(void **state)
     assert_non_null(strstr(err_text, "192.0.2.9 has no endpoint in the capture"));
 }
 
+/* The worked example of a client running out of ports (README): its
+ * TIME_WAIT climbs by five a second; the port-pressure finding fires. */
+static void test_port_pressure_example(void **state)
+{
+    (void)state;
+    const char *csv = tmp("pp.csv");
+    assert_int_equal(RUN("-q", "-o", tmp("rows.csv"), "--census", csv, "--at", "+30", "--summary",
+                         "--findings", tmp("pp.md"), "--port-range", "40000-40399",
+                         SAMPLES "port_pressure.pcap"),
+                     0);
+    char *text = tk_slurp(csv, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "1700000030.123458,10.0.5.1,0,0,0,0,0,0,0,150,0,0\n"));
+    assert_non_null(strstr(text, "1700000059.123458,10.0.5.1,0,1,0,0,0,0,0,295,0,0\n"));
+    free(text);
+    char line[128];
+    snprintf(line, sizeof(line), "  %-40s TIME_WAIT 150\n", "10.0.5.1");
+    assert_non_null(strstr(err_text, line));
+    assert_non_null(strstr(err_text,
+                           "2 port pressure          applies         peak 300 local ports "
+                           "held at once by 10.0.5.1 -> 10.0.0.80:5432 (75.0% of "
+                           "40000-40399)"));
+}
+
 static void test_usage_errors(void **state)
 {
     (void)state;
@@ -248,7 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_census_over_time),       cmocka_unit_test(test_census_hosts),
         cmocka_unit_test(test_at_agrees_with_summary), cmocka_unit_test(test_plot),
-        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_port_pressure_example),  cmocka_unit_test(test_usage_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -234,6 +234,7 @@ static void test_named_samples_exist(void **state)
         "keepalive.pcap",          "tw_fin_delivered.pcap",
         "second_fin_lost.pcap",    "clock_step_back.pcap",
         "dup_ack_sack.pcap",       "midstream_listener.pcap",
+        "port_pressure.pcap",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[1024];
