@@ -33,6 +33,7 @@
 #define WHEEL_SHIFT   24    /* 16.8 ms a slot */
 #define WHEEL_SLOTS   8192u /* 137 s around; later timers wait in the last slot */
 #define WHEEL_SLOT_NS (INT64_C(1) << WHEEL_SHIFT)
+#define LISTEN_RECENT 4096u /* a power of 2 */
 
 typedef struct wheel_slot {
     uint32_t *v;
@@ -46,6 +47,9 @@ struct census_wheel {
     int64_t told; /* the last watermark told */
     int64_t next; /* the first slot not looked at yet (absolute number) */
     int started;
+    /* Fingerprints of listeners told lately (a direct-mapped cache): a busy
+     * server answers thousands of SYNs, and its listener is told once. */
+    uint64_t listen_recent[LISTEN_RECENT];
     uint32_t *dirty; /* instances whose changes wait for the moment `mark` */
     uint32_t n_dirty, cap_dirty;
     wheel_slot slot[WHEEL_SLOTS];
@@ -191,6 +195,17 @@ static void listener(flows_table *t, conn *c, int64_t ts)
     flows_change ch = {.kind = FLOWS_CHANGE_LISTEN, .ts = ts};
     ch.addr = endpoint_addr(c, SERVER, &ch.port);
     ch.ip_version = key_ip_version(&c->key);
+    uint64_t w[2];
+    memcpy(w, ch.addr, sizeof(w));
+    uint64_t fp =
+        (w[0] ^ (w[1] * UINT64_C(0x9e3779b97f4a7c15)) ^ ((uint64_t)ch.port << 8 | ch.ip_version));
+    fp = (fp ^ (fp >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    fp = (fp ^ (fp >> 27)) * UINT64_C(0x94d049bb133111eb);
+    fp ^= fp >> 31;
+    uint64_t *slot = &t->census->listen_recent[fp & (LISTEN_RECENT - 1)];
+    if (*slot == (fp | 1))
+        return; /* told already (a fingerprint of 64 bits: a clash is not a concern) */
+    *slot = fp | 1;
     tell(t, &ch);
 }
 

@@ -31,13 +31,13 @@ host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[
     if (!t->member_bits)
         t->member_bits = calloc(HOST_BITS / 64, sizeof(uint64_t));
     uint64_t fp = host_fp(&k);
-    struct host_slot *slot = t->recent ? &t->recent[(fp >> 40) & (HOST_CACHE_SLOTS - 1)] : NULL;
-    if (slot && slot->fp == fp && memcmp(&slot->h->key, &k, sizeof(k)) == 0)
-        return slot->h;
     uint32_t bit = (uint32_t)fp & (HOST_BITS - 1);
     if (t->member_bits && t->n >= HOSTS_MAX &&
         !(t->member_bits[bit / 64] & (UINT64_C(1) << (bit % 64))))
-        return NULL; /* not in the full table */
+        return NULL; /* not in the full table: the bit first (one line, no entry) */
+    struct host_slot *slot = t->recent ? &t->recent[(fp >> 40) & (HOST_CACHE_SLOTS - 1)] : NULL;
+    if (slot && slot->fp == fp && memcmp(&slot->h->key, &k, sizeof(k)) == 0)
+        return slot->h;
     unsigned hashv = (unsigned)(fp >> 32);
     host_head *h;
     HASH_FIND_BYHASHVALUE(hh, t->head, &k, sizeof(k), hashv, h);
