@@ -140,6 +140,13 @@ static void add_backlog(findings *f, const conn_record *c)
     s->overflows += overflow;
     if (overflow || c->handshake == HS_SYN_ONLY)
         example_add(&f->ex_backlog, c);
+    /* The server held a request in SYN_RCVD from the SYN until the ACK
+     * that completed the handshake, or its last packet when none did (or
+     * its accept queue dropped that ACK). */
+    if (s != &f->other && (c->handshake == HS_COMPLETE || c->handshake == HS_NO_ACK)) {
+        int done = c->handshake == HS_COMPLETE && !overflow && c->established_ts >= c->first_ts;
+        ivals_push(&s->rcvd, &f->rcvd_budget, c->first_ts, done ? c->established_ts : c->last_ts);
+    }
 }
 
 void findings_add(findings *f, const conn_record *c)
@@ -185,6 +192,7 @@ void findings_free(findings *f)
     HASH_ITER(hh, f->svcs, s, stmp)
     {
         HASH_DEL(f->svcs, s);
+        free(s->rcvd.v);
         free(s);
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
@@ -236,6 +244,8 @@ void findings_sweep(findings *f)
         most = p->iv.n > most ? p->iv.n : most;
     for (twhost_entry *h = f->twhosts; h; h = h->hh.next)
         most = h->iv.n > most ? h->iv.n : most;
+    for (svc_entry *v = f->svcs; v; v = v->hh.next)
+        most = v->rcvd.n > most ? v->rcvd.n : most;
     int64_t *scratch = malloc(((size_t)most * 2 + 1) * sizeof(*scratch));
     if (!scratch)
         return; /* the peaks stay 0: said as no evidence */
@@ -243,5 +253,7 @@ void findings_sweep(findings *f)
         sweep(&p->iv, scratch);
     for (twhost_entry *h = f->twhosts; h; h = h->hh.next)
         sweep(&h->iv, scratch);
+    for (svc_entry *v = f->svcs; v; v = v->hh.next)
+        sweep(&v->rcvd, scratch);
     free(scratch);
 }

@@ -404,34 +404,40 @@ static void judge_backlog(const findings *f, const svc_entry *top, judgement *j)
              (unsigned long long)top->attempts);
 }
 
-static void write_svc_row(const svc_entry *s, const char *name, FILE *out)
+static void write_svc_row(const svc_entry *s, const char *name, int precision, FILE *out)
 {
-    fprintf(out, "| %s | %llu | %llu (%.1f%%) | %llu | %llu | %llu |\n", name,
+    char at[96] = "";
+    if (s->rcvd.peak)
+        when_text(s->rcvd.peak_at, precision, at, sizeof(at));
+    fprintf(out, "| %s | %llu | %llu (%.1f%%) | %llu | %llu | %llu | %llu%s%s |\n", name,
             (unsigned long long)s->attempts, (unsigned long long)s->unanswered,
             percent(s->unanswered, s->attempts), (unsigned long long)s->syn_retransmits,
-            (unsigned long long)s->refused, (unsigned long long)s->overflows);
+            (unsigned long long)s->refused, (unsigned long long)s->overflows,
+            (unsigned long long)s->rcvd.peak, at[0] ? " at " : "", at);
 }
 
-static void write_backlog(findings *f, FILE *out)
+static void write_backlog(findings *f, int precision, FILE *out)
 {
     svc_entry **v = svcs_sorted(f);
     judgement j;
     judge_backlog(f, v ? v[0] : NULL, &j);
     write_heading(out, 5, "SYN backlog per server IP:port", &j);
-    fprintf(out, "\nAttempts are the rows whose client sent a SYN (all but midstream).\n");
+    fprintf(out, "\nAttempts are the rows whose client sent a SYN (all but midstream). Peak "
+                 "SYN_RCVD: the most requests the server held at once, each from the SYN to "
+                 "the ACK that completed the handshake (to its last packet when none did).\n");
     if (v || f->other.attempts)
         fprintf(out, "\n| server | attempts | unanswered SYNs | SYN retransmits | refused | "
-                     "accept-queue overflows |\n|---|---|---|---|---|---|\n");
+                     "accept-queue overflows | peak SYN_RCVD |\n|---|---|---|---|---|---|---|\n");
     for (uint32_t i = 0; v && i < f->n_svcs && i < SHOWN_MAX; i++) {
         char s[64];
         write_svc_row(
             v[i], endpoint_text(v[i]->key.ip_version, v[i]->key.addr, v[i]->key.port, s, sizeof(s)),
-            out);
+            precision, out);
     }
     if (f->other.attempts) {
         char name[96];
         snprintf(name, sizeof(name), "other (past the first %u services, summed)", TABLE_MAX);
-        write_svc_row(&f->other, name, out);
+        write_svc_row(&f->other, name, precision, out);
     }
     if (f->n_svcs > SHOWN_MAX)
         fprintf(out, "\n%u more services not shown.\n", f->n_svcs - SHOWN_MAX);
@@ -452,7 +458,7 @@ int findings_write(findings *f, int precision, FILE *out)
     write_ports(f, precision, out);
     write_reuse(f, precision, out);
     write_tw_hosts(f, precision, out);
-    write_backlog(f, out);
+    write_backlog(f, precision, out);
     waits_write(f, precision, out);
     return ferror(out) ? -1 : 0;
 }

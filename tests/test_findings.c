@@ -354,6 +354,33 @@ static void test_backlog_quiet(void **state)
     report_free(r);
 }
 
+/* Peak SYN_RCVD: requests held from the SYN to the handshake's ACK (an
+ * overflowed or unacked one to its last packet) overlap. */
+static void test_backlog_peak_syn_rcvd(void **state)
+{
+    (void)state;
+    report *r = new_report(-1, 0, 0);
+    static const int64_t at[] = {0, 1, 5};
+    for (int i = 0; i < 3; i++) {
+        conn_record c = row(1 + (uint64_t)i, 1, (uint16_t)(30000 + i), 2, 80, at[i]);
+        c.established_ts = c.first_ts + 2 * S; /* the ACK 2 s after the SYN */
+        c.last_ts = c.first_ts + 3 * S;
+        report_row(r, &c);
+    }
+    conn_record o = row(4, 1, 30003, 2, 80, 5);
+    o.anomalies = ANOM_ACCEPT_QUEUE_OVERFLOW; /* held to its last packet, 6 s */
+    o.established_ts = o.first_ts + S / 10;
+    report_row(r, &o);
+    expect(r, 5, "applies", "| 10.0.0.2:80 | 4 | 0 (0.0%) | 0 | 0 | 1 | 2 at 1700000001.000000",
+           NULL);
+    report_free(r);
+    r = new_report(-1, 0, 0);
+    feed_backlog(r, 3, 0, 0); /* one after the other */
+    expect(r, 5, "no evidence", "| 10.0.0.2:80 | 3 | 0 (0.0%) | 0 | 0 | 0 | 1 at 1700000000.000000",
+           NULL);
+    report_free(r);
+}
+
 /* ---- 6. keepalive and idle connections ---- */
 
 /* An established row idle for idle_s seconds between two packets, with
@@ -584,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_tw_hosts_above_the_buckets_applies),
         cmocka_unit_test(test_tw_hosts_within_the_buckets_quiet),
         cmocka_unit_test(test_backlog_applies),
+        cmocka_unit_test(test_backlog_peak_syn_rcvd),
         cmocka_unit_test(test_backlog_quiet),
         cmocka_unit_test(test_keepalive_idle_without_probes_applies),
         cmocka_unit_test(test_keepalive_quiet),

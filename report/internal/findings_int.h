@@ -74,6 +74,7 @@ typedef struct cw_entry {
 typedef struct svc_entry {
     service_key key;
     uint64_t attempts, unanswered, syn_retransmits, refused, overflows;
+    ivals rcvd; /* the server's SYN_RCVD: SYN to handshake ACK (or last packet) */
     UT_hash_handle hh;
 } svc_entry;
 
@@ -102,6 +103,7 @@ struct findings {
     svc_entry *svcs;
     uint32_t n_svcs;
     svc_entry other; /* services past TABLE_MAX, summed */
+    budget rcvd_budget;
     examples ex_backlog;
     /* 6: keepalive probes and idle gaps */
     uint64_t ka_probes, ka_conns;
