@@ -160,7 +160,8 @@ static void sort_at(report_census *rc)
     for (size_t i = 0; i < rc->cfg.n_at; i++)
         if (rc->cfg.at_rel && rc->cfg.at_rel[i])
             rc->cfg.at[i] += rc->t0;
-    qsort(rc->cfg.at, rc->cfg.n_at, sizeof(*rc->cfg.at), cmp_i64);
+    if (rc->cfg.n_at)
+        qsort(rc->cfg.at, rc->cfg.n_at, sizeof(*rc->cfg.at), cmp_i64);
 }
 
 /* The moment over time `next` is written: the hosts changed since. */

@@ -100,7 +100,7 @@ static char *text_of(report *r, int brief)
 /* Finding n's section of the report (to free). */
 static char *section(const char *text, int n)
 {
-    char head[16], next[16];
+    char head[24], next[24];
     snprintf(head, sizeof(head), "\n## %d. ", n);
     snprintf(next, sizeof(next), "\n## %d. ", n + 1);
     const char *a = strstr(text, head);
