@@ -375,6 +375,10 @@ static int start_replay(run *R)
         return EXIT_NOTHING;
     }
     R->pipe = R->flows ? pipeline_start(R->flows, R->rep) : NULL;
+    if (R->pipe && R->census)
+        (void)pipeline_census(R->pipe, R->census,
+                              o->census ||
+                                  o->cen.plot); /* failing, the worker counts them itself */
     if (!R->rep || !R->flows || !R->pipe) {
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;

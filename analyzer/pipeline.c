@@ -16,8 +16,16 @@
  * the batch is given back: a reader that finds every batch replayed finds
  * every row.
  *
+ * Census changes (--census, --at, --plot) take the same way as rows: the
+ * worker copies them into the change ring and publishes them after each
+ * batch; the reader counts them at every hand-over, in order (the host
+ * lookups are most of their cost). The census's next moment, which flows
+ * asks for after every change, the worker works out itself from the
+ * changes it passed on (report_census_moment_after): the same answer on
+ * every run, however far the reader is behind.
+ *
  * No deadlock: the reader never waits for the worker without emptying the
- * row ring. A worker that finds the row ring full kicks the reader's wait
+ * row and change rings. A worker that finds the row ring full kicks the reader's wait
  * for room in the batch ring, whose hook empties it; a reader that is not
  * waiting empties it at its next hand-over. The reader waits for the
  * worker (sync, finish) only through that same wait.
@@ -32,8 +40,15 @@
 
 #include "ring.h"
 
-#define NBATCH 16
-#define NROWS  512 /* rows in flight from the worker to the reader */
+#define NBATCH  16
+#define NROWS   512  /* rows in flight from the worker to the reader */
+#define NCHANGE 4096 /* census changes in flight, likewise */
+
+/* A census change in flight (its address copied). */
+typedef struct change_slot {
+    flows_change ch;
+    uint8_t addr[16];
+} change_slot;
 
 /* A batch prepared for the worker. */
 typedef struct prep_batch {
@@ -49,6 +64,9 @@ struct pipeline {
     ring *batches;    /* reader -> worker: slots of `batch` */
     ring *rows;       /* worker -> reader: slots of `row` */
     conn_record *row; /* NROWS records */
+    report_census *census;
+    ring *changes;       /* worker -> reader: slots of `change` */
+    change_slot *change; /* NCHANGE slots */
     int threaded;
     pthread_t worker;
     seg_batch stage;
@@ -57,13 +75,35 @@ struct pipeline {
     _Alignas(64) uint32_t rows_pending; /* rows pushed, not yet published */
     uint64_t untracked;                 /* read after the join */
     _Atomic uint64_t alive;             /* for the progress line only: relaxed */
+    uint32_t changes_pending;           /* changes pushed, not yet published */
+    /* The census's moments as the worker knows them from its own changes
+     * (the first packet, the last mark): the same on every run. */
+    int64_t census_t0, census_mark;
+    int census_started, census_over_time;
+    const report_census_config *census_cfg;
 };
+
+/* The reader: counts every census change published so far. */
+static void drain_changes(pipeline *p)
+{
+    uint32_t n;
+    while (p->changes && (n = ring_items(p->changes)) != 0) {
+        uint64_t tail = ring_tail(p->changes);
+        for (uint32_t i = 0; i < n; i++) {
+            change_slot *c = &p->change[(tail + i) % NCHANGE];
+            c->ch.addr = c->addr;
+            (void)report_census_change(p->census, &c->ch); /* the worker knows the moments */
+        }
+        ring_consume(p->changes, n);
+    }
+}
 
 /* The reader: counts, formats and writes every row published so far. Also
  * the hook of its waits for room in the batch ring. */
 static void drain_rows(void *ctx)
 {
     pipeline *p = ctx;
+    drain_changes(p); /* first: a row's changes were pushed before it */
     uint32_t n;
     while ((n = ring_items(p->rows)) != 0) {
         uint64_t tail = ring_tail(p->rows);
@@ -76,6 +116,10 @@ static void drain_rows(void *ctx)
 /* The worker: the rows pushed so far go to the reader. */
 static void publish_rows(pipeline *p)
 {
+    if (p->changes_pending) {
+        ring_produce(p->changes, p->changes_pending);
+        p->changes_pending = 0;
+    }
     if (p->rows_pending) {
         ring_produce(p->rows, p->rows_pending);
         p->rows_pending = 0;
@@ -99,6 +143,50 @@ static void push_row(void *ctx, const conn_record *rec)
         ring_wait_room(p->rows, NROWS - 1, kick_reader, p);
     }
     p->row[(ring_head(p->rows) + p->rows_pending++) % NROWS] = *rec;
+}
+
+/* flows_change_fn of the worker: the change goes to the reader. */
+static int64_t push_change(void *ctx, const flows_change *ch)
+{
+    pipeline *p = ctx;
+    if (!ring_room(p->changes, p->changes_pending + 1)) {
+        publish_rows(p);
+        ring_wait_room(p->changes, NCHANGE - 1, kick_reader, p);
+    }
+    change_slot *c = &p->change[(ring_head(p->changes) + p->changes_pending++) % NCHANGE];
+    c->ch = *ch;
+    if (ch->addr)
+        memcpy(c->addr, ch->addr, sizeof(c->addr));
+    /* What the census would answer: its next moment after the last mark. */
+    if (ch->kind == FLOWS_CHANGE_START && !p->census_started) {
+        p->census_started = 1;
+        p->census_t0 = p->census_mark = ch->ts;
+    } else if (ch->kind == FLOWS_CHANGE_MARK && ch->ts > p->census_mark) {
+        p->census_mark = ch->ts;
+    }
+    if (!p->census_started)
+        return INT64_MIN;
+    return report_census_moment_after(p->census_cfg, p->census_over_time, p->census_t0,
+                                      p->census_mark);
+}
+
+int pipeline_census(pipeline *p, report_census *rc, int over_time)
+{
+    if (!rc || !p->threaded)
+        return 0;
+    p->change = malloc(NCHANGE * sizeof(*p->change));
+    p->changes = ring_new(NCHANGE, NCHANGE / 2);
+    if (!p->change || !p->changes) {
+        free(p->change);
+        ring_free(p->changes);
+        p->change = NULL;
+        p->changes = NULL;
+        return -1;
+    }
+    p->census = rc;
+    p->census_cfg = report_census_get_config(rc);
+    p->census_over_time = over_time;
+    return flows_set_census(p->flows, push_change, p);
 }
 
 /* The worker's work on one batch. */
@@ -224,8 +312,12 @@ uint64_t pipeline_finish(pipeline *p)
         pthread_join(p->worker, NULL);
         drain_rows(p); /* none left: the worker published its rows before the wait ended */
         flows_set_emit(p->flows, report_row, p->rep);
+        if (p->census)
+            flows_set_census(p->flows, report_census_change, p->census);
     }
     uint64_t untracked = p->untracked;
+    ring_free(p->changes);
+    free(p->change);
     ring_free(p->rows);
     ring_free(p->batches);
     free(p->row);

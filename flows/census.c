@@ -57,6 +57,11 @@ struct census_wheel {
 
 int flows_set_census(flows_table *t, flows_change_fn fn, void *ctx)
 {
+    if (fn && t->census) { /* another receiver: the census goes on */
+        t->census->fn = fn;
+        t->census->ctx = ctx;
+        return 0;
+    }
     census_free(t);
     if (!fn)
         return 0;

@@ -217,7 +217,9 @@ typedef struct flows_change {
 typedef int64_t (*flows_change_fn)(void *ctx, const flows_change *ch);
 
 /* Follows the census from now on (before the first segment); fn NULL: off,
- * at no cost per segment. Returns 0, or -1 when out of memory. */
+ * at no cost per segment. Called again with another fn, the changes go
+ * there from now on (what was told stays told). Returns 0, or -1 when out
+ * of memory. */
 int flows_set_census(flows_table *t, flows_change_fn fn, void *ctx);
 
 /* Creates a table. Returns NULL when out of memory. Free with flows_free. */

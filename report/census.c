@@ -31,11 +31,12 @@ report_census *report_census_new(const report_census_config *cfg, FILE *csv, FIL
     rc->last = INT64_MIN;
     rc->overflow.idx = CENSUS_OVERFLOW;
     rc->by_idx = calloc(HOSTS_MAX + 1, sizeof(*rc->by_idx));
+    rc->at = calloc(cfg->n_at + 1, sizeof(*rc->at));
     if (rc->by_idx)
         rc->by_idx[CENSUS_OVERFLOW] = &rc->overflow;
     if (rc->by_idx && (csv || cfg->plot))
         rc->tmp = tmpfile();
-    if (!rc->by_idx || ((csv || cfg->plot) && !rc->tmp)) {
+    if (!rc->by_idx || !rc->at || ((csv || cfg->plot) && !rc->tmp)) {
         report_census_free(rc);
         return NULL;
     }
@@ -56,6 +57,7 @@ void report_census_free(report_census *rc)
     if (rc->tmp)
         fclose(rc->tmp);
     free(rc->by_idx);
+    free(rc->at);
     free(rc->dirty);
     free(rc->pending);
     free(rc);
@@ -64,6 +66,29 @@ void report_census_free(report_census *rc)
 uint64_t report_census_late(const report_census *rc)
 {
     return rc->late;
+}
+
+const report_census_config *report_census_get_config(const report_census *rc)
+{
+    return &rc->cfg;
+}
+
+int64_t report_census_moment_after(const report_census_config *cfg, int moments_over_time,
+                                   int64_t t0, int64_t ts)
+{
+    int64_t best = INT64_MAX;
+    for (size_t i = 0; i < cfg->n_at; i++) {
+        int64_t a = cfg->at[i] + (cfg->at_rel && cfg->at_rel[i] ? t0 : 0);
+        if (a > ts && a < best)
+            best = a;
+    }
+    if (moments_over_time && ts >= t0) {
+        uint64_t k = (uint64_t)(ts - t0) / (uint64_t)cfg->interval + 1;
+        if (k <= CENSUS_MOMENTS_MAX && (uint64_t)(INT64_MAX - t0) / (uint64_t)cfg->interval >= k &&
+            t0 + (int64_t)k * cfg->interval < best)
+            best = t0 + (int64_t)k * cfg->interval;
+    }
+    return best;
 }
 
 /* ---- hosts ---------------------------------------------------------------- */
@@ -149,7 +174,7 @@ static int64_t moment_over_time(const report_census *rc)
 
 static void set_next(report_census *rc)
 {
-    int64_t a = rc->at_i < rc->cfg.n_at ? rc->cfg.at[rc->at_i] : INT64_MAX;
+    int64_t a = rc->at_i < rc->cfg.n_at ? rc->at[rc->at_i] : INT64_MAX;
     int64_t b = moment_over_time(rc);
     rc->next = a < b ? a : b;
 }
@@ -158,10 +183,9 @@ static void set_next(report_census *rc)
 static void sort_at(report_census *rc)
 {
     for (size_t i = 0; i < rc->cfg.n_at; i++)
-        if (rc->cfg.at_rel && rc->cfg.at_rel[i])
-            rc->cfg.at[i] += rc->t0;
+        rc->at[i] = rc->cfg.at[i] + (rc->cfg.at_rel && rc->cfg.at_rel[i] ? rc->t0 : 0);
     if (rc->cfg.n_at)
-        qsort(rc->cfg.at, rc->cfg.n_at, sizeof(*rc->cfg.at), cmp_i64);
+        qsort(rc->at, rc->cfg.n_at, sizeof(*rc->at), cmp_i64);
 }
 
 /* The moment over time `next` is written: the hosts changed since. */
@@ -186,7 +210,7 @@ static void commit(report_census *rc, int after_end)
 {
     int64_t m = rc->next;
     int over_time = m == moment_over_time(rc);
-    while (rc->at_i < rc->cfg.n_at && rc->cfg.at[rc->at_i] == m) {
+    while (rc->at_i < rc->cfg.n_at && rc->at[rc->at_i] == m) {
         census_print_at(rc, m, after_end);
         rc->at_i++;
     }
@@ -291,7 +315,7 @@ int report_census_finish(report_census *rc, int64_t capture_end)
                     (double)CENSUS_MOMENTS_MAX * (double)rc->cfg.interval / 1e9);
         /* --at moments after the capture: the census as it ended. */
         while (rc->at_i < rc->cfg.n_at) {
-            rc->next = rc->cfg.at[rc->at_i];
+            rc->next = rc->at[rc->at_i];
             apply_pending(rc);
             census_print_at(rc, rc->next, 1);
             rc->at_i++;

@@ -63,7 +63,7 @@ typedef struct report_census report_census;
 typedef struct report_census_config {
     int64_t interval;   /* ns between census moments (> 0) */
     uint32_t max_hosts; /* hosts with rows of their own (--census-hosts) */
-    int64_t *at;        /* --at moments, ns (sorted by report_census_new) */
+    int64_t *at;        /* --at moments, ns (not changed: the census sorts a copy) */
     uint8_t *at_rel;    /* per moment: 1 when it counts from the first packet */
     size_t n_at;
     int precision;           /* of the timestamps: 6 or 9 */
@@ -83,6 +83,16 @@ int64_t report_census_change(void *census_ctx, const flows_change *ch);
  * then the CSV and the plot. Returns 0, or -1 after a message on stderr
  * (a write error, the plot). */
 int report_census_finish(report_census *rc, int64_t capture_end);
+
+/* The configuration it was made with (never changed after). */
+const report_census_config *report_census_get_config(const report_census *rc);
+
+/* The first census moment after ts (INT64_MAX: none): the --at moments and,
+ * when moments_over_time (a --census FILE or --plot), t0 + k * interval;
+ * t0 is the first packet's time. A pure function of its arguments, for a
+ * thread that must know the moments without asking the census. */
+int64_t report_census_moment_after(const report_census_config *cfg, int moments_over_time,
+                                   int64_t t0, int64_t ts);
 
 /* Changes told after their moment was written (segments out of order). */
 uint64_t report_census_late(const report_census *rc);

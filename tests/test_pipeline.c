@@ -126,8 +126,8 @@ static void submit_all(pipeline *p, const dissect_segment *segs, const int64_t *
 }
 
 typedef struct run {
-    char *csv, *summary;
-    size_t csv_len, summary_len;
+    char *csv, *summary, *census;
+    size_t csv_len, summary_len, census_len;
     flows_stats stats;
     uint64_t reader_waits, worker_waits;
 } run;
@@ -144,9 +144,18 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
     report_enable_summary(rep);
     flows_table *t = flows_new(NULL, report_row, rep);
     assert_non_null(t);
+    /* The census over time, every 10 s, told on the worker's thread and
+     * counted on the reader's with two threads. */
+    FILE *cf = open_memstream(&out.census, &out.census_len);
+    assert_non_null(cf);
+    report_census_config cc = {.interval = INT64_C(10000000000), .max_hosts = 1000, .precision = 9};
+    report_census *rc = report_census_new(&cc, cf, NULL);
+    assert_non_null(rc);
+    assert_int_equal(flows_set_census(t, report_census_change, rc), 0);
     if (threads) {
         pipeline *p = pipeline_start(t, rep);
         assert_non_null(p);
+        assert_int_equal(pipeline_census(p, rc, 1), 0);
         submit_all(p, segs, ts, k);
         pipeline_submit(p);
         pipeline_waits(p, &out.reader_waits, &out.worker_waits);
@@ -158,6 +167,9 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
     }
     assert_int_equal(report_flush(rep), 0);
     fclose(f);
+    assert_int_equal(report_census_finish(rc, k ? ts[k - 1] : 0), 0);
+    report_census_free(rc);
+    fclose(cf);
     out.stats = *flows_get_stats(t);
     FILE *s = open_memstream(&out.summary, &out.summary_len);
     report_summary(rep, &out.stats, s);
@@ -188,7 +200,12 @@ static void check_threads_agree(const size_t *counts, size_t n_counts,
             fail_msg("%zu connections: the two-thread CSV differs", counts[c]);
         assert_string_equal(one.summary, two.summary);
         assert_memory_equal(&one.stats, &two.stats, sizeof(one.stats));
+        if (one.census_len != two.census_len || memcmp(one.census, two.census, one.census_len))
+            fail_msg("%zu connections: the two-thread census differs", counts[c]);
+        if (k && ts[k - 1] - ts[0] >= INT64_C(20000000000) && one.census_len < 200)
+            fail_msg("%zu connections: a census of %zu bytes", counts[c], one.census_len);
         free(one.csv), free(one.summary), free(two.csv), free(two.summary);
+        free(one.census), free(two.census);
         free(segs);
         free(ts);
     }
@@ -274,7 +291,10 @@ static void test_the_reader_waits_while_every_batch_is_in_use(void **state)
     assert_int_equal(one.csv_len, two.csv_len);
     assert_memory_equal(one.csv, two.csv, one.csv_len);
     assert_string_equal(one.summary, two.summary);
+    assert_int_equal(one.census_len, two.census_len);
+    assert_memory_equal(one.census, two.census, one.census_len);
     free(one.csv), free(one.summary), free(two.csv), free(two.summary);
+    free(one.census), free(two.census);
 }
 
 static void test_a_worker_waiting_on_an_empty_ring_wakes_for_one_small_batch(void **state)

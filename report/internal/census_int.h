@@ -50,7 +50,8 @@ struct report_census {
     int started;
     int64_t t0;   /* the first packet's time */
     uint64_t k;   /* the next moment over time is t0 + k * interval */
-    size_t at_i;  /* the next --at moment: cfg.at[at_i] (sorted) */
+    int64_t *at;  /* the --at moments, resolved and sorted at the first packet */
+    size_t at_i;  /* the next --at moment: at[at_i] */
     int64_t next; /* the next census moment: min of the two */
     int64_t last; /* the last moment committed */
     uint64_t moments;
