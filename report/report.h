@@ -44,6 +44,12 @@ void report_findings_config_default(report_findings_config *cfg);
  * of memory. */
 int report_enable_findings(report *r, const report_findings_config *cfg);
 
+/* flows_syn_fn (flows_set_syn_hook) for the NAT / TCP timestamps finding:
+ * set it exactly when the findings are on (it does nothing otherwise). It
+ * runs on the replay's thread, touching nothing the rows' side does; the
+ * findings are written after the replay has ended. */
+void report_findings_syn(void *report_ctx, const flows_syn *syn);
+
 /* The findings as Markdown (once every row is in). Returns 0, or -1 when
  * the findings are not enabled or f could not be written. */
 int report_findings(report *r, FILE *f);

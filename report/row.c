@@ -88,6 +88,13 @@ int report_findings(report *r, FILE *f)
     return r->find ? findings_write(r->find, r->precision, f) : -1;
 }
 
+void report_findings_syn(void *report_ctx, const flows_syn *syn)
+{
+    const report *r = report_ctx;
+    if (r->find)
+        findings_syn(r->find, syn);
+}
+
 void report_findings_short(report *r, FILE *f)
 {
     if (r->find)
