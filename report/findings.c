@@ -149,9 +149,9 @@ static void add_backlog(findings *f, const conn_record *c)
         example_add(&f->ex_backlog, c);
 }
 
-void findings_syn(findings *f, const flows_syn *syn)
+void *findings_syn_ctx(findings *f)
 {
-    nat_syn(f->nat, syn);
+    return f->nat;
 }
 
 void findings_add(findings *f, const conn_record *c)

@@ -88,11 +88,9 @@ int report_findings(report *r, FILE *f)
     return r->find ? findings_write(r->find, r->precision, f) : -1;
 }
 
-void report_findings_syn(void *report_ctx, const flows_syn *syn)
+void *report_findings_syn_ctx(report *r)
 {
-    const report *r = report_ctx;
-    if (r->find)
-        findings_syn(r->find, syn);
+    return r->find ? findings_syn_ctx(r->find) : NULL;
 }
 
 void report_findings_short(report *r, FILE *f)

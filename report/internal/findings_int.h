@@ -168,9 +168,9 @@ void waits_free(findings *f);
 /* ---- findings_nat.c: 9. TCP timestamps going backwards, tcp_tw_recycle ---- */
 
 nat_state *nat_new(void); /* NULL when out of memory */
-void nat_syn(nat_state *n, const flows_syn *syn);
-void nat_write(const nat_state *n, int precision, FILE *out);
-void nat_write_short(const nat_state *n, FILE *out);
+/* Both work off what is still queued first. */
+void nat_write(nat_state *n, int precision, FILE *out);
+void nat_write_short(nat_state *n, FILE *out);
 void nat_free(nat_state *n);
 
 #endif

@@ -181,9 +181,9 @@ typedef struct findings findings;
 /* NULL when out of memory. */
 findings *findings_new(const report_findings_config *cfg);
 void findings_add(findings *f, const conn_record *c);
-/* A client SYN or the end of its connection (finding 9), on the replay's
- * thread: touches only what findings_add never does. */
-void findings_syn(findings *f, const flows_syn *syn);
+/* What report_findings_syn is given (finding 9's own state: the replay's
+ * thread touches nothing else). */
+void *findings_syn_ctx(findings *f);
 /* Markdown; timestamps with `precision` decimals. Returns 0, or -1 on a
  * write error. */
 int findings_write(findings *f, int precision, FILE *out);
