@@ -28,9 +28,9 @@
 #define PAWS_MSL   (60 * NS) /* Linux's TCP_PAWS_MSL: how long a peer's timestamp is kept */
 #define WRAP_GUARD (INT64_C(24) * 86400 * NS) /* 1 ms ticks wrap 2^31 after 24.8 days */
 
-#define HOST_SLOTS (2 * TABLE_MAX) /* open addressing, at most half full */
-#define QUEUE      64              /* events waiting while their slots are fetched */
-#define FILTER     (1u << 16)      /* counters by conn_id's low bits */
+#define HOST_SLOTS ((size_t)2 * TABLE_MAX) /* open addressing, at most half full */
+#define QUEUE      64                      /* events waiting while their slots are fetched */
+#define FILTER     (1u << 16)              /* counters by conn_id's low bits */
 
 enum { NH_BACK = 1, NH_DROP = 2 };
 
