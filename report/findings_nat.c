@@ -15,8 +15,8 @@
  * ended; the text is written after that.
  *
  * Memory is bounded: at most TABLE_MAX client addresses (in 2 * TABLE_MAX
- * slots of 64 bytes and a 2-byte tag: 8.25 MB) and TABLE_MAX connections in flight with such
- * a SYN (uthash); past them, counted.
+ * slots of 64 bytes and 2-byte tags: 8.25 MB) and TABLE_MAX connections in
+ * flight with such a SYN (uthash); past them, counted.
  */
 #include "findings_int.h"
 
