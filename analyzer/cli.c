@@ -370,6 +370,9 @@ static int start_replay(run *R)
         return EXIT_NOTHING;
     }
     R->flows = R->rep ? flows_new(&o->flows, report_row, R->rep) : NULL;
+    void *syn_ctx = R->rep ? report_findings_syn_ctx(R->rep) : NULL;
+    if (R->flows && syn_ctx) /* --findings: the client SYNs' timestamps (NAT, tw_recycle) */
+        flows_set_syn_hook(R->flows, report_findings_syn, syn_ctx);
     if (R->flows && start_census(R) < 0) {
         fprintf(stderr, "synfin: out of memory (or no temporary file) for the census\n");
         return EXIT_NOTHING;

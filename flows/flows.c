@@ -123,6 +123,12 @@ void flows_set_emit(flows_table *t, flows_emit_fn emit, void *ctx)
     t->ctx = ctx;
 }
 
+void flows_set_syn_hook(flows_table *t, flows_syn_fn fn, void *ctx)
+{
+    t->syn_hook = fn;
+    t->syn_ctx = ctx;
+}
+
 const flows_stats *flows_get_stats(const flows_table *t)
 {
     return &t->stats;
@@ -170,6 +176,11 @@ static void emit_conn(flows_table *t, conn *c, conn_end_reason why, int64_t when
     rec.end_reason = why;
     if (why != END_CLOSED)
         rec.end_ts = when;
+    if (t->syn_hook && rec.handshake != HS_MIDSTREAM) {
+        flows_syn done = {
+            .kind = FLOWS_SYN_DONE, .conn_id = rec.conn_id, .handshake = rec.handshake};
+        t->syn_hook(t->syn_ctx, &done);
+    }
     t->stats.alive--;
     if (t->emit)
         t->emit(t->ctx, &rec);
@@ -480,6 +491,29 @@ static void advance_clock(flows_table *t, int64_t ts)
     t->clock = now;
 }
 
+/* Tells the syn hook of segment s from endpoint d of c, when it is the
+ * client's SYN (without ACK). Out of line: the hook is rare. */
+static __attribute__((noinline)) void tell_syn(flows_table *t, const conn *c, int d,
+                                               const flows_seg *s)
+{
+    if (d != CLIENT || (s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) != DISSECT_SYN)
+        return;
+    const uint8_t *a = (const uint8_t *)&c->key.w[0], *b = (const uint8_t *)&c->key.w[2];
+    uint16_t pa = key_port_a(&c->key), pb = key_port_b(&c->key);
+    int has = (s->opts & DISSECT_OPT_TIMESTAMP) != 0;
+    flows_syn syn = {.kind = FLOWS_SYN_SENT,
+                     .conn_id = cold(t, c)->id,
+                     .ts = s->ts,
+                     .client_ip = c->client_is_a ? a : b,
+                     .server_ip = c->client_is_a ? b : a,
+                     .ip_version = key_ip_version(&c->key),
+                     .has_tsval = (uint8_t)has,
+                     .client_port = c->client_is_a ? pa : pb,
+                     .server_port = c->client_is_a ? pb : pa,
+                     .tsval = has ? s->tsval : 0};
+    t->syn_hook(t->syn_ctx, &syn);
+}
+
 /* Replays one prepared segment. */
 static int replay_one(flows_table *t, const flows_seg *s)
 {
@@ -526,6 +560,8 @@ static int replay_one(flows_table *t, const flows_seg *s)
     if (ts < c->last_ts && ts < cold(t, c)->first_ts) /* out of order: first_ts <= last_ts */
         record_first_ts(t, c, ts);
 
+    if (t->syn_hook) /* off: never taken */
+        tell_syn(t, c, d, s);
     machine_segment(t, c, d, s, ts);
     reschedule(t, c);
     if (t->census)

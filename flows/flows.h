@@ -222,6 +222,36 @@ typedef int64_t (*flows_change_fn)(void *ctx, const flows_change *ch);
  * of memory. */
 int flows_set_census(flows_table *t, flows_change_fn fn, void *ctx);
 
+/*
+ * The client's SYNs, for the NAT / TCP timestamps finding (README
+ * "Findings"): FLOWS_SYN_SENT for every SYN without ACK that an instance's
+ * client sends (the one that opens it, and its retransmissions; exact
+ * duplicates are not told), FLOWS_SYN_DONE when an instance whose client
+ * sent a SYN is handed over (its row comes right after), with the row's
+ * handshake. Both come in the order the replay makes them.
+ */
+typedef enum flows_syn_kind { FLOWS_SYN_SENT = 0, FLOWS_SYN_DONE } flows_syn_kind;
+
+typedef struct flows_syn {
+    flows_syn_kind kind;
+    uint64_t conn_id; /* the instance: its row's conn_id */
+    /* FLOWS_SYN_SENT: */
+    int64_t ts;                           /* the SYN's capture time */
+    const uint8_t *client_ip, *server_ip; /* 16 bytes each, IPv4 in the first 4 */
+    uint8_t ip_version;
+    uint8_t has_tsval; /* the SYN carried the timestamps option (kind 8) */
+    uint16_t client_port, server_port;
+    uint32_t tsval;
+    /* FLOWS_SYN_DONE: */
+    conn_handshake handshake;
+} flows_syn;
+
+typedef void (*flows_syn_fn)(void *ctx, const flows_syn *syn);
+
+/* Tells the client's SYNs to fn(ctx, ...) from now on (before the first
+ * segment); fn NULL: off, at one never-taken branch per segment. */
+void flows_set_syn_hook(flows_table *t, flows_syn_fn fn, void *ctx);
+
 /* Creates a table. Returns NULL when out of memory. Free with flows_free. */
 flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx);
 
@@ -259,7 +289,8 @@ typedef struct flows_seg {
     uint32_t payload_len;
     uint16_t flags, window;
     uint8_t ttl, opts, wscale;
-    uint8_t bits; /* FLOWS_SEG_* */
+    uint8_t bits;   /* FLOWS_SEG_* */
+    uint32_t tsval; /* the TCP timestamp's TSval, with DISSECT_OPT_TIMESTAMP in opts */
 } flows_seg;
 
 /* Prepares n segments captured at ts[] for flows_replay, in capture order:

@@ -256,6 +256,8 @@ struct flows_table {
     uint64_t next_id;
     flows_stats stats;
     struct census_wheel *census; /* NULL: the census is off (census.c) */
+    flows_syn_fn syn_hook;       /* NULL: off (flows_set_syn_hook) */
+    void *syn_ctx;
 };
 
 static inline conn *conn_at(const flows_table *t, uint32_t i)

@@ -1,7 +1,7 @@
 /*
  * prepare.c: what the reading thread does for the replay (flows_prepare):
  * the canonical 4-tuple key and its hash, the clamped time, and the
- * duplicate filter's verdict, into the 72-byte flows_seg the replaying
+ * duplicate filter's verdict, into the 80-byte flows_seg the replaying
  * thread reads. Touches nothing of the table but the duplicate filter.
  */
 #include <string.h>
@@ -124,6 +124,7 @@ void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *t
         o->ttl = s->ttl;
         o->opts = s->opts;
         o->wscale = s->wscale;
+        o->tsval = s->ts_val;
         o->bits = (uint8_t)((from_a ? FLOWS_SEG_FROM_A : 0) |
                             (is_duplicate(dedup, fingerprint(s, o->hash, from_a), o->ts)
                                  ? FLOWS_SEG_DUPLICATE

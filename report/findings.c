@@ -9,7 +9,9 @@
  *   5. the SYN backlog per server IP:port (unanswered SYNs, accept-queue
  *      overflows);
  *   6.-8. keepalive probes and idle gaps, CLOSE_WAIT, FIN_WAIT2 (collected,
- *      judged and written by findings_wait.c).
+ *      judged and written by findings_wait.c);
+ *   9. TCP timestamps going backwards from one client address (NAT) and
+ *      tcp_tw_recycle: told by the replay, not the rows (findings_nat.c).
  *
  * This file collects: rows come in as they are written (findings_add); the
  * two peaks are sweeps over the stored intervals at the end. Memory is
@@ -35,8 +37,13 @@ void report_findings_config_default(report_findings_config *cfg)
 findings *findings_new(const report_findings_config *cfg)
 {
     findings *f = calloc(1, sizeof(*f));
-    if (f)
-        f->cfg = *cfg;
+    if (!f)
+        return NULL;
+    f->cfg = *cfg;
+    if (!(f->nat = nat_new())) {
+        free(f);
+        return NULL;
+    }
     return f;
 }
 
@@ -149,6 +156,11 @@ static void add_backlog(findings *f, const conn_record *c)
     }
 }
 
+void *findings_syn_ctx(findings *f)
+{
+    return f->nat;
+}
+
 void findings_add(findings *f, const conn_record *c)
 {
     f->rows++;
@@ -199,6 +211,7 @@ void findings_free(findings *f)
     for (int i = 0; i < SIDE_COUNT; i++)
         duration_free(&f->reuse[i]);
     waits_free(f);
+    nat_free(f->nat);
     free(f);
 }
 

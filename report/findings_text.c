@@ -2,8 +2,8 @@
  * findings_text.c: the findings judged and written (findings.c collects):
  * the Markdown report (--findings FILE) and its short form, one line per
  * finding, at the end of --summary. README "Findings" states the rules.
- * Findings 6 to 8 are findings_wait.c's, with the helpers declared in
- * findings_int.h.
+ * Findings 6 to 8 are findings_wait.c's, 9 findings_nat.c's, with the
+ * helpers declared in findings_int.h.
  */
 #include "findings_int.h"
 
@@ -35,8 +35,7 @@ const char *endpoint_text(uint8_t ip_version, const uint8_t *addr, uint16_t port
     return buf;
 }
 
-/* A timestamp as the CSV writes it, and in UTC. */
-static const char *when_text(int64_t ts, int precision, char *buf, size_t len)
+const char *when_text(int64_t ts, int precision, char *buf, size_t len)
 {
     char t[32], utc[32] = "";
     report_format_ts(t, ts, precision);
@@ -460,6 +459,7 @@ int findings_write(findings *f, int precision, FILE *out)
     write_tw_hosts(f, precision, out);
     write_backlog(f, precision, out);
     waits_write(f, precision, out);
+    nat_write(f->nat, precision, out);
     return ferror(out) ? -1 : 0;
 }
 
@@ -490,4 +490,5 @@ void findings_write_short(findings *f, FILE *out)
     free(s);
     short_line(out, 5, "SYN backlog", &j);
     waits_write_short(f, out);
+    nat_write_short(f->nat, out);
 }

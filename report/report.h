@@ -44,6 +44,15 @@ void report_findings_config_default(report_findings_config *cfg);
  * of memory. */
 int report_enable_findings(report *r, const report_findings_config *cfg);
 
+/* The NAT / TCP timestamps finding is told the client SYNs by the replay:
+ * flows_set_syn_hook(t, report_findings_syn, report_findings_syn_ctx(r))
+ * when that context is not NULL (it is NULL when the findings are off).
+ * The hook runs on the replay's thread and touches nothing the rows' side
+ * does, not even a cache line of it; the findings are written after the
+ * replay has ended. */
+void *report_findings_syn_ctx(report *r);
+void report_findings_syn(void *syn_ctx, const flows_syn *syn);
+
 /* The findings as Markdown (once every row is in). Returns 0, or -1 when
  * the findings are not enabled or f could not be written. */
 int report_findings(report *r, FILE *f);

@@ -88,6 +88,11 @@ int report_findings(report *r, FILE *f)
     return r->find ? findings_write(r->find, r->precision, f) : -1;
 }
 
+void *report_findings_syn_ctx(report *r)
+{
+    return r->find ? findings_syn_ctx(r->find) : NULL;
+}
+
 void report_findings_short(report *r, FILE *f)
 {
     if (r->find)

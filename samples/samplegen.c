@@ -924,6 +924,48 @@ static void syn_gave_up(void)
     finish(f, "syn_gave_up.pcap");
 }
 
+/*
+ * Three hosts behind one NAT address, 203.0.113.7 (issue 13, finding 9),
+ * each with its own TCP timestamp clock (TSval A 2,000,000,000, B
+ * 1,000,000, C 1,000,000,000 at the start, 1 ms ticks), to a server
+ * running tcp_tw_recycle: A connects and closes; B's SYN 1 s later is
+ * behind A's timestamp and gets no answer, nor do its retransmissions after
+ * 1 and 2 s more; C's SYN at 5 s is ahead of B's but behind A's: no answer,
+ * nor its retransmission; A again at 8 s is answered. At 70 s, more than
+ * 60 s after A's last SYN, B is answered. The NAT gives each connection its
+ * own port, 40000 to 40004.
+ */
+static gen_conv nat_conv(gen_file *f, uint16_t port, uint64_t at, uint32_t tsval)
+{
+    gen_conv c = conv(f, "203.0.113.7", port, "10.0.0.2", 80, START + at);
+    /* TSval = ts_base + ms since the epoch: tsval at the start. */
+    c.ts_base[C2S] = tsval - (uint32_t)(START / GEN_NS_PER_MS);
+    return c;
+}
+
+static void nat_timestamps(void)
+{
+    gen_file *f = open_eth("nat_timestamps.pcap");
+    if (f == NULL) {
+        return;
+    }
+    const uint32_t TS_A = 2000000000u, TS_B = 1000000u, TS_C = 1000000000u;
+    gen_conv a = nat_conv(f, 40000, 0, TS_A);
+    short_connection(&a);
+    gen_conv b = nat_conv(f, 40001, SEC(1), TS_B);
+    gen_send(&b, C2S, SYN, 0, 0);
+    send_seq(&b, C2S, SYN, 0, SEC(1) + US(2.417), b.isn[C2S]);
+    send_seq(&b, C2S, SYN, 0, SEC(2) + US(4.113), b.isn[C2S]);
+    gen_conv c = nat_conv(f, 40002, SEC(5), TS_C);
+    gen_send(&c, C2S, SYN, 0, 0);
+    send_seq(&c, C2S, SYN, 0, SEC(1) + US(3.861), c.isn[C2S]);
+    gen_conv a2 = nat_conv(f, 40003, SEC(8), TS_A);
+    short_connection(&a2);
+    gen_conv b2 = nat_conv(f, 40004, SEC(70), TS_B);
+    short_connection(&b2);
+    finish(f, "nat_timestamps.pcap");
+}
+
 /* An idle connection kept alive (issue 13): the client probes as Linux does
  * (no payload at snd_nxt - 1) after 75 s of silence, twice, each answered
  * by the server's pure ACK; then the server probes as Windows does (one
@@ -1261,6 +1303,7 @@ int main(int argc, char **argv)
     syn_gave_up();
     fin_wait2_orphan();
     keepalive();
+    nat_timestamps();
     tw_fin_delivered();
     second_fin_lost();
     clock_step_back();

@@ -1075,6 +1075,55 @@ static void test_malformed_option_length_keeps_segment(void **state)
     assert_tcp_fields(&s, 4, 0);
 }
 
+/*
+ * The timestamps option (kind 8, length 10: TSval, TSecr) read only when it
+ * is whole: a wrong length, one running past the area, or a capture cut
+ * inside it leaves DISSECT_OPT_TIMESTAMP unset (and ts_val zero: never a
+ * value read past the option), the segment still used.
+ */
+static void test_timestamp_option_only_when_whole(void **state)
+{
+    (void)state;
+    static const uint8_t len8[12] = {8, 8, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1};
+    static const uint8_t len12[12] = {8, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0};
+    static const uint8_t len9[12] = {8, 9, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1};
+    static const uint8_t past[12] = {1, 1, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0};
+    static const uint8_t kind_last[4] = {1, 1, 1, 8};
+    static const uint8_t *const bad[] = {len8, len12, len9, past};
+    dissect_segment s;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(run_opts(bad[i], 12, &s), DISSECT_OK);
+        assert_int_equal(s.opts, DISSECT_OPT_MALFORMED);
+        assert_int_equal(s.ts_val, 0);
+        assert_int_equal(s.ts_ecr, 0);
+        assert_tcp_fields(&s, 4, 0);
+    }
+    assert_int_equal(run_opts(kind_last, 4, &s), DISSECT_OK);
+    assert_int_equal(s.opts, DISSECT_OPT_MALFORMED);
+
+    /* Absent: no flag, zero values. */
+    static const uint8_t mss_only[4] = {2, 4, 0x05, 0xb4};
+    assert_int_equal(run_opts(mss_only, 4, &s), DISSECT_OK);
+    assert_int_equal(s.opts, DISSECT_OPT_MSS);
+    assert_int_equal(s.ts_val, 0);
+
+    /* Cut by the snaplen anywhere inside the option: not read. */
+    static const uint8_t ts_only[12] = {1, 1, 8, 10, 0x80, 0, 0, 1, 0, 0, 0, 2};
+    pkt t = tcp_opts(DISSECT_SYN, ts_only, sizeof ts_only), p = {.n = 0};
+    eth(&p, 0x0800);
+    ipv4(&p, &t, 0);
+    for (size_t n = ETH_LEN + IP4_LEN + TCP_LEN; n < p.n; n++) {
+        assert_int_equal(run_cap(DISSECT_LINK_ETHERNET, &p, n, (uint32_t)p.n, &s), DISSECT_OK);
+        assert_int_equal(s.opts, DISSECT_OPT_MALFORMED);
+        assert_int_equal(s.ts_val, 0);
+    }
+    assert_int_equal(run_cap(DISSECT_LINK_ETHERNET, &p, p.n, (uint32_t)p.n, &s), DISSECT_OK);
+    assert_int_equal(s.opts, DISSECT_OPT_TIMESTAMP);
+    assert_int_equal(s.ts_val, 0x80000001u);
+    assert_int_equal(s.ts_ecr, 2);
+}
+
 /* ---- truncation ------------------------------------------------------------ */
 
 /*
@@ -1240,6 +1289,7 @@ int main(void)
         cmocka_unit_test(test_unknown_option_is_skipped_by_length),
         cmocka_unit_test(test_eol_ends_option_parsing),
         cmocka_unit_test(test_malformed_option_length_keeps_segment),
+        cmocka_unit_test(test_timestamp_option_only_when_whole),
         cmocka_unit_test(test_ipv4_stack_truncated_at_every_offset),
         cmocka_unit_test(test_ipv6_stack_truncated_at_every_offset),
         cmocka_unit_test(test_other_links_truncated_at_every_offset),

@@ -232,9 +232,9 @@ static void test_named_samples_exist(void **state)
         "split_handshake.pcap",    "accept_queue_overflow.pcap",
         "syn_gave_up.pcap",        "fin_wait2_orphan.pcap",
         "keepalive.pcap",          "tw_fin_delivered.pcap",
-        "second_fin_lost.pcap",    "clock_step_back.pcap",
-        "dup_ack_sack.pcap",       "midstream_listener.pcap",
-        "port_pressure.pcap",
+        "nat_timestamps.pcap",     "second_fin_lost.pcap",
+        "clock_step_back.pcap",    "dup_ack_sack.pcap",
+        "midstream_listener.pcap", "port_pressure.pcap",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[1024];
@@ -578,6 +578,51 @@ static void test_sample_second_fin_lost(void **state)
                {"time_wait_s", "0.000042"}, {"client_state", "TIME_WAIT"},
                {"server_state", "TIME_WAIT"}, {"packets_c2s", "7"}, {"packets_s2c", "5"},
                {"fin_retransmits", "1"}, {"anomalies", ""});
+    run_free(&r);
+}
+
+/* Three hosts behind one NAT address whose TCP timestamps interleave, to a
+ * server running tcp_tw_recycle (finding 9): the five SYNs behind the
+ * first host's within 60 s got no answer; the one behind after 62 s did. */
+static void test_sample_nat_timestamps(void **state)
+{
+    (void)state;
+    run r;
+    char md[600];
+    snprintf(md, sizeof md, "%s", tmp_path("nat.md"));
+    SYNFIN(&r, "--summary", "--findings", md, SAMPLE("nat_timestamps.pcap"));
+    assert_int_equal(r.t.rows, 5);
+    EXPECT_ROW(&r, "nat_timestamps", 1, {"client_ip", "203.0.113.7"}, {"client_port", "40000"},
+               {"handshake", "complete"});
+    EXPECT_ROW(&r, "nat_timestamps", 2, {"client_port", "40001"}, {"handshake", "syn_only"},
+               {"syn_retransmits", "2"});
+    EXPECT_ROW(&r, "nat_timestamps", 3, {"client_port", "40002"}, {"handshake", "syn_only"},
+               {"syn_retransmits", "1"});
+    EXPECT_ROW(&r, "nat_timestamps", 4, {"client_port", "40003"}, {"handshake", "complete"});
+    EXPECT_ROW(&r, "nat_timestamps", 5, {"client_port", "40004"}, {"handshake", "complete"});
+    expect_summary(&r, "nat_timestamps",
+                   "  9 NAT / TCP timestamps   applies         5 SYNs from 1 client addresses "
+                   "behind tcp_tw_recycle's per-host PAWS check (5 of them never answered)\n");
+    char *text = tk_slurp(md, NULL);
+    static const char *const want[] = {
+        "| client SYNs | 8 | | |\n",
+        "| with TCP timestamps | 8 | 1 | |\n",
+        "| TSval behind the previous SYN's | 2 | 1 | |\n",
+        "| tw_recycle would drop (behind within 60 s) | 5 | 1 | 2 |\n",
+        "| ... of which never answered (`syn_only`) | 5 | | 2 |\n",
+        "Most of them got no answer at all",
+        "- 203.0.113.7 -> 10.0.0.2:80: SYN from port 40000 at 1700000000.123456",
+        "TSval 2000000000; SYN from port 40001 at 1700000001.123456",
+        "TSval 1001000 (behind by 1998999000): tw_recycle would drop it, and it was never "
+        "answered\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (text == NULL || strstr(text, want[i]) == NULL) {
+            print_error("nat_timestamps: the findings lack \"%s\":\n%s\n", want[i],
+                        text ? text : "(none)");
+            fail();
+        }
+    free(text);
     run_free(&r);
 }
 
@@ -1145,6 +1190,7 @@ int main(void)
         cmocka_unit_test(test_sample_syn_gave_up),
         cmocka_unit_test(test_sample_fin_wait2_orphan),
         cmocka_unit_test(test_sample_keepalive),
+        cmocka_unit_test(test_sample_nat_timestamps),
         cmocka_unit_test(test_sample_tw_fin_delivered),
         cmocka_unit_test(test_sample_second_fin_lost),
         cmocka_unit_test(test_sample_clock_step_back),

@@ -78,8 +78,12 @@ typedef struct svc_entry {
     UT_hash_handle hh;
 } svc_entry;
 
+/* 9: TCP timestamps going backwards (findings_nat.c); told by the replay. */
+typedef struct nat_state nat_state;
+
 struct findings {
     report_findings_config cfg;
+    nat_state *nat; /* the replay thread's until it has ended */
     uint64_t rows;
     int swept;
     /* 1 */
@@ -148,6 +152,8 @@ const char *addr_text(uint8_t ip_version, const uint8_t *addr, char *buf, size_t
 const char *endpoint_text(uint8_t ip_version, const uint8_t *addr, uint16_t port, char *buf,
                           size_t len);
 void write_examples(const examples *x, const char *what, FILE *out);
+/* A timestamp as the CSV writes it, and in UTC. */
+const char *when_text(int64_t ts, int precision, char *buf, size_t len);
 double percent(uint64_t part, uint64_t whole);
 /* "## n. title", then the verdict, its key number and why. */
 void write_heading(FILE *out, int n, const char *title, const judgement *j);
@@ -160,5 +166,13 @@ void waits_add(findings *f, const conn_record *c);
 void waits_write(const findings *f, int precision, FILE *out);
 void waits_write_short(const findings *f, FILE *out);
 void waits_free(findings *f);
+
+/* ---- findings_nat.c: 9. TCP timestamps going backwards, tcp_tw_recycle ---- */
+
+nat_state *nat_new(void); /* NULL when out of memory */
+/* Both work off what is still queued first. */
+void nat_write(nat_state *n, int precision, FILE *out);
+void nat_write_short(nat_state *n, FILE *out);
+void nat_free(nat_state *n);
 
 #endif

@@ -206,6 +206,9 @@ typedef struct findings findings;
 /* NULL when out of memory. */
 findings *findings_new(const report_findings_config *cfg);
 void findings_add(findings *f, const conn_record *c);
+/* What report_findings_syn is given (finding 9's own state: the replay's
+ * thread touches nothing else). */
+void *findings_syn_ctx(findings *f);
 /* Markdown; timestamps with `precision` decimals. Returns 0, or -1 on a
  * write error. */
 int findings_write(findings *f, int precision, FILE *out);

@@ -1,0 +1,457 @@
+/*
+ * findings_nat.c: finding 9, TCP timestamps going backwards between the
+ * connections of one client address (README "Findings"): hosts behind a
+ * NAT, or clients whose timestamps start at a random offset per
+ * connection, and what tcp_tw_recycle's per-host PAWS check (Linux before
+ * 4.12) would have done to their SYNs.
+ *
+ * Unlike findings 1-8 it is not drawn from the rows: the replay tells every
+ * client SYN, with its TSval, as it is replayed (flows_set_syn_hook), on
+ * the replay's thread; the rows go to the other thread. Then it is told
+ * when each connection with a SYN ends, with its row's handshake, so that
+ * the SYNs tw_recycle would have dropped can be matched with connections
+ * the server never answered (`syn_only`) without a second table on the
+ * rows' side. Everything here is the replay thread's until the replay has
+ * ended; the text is written after that.
+ *
+ * Memory is bounded: at most TABLE_MAX client addresses (in 2 * TABLE_MAX
+ * slots of 64 bytes and 2-byte tags: 8.25 MB) and TABLE_MAX connections in
+ * flight with such a SYN (uthash); past them, counted.
+ */
+#include "findings_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#define PAWS_MSL   (60 * NS) /* Linux's TCP_PAWS_MSL: how long a peer's timestamp is kept */
+#define WRAP_GUARD (INT64_C(24) * 86400 * NS) /* 1 ms ticks wrap 2^31 after 24.8 days */
+
+#define HOST_SLOTS ((size_t)2 * TABLE_MAX) /* open addressing, at most half full */
+#define QUEUE      64                      /* events waiting while their slots are fetched */
+#define FILTER     (1u << 16)              /* counters by conn_id's low bits */
+
+enum { NH_BACK = 1, NH_DROP = 2 };
+
+/* One client address: its last SYN (in time) and the last one tw_recycle
+ * would have let through (the timestamp the per-host check compares). One
+ * cache line; ip_version 0 marks an empty slot. */
+typedef struct nat_host {
+    _Alignas(64) uint8_t addr[16]; /* IPv4: the first 4 bytes, the rest zero */
+    uint8_t ip_version;
+    uint8_t flags; /* NH_* */
+    uint16_t last_port, paws_port;
+    uint32_t last_tsval, paws_tsval;
+    int64_t last_ts, paws_ts;
+} nat_host;
+
+/* A connection with a SYN tw_recycle would have dropped, until it ends. */
+typedef struct nat_conn {
+    uint64_t key; /* conn_id */
+    uint32_t drops;
+    UT_hash_handle hh;
+} nat_conn;
+
+/* Two SYNs from one address: the earlier one (0) and the one behind it. */
+typedef struct nat_example {
+    host_key client;
+    uint8_t server[16];
+    uint16_t server_port;
+    uint16_t port[2];
+    uint32_t tsval[2];
+    int64_t ts[2];
+    uint64_t conn_id; /* of the second */
+    uint8_t drop;     /* tw_recycle would have dropped the second */
+    uint8_t answer;   /* 0: not known, 1: its connection was answered, 2: never */
+} nat_example;
+
+/* What the replay told, kept until the queue is full (flows_syn's
+ * pointers do not outlive the call). */
+typedef struct nat_event {
+    flows_syn s;
+    uint8_t client[16], server[16];
+    uint32_t hash; /* SENT with a TSval: its address's (host_hash) */
+} nat_event;
+
+/* The replay thread's alone: on cache lines of its own (the rows' thread
+ * writes the findings struct next to it). */
+struct nat_state {
+    _Alignas(64) nat_host *hosts; /* HOST_SLOTS, allocated at the first SYN with a TSval */
+    uint16_t *tags;               /* per slot: 0 empty, else a tag of its address's hash */
+    uint32_t n_hosts;
+    int no_memory;
+    nat_conn *conns; /* uthash */
+    uint32_t n_conns;
+    uint16_t *filter; /* FILTER counters: connections followed, by conn_id & (FILTER - 1) */
+    nat_event q[QUEUE];
+    unsigned nq;
+    uint64_t syns, syns_ts, syns_left;          /* client SYNs; with timestamps; not judged */
+    uint64_t back_syns, back_hosts;             /* TSval behind the previous SYN's */
+    uint64_t drop_syns, drop_hosts, drop_conns; /* behind tw_recycle's remembered one */
+    uint64_t unans_syns, unans_conns;           /* of those, never answered */
+    uint64_t drops_unfollowed;                  /* dropped SYNs past the connection table */
+    nat_example ex[EXAMPLES_MAX];
+    unsigned n_ex;
+    _Alignas(64) char end[1]; /* nothing else on the last line */
+};
+
+nat_state *nat_new(void)
+{
+    nat_state *n = aligned_alloc(64, sizeof(nat_state));
+    if (n)
+        memset(n, 0, sizeof(*n));
+    if (n && !(n->filter = calloc(FILTER, sizeof(*n->filter)))) {
+        free(n);
+        n = NULL;
+    }
+    return n;
+}
+
+void nat_free(nat_state *n)
+{
+    if (!n)
+        return;
+    nat_conn *c, *ctmp;
+    // NOLINTBEGIN(clang-analyzer-unix.Malloc)
+    HASH_ITER(hh, n->conns, c, ctmp)
+    {
+        HASH_DEL(n->conns, c);
+        free(c);
+    }
+    // NOLINTEND(clang-analyzer-unix.Malloc)
+    free(n->hosts);
+    free(n->tags);
+    free(n->filter);
+    free(n);
+}
+
+/* ---- collecting (the replay's thread) ----------------------------------------- */
+
+/*
+ * One lookup per client SYN, on the replay's thread, the one the capture
+ * waits for: uthash's chained buckets cost two or three cache misses per
+ * lookup there (measured: bench/BENCHMARKS.md), so the addresses sit in an
+ * open-addressing table of one cache line each, and each SYN's line is
+ * prefetched when it is told and read when QUEUE events later the queue is
+ * worked off. The connections followed (few: those with a dropped SYN,
+ * until they end) stay in uthash, and a counter per conn_id's low bits
+ * spares the lookup for the rows of all the others.
+ */
+static uint32_t host_hash(const uint8_t addr[16], uint8_t ip_version)
+{
+    uint64_t a, b;
+    memcpy(&a, addr, 8);
+    memcpy(&b, addr + 8, 8);
+    uint64_t h = (a ^ UINT64_C(0x9e3779b97f4a7c15) ^ ip_version) * UINT64_C(0xff51afd7ed558ccd);
+    h = (h ^ (h >> 29) ^ b) * UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 32;
+    return (uint32_t)h;
+}
+
+/* A hash's first slot, and its tag (never 0). Probes walk the tags (256
+ * KB, 32 to a cache line) and read a slot only where its tag matches: a
+ * full table's misses (addresses past TABLE_MAX) touch no slot at all. */
+static inline uint32_t slot_of(uint32_t hash)
+{
+    return hash & (HOST_SLOTS - 1);
+}
+
+static inline uint16_t tag_of(uint32_t hash)
+{
+    return (uint16_t)(hash >> 17 | 0x8000);
+}
+
+/* The table, empty. Returns 0 when out of memory. */
+static int hosts_new(nat_state *n)
+{
+    n->hosts = aligned_alloc(64, HOST_SLOTS * sizeof(nat_host));
+    n->tags = calloc(HOST_SLOTS, sizeof(*n->tags));
+    if (!n->hosts || !n->tags) {
+        free(n->hosts);
+        free(n->tags);
+        n->hosts = NULL;
+        n->tags = NULL;
+        return 0;
+    }
+    memset(n->hosts, 0, HOST_SLOTS * sizeof(nat_host));
+    return 1;
+}
+
+/* The entry of the address, added when new; NULL when the table is full
+ * (or could not be made). */
+static nat_host *host_get(nat_state *n, const nat_event *e)
+{
+    if (!n->hosts)
+        return NULL;
+    const uint16_t tag = tag_of(e->hash);
+    for (uint32_t i = slot_of(e->hash);; i = (i + 1) & (HOST_SLOTS - 1)) {
+        nat_host *h = &n->hosts[i];
+        if (n->tags[i] == tag && h->ip_version == e->s.ip_version &&
+            memcmp(h->addr, e->client, 16) == 0)
+            return h;
+        if (n->tags[i] == 0) {
+            if (n->n_hosts >= TABLE_MAX)
+                return NULL;
+            n->tags[i] = tag;
+            memcpy(h->addr, e->client, 16);
+            h->ip_version = e->s.ip_version;
+            n->n_hosts++;
+            h->last_port = h->paws_port = e->s.client_port;
+            h->last_tsval = h->paws_tsval = e->s.tsval;
+            h->last_ts = h->paws_ts = e->s.ts;
+            h->flags = 0;
+            return h; /* new: its first SYN is all it knows */
+        }
+    }
+}
+
+/* A SYN tw_recycle would have dropped: its connection is followed to its end. */
+static void follow(nat_state *n, uint64_t conn_id)
+{
+    uint16_t *f = &n->filter[conn_id & (FILTER - 1)];
+    nat_conn *c = NULL;
+    if (*f < UINT16_MAX)
+        TABLE_GET(n->conns, n->n_conns, TABLE_MAX, nat_conn, conn_id, c);
+    if (!c) {
+        n->drops_unfollowed++;
+        return;
+    }
+    if (!c->drops++) {
+        n->drop_conns++;
+        (*f)++;
+    }
+}
+
+/* A connection with a SYN ended: was it answered? */
+static void syn_done(nat_state *n, const flows_syn *s)
+{
+    uint16_t *f = &n->filter[s->conn_id & (FILTER - 1)];
+    if (!*f)
+        return;
+    nat_conn *c;
+    HASH_FIND(hh, n->conns, &s->conn_id, sizeof(s->conn_id), c);
+    if (!c)
+        return;
+    int unanswered = s->handshake == HS_SYN_ONLY;
+    if (unanswered) {
+        n->unans_syns += c->drops;
+        n->unans_conns++;
+    }
+    for (unsigned i = 0; i < n->n_ex; i++)
+        if (n->ex[i].conn_id == s->conn_id)
+            n->ex[i].answer = unanswered ? 2 : 1;
+    HASH_DEL(n->conns, c);
+    free(c);
+    n->n_conns--;
+    (*f)--;
+}
+
+/* The first event of host h: SYN e behind the earlier one (port, tsval, ts). */
+static void add_example(nat_state *n, const nat_host *h, const nat_event *e, int drop, int back)
+{
+    if (n->n_ex >= EXAMPLES_MAX)
+        return;
+    nat_example *x = &n->ex[n->n_ex++];
+    memset(x, 0, sizeof(*x));
+    x->client = host_key_of(h->ip_version, h->addr);
+    memcpy(x->server, e->server, 16);
+    x->server_port = e->s.server_port;
+    x->port[0] = back ? h->last_port : h->paws_port;
+    x->tsval[0] = back ? h->last_tsval : h->paws_tsval;
+    x->ts[0] = back ? h->last_ts : h->paws_ts;
+    x->port[1] = e->s.client_port;
+    x->tsval[1] = e->s.tsval;
+    x->ts[1] = e->s.ts;
+    x->conn_id = e->s.conn_id;
+    x->drop = (uint8_t)drop;
+}
+
+/* SYN e against its address's last one and the one tw_recycle remembers. */
+static void judge_syn(nat_state *n, nat_host *h, const nat_event *e)
+{
+    const flows_syn *s = &e->s;
+    int64_t gap = s->ts - h->last_ts, pgap = s->ts - h->paws_ts;
+    int back = gap > 0 && gap < WRAP_GUARD && (int32_t)(s->tsval - h->last_tsval) < 0;
+    int drop = pgap >= 0 && pgap < PAWS_MSL && (int32_t)(s->tsval - h->paws_tsval) < 0;
+    if ((back || drop) && !(h->flags & (NH_BACK | NH_DROP)))
+        add_example(n, h, e, drop, back);
+    if (back) {
+        n->back_syns++;
+        n->back_hosts += !(h->flags & NH_BACK);
+        h->flags |= NH_BACK;
+    }
+    if (drop) {
+        n->drop_syns++;
+        n->drop_hosts += !(h->flags & NH_DROP);
+        h->flags |= NH_DROP;
+        follow(n, s->conn_id);
+    }
+    if (gap < 0) /* out of capture order: the later one stays the last */
+        return;
+    h->last_port = s->client_port;
+    h->last_tsval = s->tsval;
+    h->last_ts = s->ts;
+    if (drop || pgap < 0) /* not let through: the remembered one stays */
+        return;
+    h->paws_port = s->client_port;
+    h->paws_tsval = s->tsval;
+    h->paws_ts = s->ts;
+}
+
+/* Works off the queue, in the order the events came. */
+static void drain(nat_state *n)
+{
+    for (unsigned i = 0; i < n->nq; i++) {
+        const nat_event *e = &n->q[i];
+        if (e->s.kind == FLOWS_SYN_DONE) {
+            syn_done(n, &e->s);
+            continue;
+        }
+        uint32_t had = n->n_hosts;
+        nat_host *h = host_get(n, e);
+        if (!h)
+            n->syns_left++;
+        else if (n->n_hosts == had) /* not its first SYN */
+            judge_syn(n, h, e);
+    }
+    n->nq = 0;
+}
+
+void report_findings_syn(void *syn_ctx, const flows_syn *s)
+{
+    nat_state *n = syn_ctx;
+    if (s->kind == FLOWS_SYN_SENT) {
+        n->syns++;
+        if (!s->has_tsval)
+            return;
+        n->syns_ts++;
+        if (!n->hosts && !n->no_memory && !hosts_new(n))
+            n->no_memory = 1;
+    }
+    nat_event *e = &n->q[n->nq++];
+    e->s = *s;
+    if (s->kind == FLOWS_SYN_SENT) {
+        memset(e->client, 0, sizeof(e->client));
+        memset(e->server, 0, sizeof(e->server));
+        memcpy(e->client, s->client_ip, addr_len(s->ip_version));
+        memcpy(e->server, s->server_ip, addr_len(s->ip_version));
+        e->s.client_ip = e->client;
+        e->s.server_ip = e->server;
+        e->hash = host_hash(e->client, s->ip_version);
+        if (n->hosts)
+            __builtin_prefetch(&n->tags[slot_of(e->hash)]);
+    }
+    if (n->nq == QUEUE)
+        drain(n);
+}
+
+/* ---- judging and writing (after the replay) ----------------------------------- */
+
+static void judge_nat(const nat_state *n, judgement *j)
+{
+    j->why[0] = '\0';
+    if (!n->syns_ts) {
+        j->v = V_NO_EVIDENCE;
+        if (n->syns)
+            snprintf(j->key, sizeof(j->key), "none of %llu client SYNs carried TCP timestamps",
+                     (unsigned long long)n->syns);
+        else
+            snprintf(j->key, sizeof(j->key), "no client SYN seen");
+        return;
+    }
+    if (n->drop_syns) {
+        j->v = V_APPLIES;
+        snprintf(j->key, sizeof(j->key),
+                 "%llu SYNs from %llu client addresses behind tcp_tw_recycle's per-host PAWS "
+                 "check (%llu of them never answered)",
+                 (unsigned long long)n->drop_syns, (unsigned long long)n->drop_hosts,
+                 (unsigned long long)n->unans_syns);
+        snprintf(j->why, sizeof(j->why),
+                 "TCP timestamps go backwards between connections from one address (a NAT, "
+                 "or clients with a random timestamp offset per connection): tcp_tw_recycle "
+                 "would drop these SYNs silently; it is gone since Linux 4.12, and on an "
+                 "older kernel with it on, turn it off");
+        return;
+    }
+    j->v = V_WOULD_NOT_HELP;
+    snprintf(j->key, sizeof(j->key),
+             "no SYN's TSval behind its address's within 60 s (%llu SYNs with timestamps from "
+             "%u addresses, %llu behind after longer gaps)",
+             (unsigned long long)n->syns_ts, n->n_hosts, (unsigned long long)n->back_syns);
+    snprintf(j->why, sizeof(j->why),
+             "tcp_tw_recycle would break none of these clients, nor help the server; it is "
+             "gone since Linux 4.12");
+}
+
+static void write_nat_examples(const nat_state *n, int precision, FILE *out)
+{
+    if (!n->n_ex)
+        return;
+    fprintf(out, "\nExamples (the first SYN behind an earlier one, per address):\n\n");
+    for (unsigned i = 0; i < n->n_ex; i++) {
+        const nat_example *e = &n->ex[i];
+        char a[INET6_ADDRSTRLEN], s[64], t0[80], t1[80];
+        uint8_t v = e->client.ip_version;
+        fprintf(out,
+                "- %s -> %s: SYN from port %u at %s, TSval %lu; SYN from port %u at %s, "
+                "TSval %lu (behind by %lu)%s%s\n",
+                addr_text(v, e->client.addr, a, sizeof(a)),
+                endpoint_text(v, e->server, e->server_port, s, sizeof(s)), e->port[0],
+                when_text(e->ts[0], precision, t0, sizeof(t0)), (unsigned long)e->tsval[0],
+                e->port[1], when_text(e->ts[1], precision, t1, sizeof(t1)),
+                (unsigned long)e->tsval[1], (unsigned long)(uint32_t)(e->tsval[0] - e->tsval[1]),
+                e->drop ? ": tw_recycle would drop it" : "",
+                e->answer == 2   ? ", and it was never answered"
+                : e->answer == 1 ? " (it was answered here)"
+                                 : "");
+    }
+}
+
+void nat_write(nat_state *n, int precision, FILE *out)
+{
+    drain(n);
+    judgement j;
+    judge_nat(n, &j);
+    write_heading(out, 9, "TCP timestamps going backwards (NAT) and tcp_tw_recycle", &j);
+    fprintf(out, "\nPer client address, each SYN's TSval against the previous SYN's from that "
+                 "address (behind: a negative 32-bit difference, less than 24 days later), and "
+                 "against the last SYN tcp_tw_recycle would have let through: one behind it "
+                 "within 60 s would have been dropped by its per-host PAWS check. Linux 4.10 gave "
+                 "each connection a random timestamp offset, which is why tw_recycle was removed "
+                 "in 4.12; later kernels used one offset per address pair, and since 2026 (\"tcp: "
+                 "secure_seq: add back ports to TS offset\") one per connection again: timestamps "
+                 "going backwards are then normal without any NAT.\n");
+    fprintf(out, "\n| | SYNs | client addresses | connections |\n|---|---|---|---|\n");
+    fprintf(out, "| client SYNs | %llu | | |\n", (unsigned long long)n->syns);
+    fprintf(out, "| with TCP timestamps | %llu | %u | |\n", (unsigned long long)n->syns_ts,
+            n->n_hosts);
+    fprintf(out, "| TSval behind the previous SYN's | %llu | %llu | |\n",
+            (unsigned long long)n->back_syns, (unsigned long long)n->back_hosts);
+    fprintf(out, "| tw_recycle would drop (behind within 60 s) | %llu | %llu | %llu |\n",
+            (unsigned long long)n->drop_syns, (unsigned long long)n->drop_hosts,
+            (unsigned long long)n->drop_conns);
+    fprintf(out, "| ... of which never answered (`syn_only`) | %llu | | %llu |\n",
+            (unsigned long long)n->unans_syns, (unsigned long long)n->unans_conns);
+    if (n->unans_syns && n->unans_syns * 2 >= n->drop_syns)
+        fprintf(out, "\nMost of them got no answer at all: the server may well run "
+                     "tcp_tw_recycle (a Linux before 4.12).\n");
+    write_nat_examples(n, precision, out);
+    if (n->syns_left)
+        fprintf(out, "\nLeft out: %llu SYNs of addresses past the first %u addresses%s.\n",
+                (unsigned long long)n->syns_left, TABLE_MAX,
+                n->no_memory ? " (out of memory for the table: every one)" : "");
+    if (n->drops_unfollowed)
+        fprintf(out,
+                "\nLeft out: %llu such SYNs whose connection could not be followed (more "
+                "than %u at once): not in the connection counts.\n",
+                (unsigned long long)n->drops_unfollowed, TABLE_MAX);
+}
+
+void nat_write_short(nat_state *n, FILE *out)
+{
+    drain(n);
+    judgement j;
+    judge_nat(n, &j);
+    short_line(out, 9, "NAT / TCP timestamps", &j);
+}
