@@ -95,7 +95,7 @@ static void add_port(findings *f, const conn_record *c)
     k.port = c->server_port;
     k.ip_version = c->ip_version;
     pair_entry *p;
-    TABLE_GET(f->pairs, f->n_pairs, TABLE_MAX, pair_entry, k, p);
+    TABLE_GET_AID(f->pairs, f->n_pairs, TABLE_MAX, pair_entry, k, p, &f->pair_aid);
     if (!p) {
         f->pair_rows_left++;
         return;
@@ -109,7 +109,7 @@ static void add_tw_host(findings *f, const conn_record *c, const uint8_t addr[16
 {
     host_key k = host_key_of(c->ip_version, addr);
     twhost_entry *h;
-    TABLE_GET(f->twhosts, f->n_twhosts, TABLE_MAX, twhost_entry, k, h);
+    TABLE_GET_AID(f->twhosts, f->n_twhosts, TABLE_MAX, twhost_entry, k, h, &f->twhost_aid);
     if (!h) {
         f->twhost_rows_left++;
         return;
@@ -136,7 +136,7 @@ static void add_backlog(findings *f, const conn_record *c)
         return;
     service_key k = service_key_of(c);
     svc_entry *s;
-    TABLE_GET(f->svcs, f->n_svcs, TABLE_MAX, svc_entry, k, s);
+    TABLE_GET_AID(f->svcs, f->n_svcs, TABLE_MAX, svc_entry, k, s, &f->svc_aid);
     if (!s)
         s = &f->other;
     int overflow = (c->anomalies & ANOM_ACCEPT_QUEUE_OVERFLOW) != 0;
@@ -184,6 +184,9 @@ void findings_free(findings *f)
 {
     if (!f)
         return;
+    aid_free(&f->pair_aid);
+    aid_free(&f->twhost_aid);
+    aid_free(&f->svc_aid);
     pair_entry *p, *ptmp;
     twhost_entry *h, *htmp;
     svc_entry *s, *stmp;

@@ -56,7 +56,7 @@ static void add_cw_service(findings *f, const conn_record *c, int holder_is_serv
     service_key k = service_key_of(c);
     k.pad = (uint8_t)(holder_is_server ? 2 : 1);
     cw_entry *e;
-    TABLE_GET(f->cws, f->n_cws, TABLE_MAX, cw_entry, k, e);
+    TABLE_GET_AID(f->cws, f->n_cws, TABLE_MAX, cw_entry, k, e, &f->cw_aid);
     if (!e)
         e = &f->cw_other;
     e->closes++;
@@ -138,6 +138,7 @@ void waits_add(findings *f, const conn_record *c)
 
 void waits_free(findings *f)
 {
+    aid_free(&f->cw_aid);
     cw_entry *e, *tmp;
     // NOLINTBEGIN(clang-analyzer-unix.Malloc)
     HASH_ITER(hh, f->cws, e, tmp)

@@ -109,7 +109,7 @@ static void count_listener(report_stats *s, const conn_record *c)
     service_key k = service_key_of(c);
     listen_entry *e;
     uint32_t known = s->n_listeners;
-    TABLE_GET(s->listeners, s->n_listeners, LISTEN_MAX, listen_entry, k, e);
+    TABLE_GET_AID(s->listeners, s->n_listeners, LISTEN_MAX, listen_entry, k, e, &s->listen_aid);
     if (!e)
         s->listen_untold++;
     else if (s->n_listeners != known) /* new: counted the first time only */
@@ -161,6 +161,7 @@ void report_stats_free(report_stats *s)
     duration_free(&s->tw_expired);
     duration_free(&s->tw_reused);
     host_table_free(&s->hosts);
+    aid_free(&s->listen_aid);
     listen_entry *e, *etmp;
     /* uthash's documented way to empty a table; the analyzer cannot follow
      * HASH_DEL's bookkeeping through the saved next pointer. */

@@ -92,6 +92,7 @@ struct findings {
     /* 2 */
     pair_entry *pairs;
     uint32_t n_pairs;
+    table_aid pair_aid;
     uint64_t pair_rows_left; /* rows of pairs past TABLE_MAX */
     budget port_budget;
     /* 3 */
@@ -101,12 +102,14 @@ struct findings {
     /* 4 */
     twhost_entry *twhosts;
     uint32_t n_twhosts;
+    table_aid twhost_aid;
     uint64_t twhost_rows_left;
     budget tw_budget;
     /* 5 */
     svc_entry *svcs;
     uint32_t n_svcs;
     svc_entry other; /* services past TABLE_MAX, summed */
+    table_aid svc_aid;
     budget rcvd_budget;
     examples ex_backlog;
     /* 6: keepalive probes and idle gaps */
@@ -123,6 +126,7 @@ struct findings {
     cw_entry *cws;
     uint32_t n_cws;
     cw_entry cw_other; /* services past TABLE_MAX, summed */
+    table_aid cw_aid;
     examples ex_cw;
     /* 8: FIN_WAIT2, from the closer's FIN to the peer's */
     duration_series fw2;

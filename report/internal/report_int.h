@@ -159,6 +159,97 @@ host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[
 void host_table_free(host_table *t);
 
 /* A host's endpoints per state at capture end, LISTEN included. */
+/*
+ * What spares a table (uthash, up to 10 entries a bucket) most lookups: a
+ * direct-mapped cache of the entries found lately (a busy server's service
+ * is found again row after row) and, once the table is full, a bit per
+ * fingerprint of the keys it holds (2^20 bits, 128 KiB): at archive scale
+ * most rows are distinct clients, which a full table does not hold. All
+ * zero is empty; both are allocated at first use (without memory, every
+ * key looks up the table). Entries are never freed before the table.
+ */
+#define MEMBER_BITS  (1u << 20)
+#define RECENT_SLOTS 1024u
+typedef struct table_aid {
+    uint64_t *bits;
+    struct aid_slot {
+        uint64_t fp;
+        void *e;
+    } * recent;
+} table_aid;
+
+/* A key's fingerprint (splitmix64's finaliser over its 8-byte words). */
+static inline uint64_t key_fp(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = len;
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, len - i < 8 ? len - i : 8);
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        h ^= h >> 32;
+    }
+    h = (h ^ (h >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    h = (h ^ (h >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return h ^ (h >> 31);
+}
+
+/* 0 when the key of fingerprint fp is certainly not in the table. */
+static inline int aid_maybe(const table_aid *a, uint64_t fp)
+{
+    uint32_t b = (uint32_t)fp & (MEMBER_BITS - 1);
+    return !a->bits || (a->bits[b / 64] >> (b % 64) & 1);
+}
+
+/* The slot of fp in the cache (NULL without one). */
+static inline struct aid_slot *aid_slot_of(const table_aid *a, uint64_t fp)
+{
+    return a->recent ? &a->recent[(fp >> 40) & (RECENT_SLOTS - 1)] : NULL;
+}
+
+/* Entry e holds the key of fingerprint fp. */
+static inline void aid_add(table_aid *a, uint64_t fp, void *e)
+{
+    if (!a->bits)
+        a->bits = calloc(MEMBER_BITS / 64, sizeof(uint64_t));
+    if (!a->recent)
+        a->recent = calloc(RECENT_SLOTS, sizeof(*a->recent));
+    uint32_t b = (uint32_t)fp & (MEMBER_BITS - 1);
+    if (a->bits)
+        a->bits[b / 64] |= UINT64_C(1) << (b % 64);
+    struct aid_slot *s = aid_slot_of(a, fp);
+    if (s) {
+        s->fp = fp;
+        s->e = e;
+    }
+}
+
+static inline void aid_free(table_aid *a)
+{
+    free(a->bits);
+    free(a->recent);
+    a->bits = NULL;
+    a->recent = NULL;
+}
+
+/* TABLE_GET with the aid of `aid` (a table_aid *). */
+#define TABLE_GET_AID(head, n, max, type, k, out, aid)                                             \
+    do {                                                                                           \
+        uint64_t fp_ = key_fp(&(k), sizeof(k));                                                    \
+        struct aid_slot *s_ = aid_slot_of(aid, fp_);                                               \
+        if (s_ && s_->fp == fp_ && memcmp(&((type *)s_->e)->key, &(k), sizeof(k)) == 0) {          \
+            (out) = (type *)s_->e;                                                                 \
+            break;                                                                                 \
+        }                                                                                          \
+        if ((n) >= (max) && !aid_maybe(aid, fp_)) {                                                \
+            (out) = NULL;                                                                          \
+            break;                                                                                 \
+        }                                                                                          \
+        TABLE_GET(head, n, max, type, k, out);                                                     \
+        if (out)                                                                                   \
+            aid_add(aid, fp_, out);                                                                \
+    } while (0)
+
 typedef struct host_census {
     host_head head;   /* first */
     uint64_t sockets; /* the sum of states[] */
@@ -184,6 +275,7 @@ typedef struct report_stats {
     host_table hosts;        /* of host_census */
     host_census other;       /* the hosts past HOSTS_MAX, summed */
     listen_entry *listeners; /* uthash of server endpoints, <= LISTEN_MAX */
+    table_aid listen_aid;
     uint32_t n_listeners;
     uint64_t listen_untold; /* accepting rows past LISTEN_MAX, not told apart */
     /* TIME_WAIT durations of the rows whose TIME_WAIT expired, and of those
