@@ -70,7 +70,7 @@ void machine_unseen_timers(const flows_table *t, conn *c)
 {
     const int64_t now = t->clock - t->offset; /* in the packets' time */
     for (int i = 0; i < 2; i++) {
-        uint8_t to;
+        uint8_t to = CONN_CLOSED;
         if (now >= machine_unseen_due(t, c, i, &to))
             c->ep[i].state = to;
     }

@@ -62,13 +62,14 @@ void census_print_at(report_census *rc, int64_t ts, int after_end)
     fprintf(f, "census at %s (%s)%s:\n", t, utc,
             after_end ? ", after the capture's last packet: as it ended" : "");
     print_counts(f, "all hosts", rc->all);
-    census_host **open = malloc((size_t)rc->n_hosts * sizeof(*open) + 1);
+    census_host **open =
+        malloc((size_t)rc->n_hosts * sizeof(*open) + 1); // NOLINT(bugprone-sizeof-expression)
     uint32_t n = 0;
     for (uint32_t i = 0; open && i < rc->n_hosts; i++)
         if (rc->by_idx[i]->open)
             open[n++] = rc->by_idx[i];
     if (open)
-        qsort(open, n, sizeof(*open), more_open);
+        qsort(open, n, sizeof(*open), more_open); // NOLINT(bugprone-sizeof-expression)
     int32_t rest[CONN_STATE_COUNT] = {0};
     uint32_t n_rest = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -135,14 +136,15 @@ static int readback_init(report_census *rc, readback *b)
     memset(b, 0, sizeof(*b));
     b->cur = calloc(HOSTS_MAX + 1, sizeof(*b->cur));
     b->rank = malloc((HOSTS_MAX + 1) * sizeof(*b->rank));
-    b->top = malloc(((size_t)rc->n_hosts + 1) * sizeof(*b->top));
+    b->top =
+        malloc(((size_t)rc->n_hosts + 1) * sizeof(*b->top)); // NOLINT(bugprone-sizeof-expression)
     if (!b->cur || !b->rank || !b->top)
         return -1;
     for (uint32_t i = 0; i <= HOSTS_MAX; i++)
         b->rank[i] = -1;
     for (uint32_t i = 0; i < rc->n_hosts; i++)
         b->top[i] = rc->by_idx[i];
-    qsort(b->top, rc->n_hosts, sizeof(*b->top), busier);
+    qsort(b->top, rc->n_hosts, sizeof(*b->top), busier); // NOLINT(bugprone-sizeof-expression)
     b->n_top = rc->n_hosts < rc->cfg.max_hosts ? rc->n_hosts : rc->cfg.max_hosts;
     while (b->n_top && b->top[b->n_top - 1]->peak == 0)
         b->n_top--; /* never open at a moment: no rows of its own */

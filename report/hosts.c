@@ -36,7 +36,7 @@ host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[
         !(t->member_bits[bit / 64] & (UINT64_C(1) << (bit % 64))))
         return NULL; /* not in the full table: the bit first (one line, no entry) */
     struct host_slot *slot = t->recent ? &t->recent[(fp >> 40) & (HOST_CACHE_SLOTS - 1)] : NULL;
-    if (slot && slot->fp == fp && memcmp(&slot->h->key, &k, sizeof(k)) == 0)
+    if (slot && slot->h && slot->fp == fp && memcmp(&slot->h->key, &k, sizeof(k)) == 0)
         return slot->h;
     unsigned hashv = (unsigned)(fp >> 32);
     host_head *h;
