@@ -90,6 +90,11 @@ static void drain_changes(pipeline *p)
     while (p->changes && (n = ring_items(p->changes)) != 0) {
         uint64_t tail = ring_tail(p->changes);
         for (uint32_t i = 0; i < n; i++) {
+            if (i + 8 < n) { /* the host lookups miss the caches: overlap them */
+                change_slot *a = &p->change[(tail + i + 8) % NCHANGE];
+                a->ch.addr = a->addr;
+                report_census_prefetch(p->census, &a->ch);
+            }
             change_slot *c = &p->change[(tail + i) % NCHANGE];
             c->ch.addr = c->addr;
             (void)report_census_change(p->census, &c->ch); /* the worker knows the moments */

@@ -285,6 +285,12 @@ static void hold(report_census *rc, const flows_change *ch, census_host *h, uint
     rc->pending[rc->n_pending++] = (census_pending){ch->ts, h, from, to};
 }
 
+void report_census_prefetch(const report_census *rc, const flows_change *ch)
+{
+    if (ch->kind == FLOWS_CHANGE_STATE)
+        host_table_prefetch(&rc->hosts, ch->ip_version, ch->addr);
+}
+
 int64_t report_census_change(void *ctx, const flows_change *ch)
 {
     report_census *rc = ctx;

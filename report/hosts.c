@@ -21,6 +21,21 @@ static uint64_t host_fp(const host_key *k)
     return (h ^ (h >> 31)) | 1; /* never 0: an empty slot */
 }
 
+void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16])
+{
+    host_key k = host_key_of(ip_version, addr);
+    uint64_t fp = host_fp(&k);
+    uint32_t bit = (uint32_t)fp & (HOST_BITS - 1);
+    if (t->member_bits)
+        __builtin_prefetch(&t->member_bits[bit / 64]);
+    if (t->recent) {
+        const struct host_slot *slot = &t->recent[(fp >> 40) & (HOST_CACHE_SLOTS - 1)];
+        __builtin_prefetch(slot);
+        if (slot->fp == fp && slot->h)
+            __builtin_prefetch(slot->h);
+    }
+}
+
 host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
                           int *added)
 {

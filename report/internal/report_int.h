@@ -155,6 +155,9 @@ typedef struct host_table {
  * runs out. */
 host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
                           int *added);
+/* Starts loading what host_table_get will read for addr (a hint). */
+void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16]);
+
 /* Frees every entry and the table's memory (not t itself). */
 void host_table_free(host_table *t);
 
