@@ -14,9 +14,9 @@
  * rows' side. Everything here is the replay thread's until the replay has
  * ended; the text is written after that.
  *
- * Memory is bounded: at most TABLE_MAX client addresses (in 2 * TABLE_MAX
- * slots of 64 bytes and 2-byte tags: 8.25 MB) and TABLE_MAX connections in
- * flight with such a SYN (uthash); past them, counted.
+ * Memory is bounded: at most HOSTS_MAX client addresses (the shared host
+ * table of hosts.c: uthash behind a cache and member bits) and TABLE_MAX
+ * connections in flight with such a SYN (uthash); past them, counted.
  */
 #include "findings_int.h"
 
@@ -28,19 +28,16 @@
 #define PAWS_MSL   (60 * NS) /* Linux's TCP_PAWS_MSL: how long a peer's timestamp is kept */
 #define WRAP_GUARD (INT64_C(24) * 86400 * NS) /* 1 ms ticks wrap 2^31 after 24.8 days */
 
-#define HOST_SLOTS ((size_t)2 * TABLE_MAX) /* open addressing, at most half full */
-#define QUEUE      64                      /* events waiting while their slots are fetched */
-#define FILTER     (1u << 16)              /* counters by conn_id's low bits */
+#define QUEUE  64         /* events waiting while their slots are fetched */
+#define FILTER (1u << 16) /* counters by conn_id's low bits */
 
 enum { NH_BACK = 1, NH_DROP = 2 };
 
 /* One client address: its last SYN (in time) and the last one tw_recycle
- * would have let through (the timestamp the per-host check compares). One
- * cache line; ip_version 0 marks an empty slot. */
+ * would have let through (the timestamp the per-host check compares). */
 typedef struct nat_host {
-    _Alignas(64) uint8_t addr[16]; /* IPv4: the first 4 bytes, the rest zero */
-    uint8_t ip_version;
-    uint8_t flags; /* NH_* */
+    host_head head; /* first (hosts.c): the address */
+    uint8_t flags;  /* NH_* */
     uint16_t last_port, paws_port;
     uint32_t last_tsval, paws_tsval;
     int64_t last_ts, paws_ts;
@@ -71,17 +68,13 @@ typedef struct nat_example {
 typedef struct nat_event {
     flows_syn s;
     uint8_t client[16], server[16];
-    uint32_t hash; /* SENT with a TSval: its address's (host_hash) */
 } nat_event;
 
 /* The replay thread's alone: on cache lines of its own (the rows' thread
  * writes the findings struct next to it). */
 struct nat_state {
-    _Alignas(64) nat_host *hosts; /* HOST_SLOTS, allocated at the first SYN with a TSval */
-    uint16_t *tags;               /* per slot: 0 empty, else a tag of its address's hash */
-    uint32_t n_hosts;
-    int no_memory;
-    nat_conn *conns; /* uthash */
+    _Alignas(64) host_table hosts; /* of nat_host */
+    nat_conn *conns;               /* uthash */
     uint32_t n_conns;
     uint16_t *filter; /* FILTER counters: connections followed, by conn_id & (FILTER - 1) */
     nat_event q[QUEUE];
@@ -120,8 +113,7 @@ void nat_free(nat_state *n)
         free(c);
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
-    free(n->hosts);
-    free(n->tags);
+    host_table_free(&n->hosts);
     free(n->filter);
     free(n);
 }
@@ -130,80 +122,27 @@ void nat_free(nat_state *n)
 
 /*
  * One lookup per client SYN, on the replay's thread, the one the capture
- * waits for: uthash's chained buckets cost two or three cache misses per
- * lookup there (measured: bench/BENCHMARKS.md), so the addresses sit in an
- * open-addressing table of one cache line each, and each SYN's line is
+ * waits for: the addresses sit in the shared host table (hosts.c), whose
+ * cache and member bits spare most lookups, and each SYN's entry is
  * prefetched when it is told and read when QUEUE events later the queue is
  * worked off. The connections followed (few: those with a dropped SYN,
  * until they end) stay in uthash, and a counter per conn_id's low bits
  * spares the lookup for the rows of all the others.
  */
-static uint32_t host_hash(const uint8_t addr[16], uint8_t ip_version)
-{
-    uint64_t a, b;
-    memcpy(&a, addr, 8);
-    memcpy(&b, addr + 8, 8);
-    uint64_t h = (a ^ UINT64_C(0x9e3779b97f4a7c15) ^ ip_version) * UINT64_C(0xff51afd7ed558ccd);
-    h = (h ^ (h >> 29) ^ b) * UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 32;
-    return (uint32_t)h;
-}
 
-/* A hash's first slot, and its tag (never 0). Probes walk the tags (256
- * KB, 32 to a cache line) and read a slot only where its tag matches: a
- * full table's misses (addresses past TABLE_MAX) touch no slot at all. */
-static inline uint32_t slot_of(uint32_t hash)
+/* The entry of the address, added when new (*added); NULL past HOSTS_MAX
+ * addresses or when memory runs out. */
+static nat_host *host_get(nat_state *n, const nat_event *e, int *added)
 {
-    return hash & (HOST_SLOTS - 1);
-}
-
-static inline uint16_t tag_of(uint32_t hash)
-{
-    return (uint16_t)(hash >> 17 | 0x8000);
-}
-
-/* The table, empty. Returns 0 when out of memory. */
-static int hosts_new(nat_state *n)
-{
-    n->hosts = aligned_alloc(64, HOST_SLOTS * sizeof(nat_host));
-    n->tags = calloc(HOST_SLOTS, sizeof(*n->tags));
-    if (!n->hosts || !n->tags) {
-        free(n->hosts);
-        free(n->tags);
-        n->hosts = NULL;
-        n->tags = NULL;
-        return 0;
+    nat_host *h =
+        (nat_host *)host_table_get(&n->hosts, e->s.ip_version, e->client, sizeof(nat_host), added);
+    if (h && *added) {
+        h->last_port = h->paws_port = e->s.client_port;
+        h->last_tsval = h->paws_tsval = e->s.tsval;
+        h->last_ts = h->paws_ts = e->s.ts;
+        h->flags = 0; /* new: its first SYN is all it knows */
     }
-    memset(n->hosts, 0, HOST_SLOTS * sizeof(nat_host));
-    return 1;
-}
-
-/* The entry of the address, added when new; NULL when the table is full
- * (or could not be made). */
-static nat_host *host_get(nat_state *n, const nat_event *e)
-{
-    if (!n->hosts)
-        return NULL;
-    const uint16_t tag = tag_of(e->hash);
-    for (uint32_t i = slot_of(e->hash);; i = (i + 1) & (HOST_SLOTS - 1)) {
-        nat_host *h = &n->hosts[i];
-        if (n->tags[i] == tag && h->ip_version == e->s.ip_version &&
-            memcmp(h->addr, e->client, 16) == 0)
-            return h;
-        if (n->tags[i] == 0) {
-            if (n->n_hosts >= TABLE_MAX)
-                return NULL;
-            n->tags[i] = tag;
-            memcpy(h->addr, e->client, 16);
-            h->ip_version = e->s.ip_version;
-            n->n_hosts++;
-            h->last_port = h->paws_port = e->s.client_port;
-            h->last_tsval = h->paws_tsval = e->s.tsval;
-            h->last_ts = h->paws_ts = e->s.ts;
-            h->flags = 0;
-            return h; /* new: its first SYN is all it knows */
-        }
-    }
+    return h;
 }
 
 /* A SYN tw_recycle would have dropped: its connection is followed to its end. */
@@ -254,7 +193,7 @@ static void add_example(nat_state *n, const nat_host *h, const nat_event *e, int
         return;
     nat_example *x = &n->ex[n->n_ex++];
     memset(x, 0, sizeof(*x));
-    x->client = host_key_of(h->ip_version, h->addr);
+    x->client = h->head.key;
     memcpy(x->server, e->server, 16);
     x->server_port = e->s.server_port;
     x->port[0] = back ? h->last_port : h->paws_port;
@@ -308,11 +247,11 @@ static void drain(nat_state *n)
             syn_done(n, &e->s);
             continue;
         }
-        uint32_t had = n->n_hosts;
-        nat_host *h = host_get(n, e);
+        int added;
+        nat_host *h = host_get(n, e, &added);
         if (!h)
             n->syns_left++;
-        else if (n->n_hosts == had) /* not its first SYN */
+        else if (!added) /* not its first SYN */
             judge_syn(n, h, e);
     }
     n->nq = 0;
@@ -326,8 +265,6 @@ void report_findings_syn(void *syn_ctx, const flows_syn *s)
         if (!s->has_tsval)
             return;
         n->syns_ts++;
-        if (!n->hosts && !n->no_memory && !hosts_new(n))
-            n->no_memory = 1;
     }
     nat_event *e = &n->q[n->nq++];
     e->s = *s;
@@ -338,9 +275,7 @@ void report_findings_syn(void *syn_ctx, const flows_syn *s)
         memcpy(e->server, s->server_ip, addr_len(s->ip_version));
         e->s.client_ip = e->client;
         e->s.server_ip = e->server;
-        e->hash = host_hash(e->client, s->ip_version);
-        if (n->hosts)
-            __builtin_prefetch(&n->tags[slot_of(e->hash)]);
+        host_table_prefetch(&n->hosts, s->ip_version, e->client);
     }
     if (n->nq == QUEUE)
         drain(n);
@@ -378,7 +313,7 @@ static void judge_nat(const nat_state *n, judgement *j)
     snprintf(j->key, sizeof(j->key),
              "no SYN's TSval behind its address's within 60 s (%llu SYNs with timestamps from "
              "%u addresses, %llu behind after longer gaps)",
-             (unsigned long long)n->syns_ts, n->n_hosts, (unsigned long long)n->back_syns);
+             (unsigned long long)n->syns_ts, n->hosts.n, (unsigned long long)n->back_syns);
     snprintf(j->why, sizeof(j->why),
              "tcp_tw_recycle would break none of these clients, nor help the server; it is "
              "gone since Linux 4.12");
@@ -425,7 +360,7 @@ void nat_write(nat_state *n, int precision, FILE *out)
     fprintf(out, "\n| | SYNs | client addresses | connections |\n|---|---|---|---|\n");
     fprintf(out, "| client SYNs | %llu | | |\n", (unsigned long long)n->syns);
     fprintf(out, "| with TCP timestamps | %llu | %u | |\n", (unsigned long long)n->syns_ts,
-            n->n_hosts);
+            n->hosts.n);
     fprintf(out, "| TSval behind the previous SYN's | %llu | %llu | |\n",
             (unsigned long long)n->back_syns, (unsigned long long)n->back_hosts);
     fprintf(out, "| tw_recycle would drop (behind within 60 s) | %llu | %llu | %llu |\n",
@@ -438,9 +373,10 @@ void nat_write(nat_state *n, int precision, FILE *out)
                      "tcp_tw_recycle (a Linux before 4.12).\n");
     write_nat_examples(n, precision, out);
     if (n->syns_left)
-        fprintf(out, "\nLeft out: %llu SYNs of addresses past the first %u addresses%s.\n",
-                (unsigned long long)n->syns_left, TABLE_MAX,
-                n->no_memory ? " (out of memory for the table: every one)" : "");
+        fprintf(out,
+                "\nLeft out: %llu SYNs of addresses past the first %u addresses (or for "
+                "want of memory).\n",
+                (unsigned long long)n->syns_left, HOSTS_MAX);
     if (n->drops_unfollowed)
         fprintf(out,
                 "\nLeft out: %llu such SYNs whose connection could not be followed (more "
