@@ -571,7 +571,8 @@ def load_expected(path, mode):
 
 
 def matches(e, d):
-    return all(a == "*" or a == b for a, b in zip(e, d))
+    """'*' matches anything; a value ending in '*' matches what starts with the rest."""
+    return all(a == "*" or a == b or (a.endswith("*") and b.startswith(a[:-1])) for a, b in zip(e, d))
 
 
 # ------------------------------------------------------------ main
