@@ -415,8 +415,12 @@ class Endpoint:
     def tw_entry(self):
         """(lo, hi) bounds of the step into TIME_WAIT, or None."""
         ws, we = self.window
+        # Not before this socket was born: the TIME_WAIT socket of the
+        # instance before it on the 4-tuple (tcp_tw_reuse) can still be
+        # listed by a poll a few ms into this one's window.
+        born = self.ev[0][0] if self.ev else ws
         for pt, tprev, socks in self.polls:
-            if socks is None or pt < ws or pt >= we:
+            if socks is None or pt < max(ws, born) or pt >= we:
                 continue
             v = socks.get((self.local, self.remote))
             if v and v[0] == "TIME_WAIT":
