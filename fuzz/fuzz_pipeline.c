@@ -176,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char in_path[64], out_path[64];
     snprintf(in_path, sizeof(in_path), "/proc/self/fd/%d", in_fd);
     snprintf(out_path, sizeof(out_path), "/proc/self/fd/%d", out_fd);
-    char *argv[16];
+    char *argv[20];
     int argc = 0;
     argv[argc++] = "synfin";
     argv[argc++] = "-q";
@@ -190,6 +190,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         argv[argc++] = "0.01";
         argv[argc++] = "--max-flows";
         argv[argc++] = "64";
+        /* the census too (hourly moments: a damaged timestamp years ahead
+         * asks for few of them) */
+        argv[argc++] = "--census";
+        argv[argc++] = "/dev/null";
+        argv[argc++] = "--interval";
+        argv[argc++] = "3600";
         break;
     case 1:
         argv[argc++] = "--msl";
