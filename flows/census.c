@@ -32,7 +32,6 @@
 
 #define WHEEL_SHIFT   24    /* 16.8 ms a slot */
 #define WHEEL_SLOTS   8192u /* 137 s around; later timers wait in the last slot */
-#define WHEEL_SLOT_NS (INT64_C(1) << WHEEL_SHIFT)
 #define LISTEN_RECENT 4096u /* a power of 2 */
 #define FLUSH_AHEAD   8     /* instances prefetched ahead in a flush */
 
@@ -47,7 +46,6 @@ struct census_wheel {
     int64_t mark; /* the watermark fn wants next (packet time) */
     int64_t told; /* the last watermark told */
     int64_t next; /* the first slot not looked at yet (absolute number) */
-    int started;
     /* Fingerprints of listeners told lately (a direct-mapped cache): a busy
      * server answers thousands of SYNs, and its listener is told once. */
     uint64_t listen_recent[LISTEN_RECENT];
@@ -201,17 +199,11 @@ static void listener(flows_table *t, conn *c, int64_t ts)
     flows_change ch = {.kind = FLOWS_CHANGE_LISTEN, .ts = ts};
     ch.addr = endpoint_addr(c, SERVER, &ch.port);
     ch.ip_version = key_ip_version(&c->key);
-    uint64_t w[2];
-    memcpy(w, ch.addr, sizeof(w));
-    uint64_t fp =
-        (w[0] ^ (w[1] * UINT64_C(0x9e3779b97f4a7c15)) ^ ((uint64_t)ch.port << 8 | ch.ip_version));
-    fp = (fp ^ (fp >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    fp = (fp ^ (fp >> 27)) * UINT64_C(0x94d049bb133111eb);
-    fp ^= fp >> 31;
+    uint64_t fp = end_fingerprint(c, !c->client_is_a); /* the server's end */
     uint64_t *slot = &t->census->listen_recent[fp & (LISTEN_RECENT - 1)];
-    if (*slot == (fp | 1))
+    if (*slot == fp)
         return; /* told already (a fingerprint of 64 bits: a clash is not a concern) */
-    *slot = fp | 1;
+    *slot = fp;
     tell(t, &ch);
 }
 
@@ -283,9 +275,6 @@ void census_leave(flows_table *t, conn *c, int64_t when)
 
 void census_start(flows_table *t, int64_t ts)
 {
-    if (t->census->started)
-        return;
-    t->census->started = 1;
     flows_change ch = {.kind = FLOWS_CHANGE_START, .ts = ts};
     tell(t, &ch);
 }
@@ -304,16 +293,6 @@ static void look(flows_table *t, wheel_slot *sl, int64_t now, int rearm)
             evaluate(t, c, now, now, rearm);
     }
     free(v);
-}
-
-static void look_at(flows_table *t, wheel_slot *sl, int64_t now)
-{
-    look(t, sl, now, 1);
-}
-
-static void look_at_once(flows_table *t, wheel_slot *sl, int64_t now)
-{
-    look(t, sl, now, 0);
 }
 
 static void tell_mark(flows_table *t, int64_t ts)
@@ -341,7 +320,7 @@ int64_t census_advance(flows_table *t)
     if (w->n_dirty && now > w->mark)
         flush_dirty(t, w->mark); /* before any segment after the moment */
     while (w->next < now_slot) {
-        look_at(t, &w->slot[(uint64_t)w->next & (WHEEL_SLOTS - 1)], now);
+        look(t, &w->slot[(uint64_t)w->next & (WHEEL_SLOTS - 1)], now, 1);
         w->next++;
     }
     /* Every slot before the clock's own has been looked at. */
@@ -355,9 +334,9 @@ int64_t census_advance(flows_table *t)
 void census_finish(flows_table *t)
 {
     const int64_t now = t->clock - t->offset;
-    flush_dirty(t, now < t->census->mark ? now : t->census->mark);
+    flush_dirty(t, now); /* the moment is not passed: census_advance flushed then */
     for (uint32_t i = 0; i < WHEEL_SLOTS; i++)
-        look_at_once(t, &t->census->slot[i], now);
+        look(t, &t->census->slot[i], now, 0);
 }
 
 void census_end(flows_table *t, int64_t end)

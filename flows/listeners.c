@@ -98,7 +98,7 @@ static listener *entry(listeners *l, const endpoint_key *k, int create)
 }
 
 /* A fingerprint of the key's `a` or `b` end, from the words at hand. */
-static uint64_t end_fingerprint(const conn *c, int a_end)
+uint64_t end_fingerprint(const conn *c, int a_end)
 {
     const uint64_t *w = a_end ? &c->key.w[0] : &c->key.w[2];
     uint64_t port = a_end ? key_port_a(&c->key) : key_port_b(&c->key);

@@ -77,6 +77,15 @@ const report_census_config *report_census_get_config(const report_census *rc)
     return &rc->cfg;
 }
 
+/* The k-th moment over time, t0 + k * interval (k >= 1); INT64_MAX past
+ * CENSUS_MOMENTS_MAX or past the clock's range. */
+static int64_t nth_moment(const report_census_config *cfg, int64_t t0, uint64_t k)
+{
+    if (k > CENSUS_MOMENTS_MAX || (uint64_t)(INT64_MAX - t0) / (uint64_t)cfg->interval < k)
+        return INT64_MAX;
+    return t0 + (int64_t)k * cfg->interval;
+}
+
 int64_t report_census_moment_after(const report_census_config *cfg, int moments_over_time,
                                    int64_t t0, int64_t ts)
 {
@@ -87,10 +96,8 @@ int64_t report_census_moment_after(const report_census_config *cfg, int moments_
             best = a;
     }
     if (moments_over_time && ts >= t0) {
-        uint64_t k = (uint64_t)(ts - t0) / (uint64_t)cfg->interval + 1;
-        if (k <= CENSUS_MOMENTS_MAX && (uint64_t)(INT64_MAX - t0) / (uint64_t)cfg->interval >= k &&
-            t0 + (int64_t)k * cfg->interval < best)
-            best = t0 + (int64_t)k * cfg->interval;
+        int64_t m = nth_moment(cfg, t0, (uint64_t)(ts - t0) / (uint64_t)cfg->interval + 1);
+        best = m < best ? m : best;
     }
     return best;
 }
@@ -167,14 +174,12 @@ static int new_listener(report_census *rc, const flows_change *ch)
 
 /* ---- moments ---------------------------------------------------------------- */
 
+/* The next moment over time: the one after the `moments` written. */
 static int64_t moment_over_time(const report_census *rc)
 {
-    if ((!rc->csv && !rc->cfg.plot) || rc->moments >= CENSUS_MOMENTS_MAX)
+    if (!rc->csv && !rc->cfg.plot)
         return INT64_MAX;
-    int64_t step = rc->cfg.interval;
-    if ((uint64_t)(INT64_MAX - rc->t0) / (uint64_t)step < rc->k)
-        return INT64_MAX;
-    return rc->t0 + (int64_t)rc->k * step;
+    return nth_moment(&rc->cfg, rc->t0, rc->moments + 1);
 }
 
 static void set_next(report_census *rc)
@@ -211,17 +216,16 @@ static void write_moment(report_census *rc)
 }
 
 /* Commits the moment rc->next: every change up to it is counted. */
-static void commit(report_census *rc, int after_end)
+static void commit(report_census *rc)
 {
     int64_t m = rc->next;
     int over_time = m == moment_over_time(rc);
     while (rc->at_i < rc->cfg.n_at && rc->at[rc->at_i] == m) {
-        census_print_at(rc, m, after_end);
+        census_print_at(rc, m, 0);
         rc->at_i++;
     }
     if (over_time) {
         write_moment(rc);
-        rc->k++;
         rc->moments++;
         rc->n_dirty = 0;
     }
@@ -244,11 +248,11 @@ static void apply_pending(report_census *rc)
 }
 
 /* Every change at or before ts has been told: commits the moments by then. */
-static void advance_to(report_census *rc, int64_t ts, int after_end)
+static void advance_to(report_census *rc, int64_t ts)
 {
     while (rc->started && rc->next <= ts) {
         apply_pending(rc);
-        commit(rc, after_end);
+        commit(rc);
     }
 }
 
@@ -256,11 +260,10 @@ static void start(report_census *rc, int64_t ts)
 {
     rc->started = 1;
     rc->t0 = ts;
-    rc->k = 1;
     sort_at(rc);
     /* --at moments before the first packet: the census is empty then. */
     set_next(rc);
-    advance_to(rc, ts - 1, 0);
+    advance_to(rc, ts - 1);
 }
 
 static void hold(report_census *rc, const flows_change *ch, census_host *h, uint8_t from,
@@ -300,7 +303,7 @@ int64_t report_census_change(void *ctx, const flows_change *ch)
             start(rc, ch->ts);
         break;
     case FLOWS_CHANGE_MARK:
-        advance_to(rc, ch->ts, 0);
+        advance_to(rc, ch->ts);
         break;
     case FLOWS_CHANGE_STATE:
         if (ch->from != ch->to)
@@ -317,7 +320,7 @@ int64_t report_census_change(void *ctx, const flows_change *ch)
 int report_census_finish(report_census *rc, int64_t capture_end)
 {
     if (rc->started) {
-        advance_to(rc, capture_end, 0);
+        advance_to(rc, capture_end);
         if (rc->moments >= CENSUS_MOMENTS_MAX)
             fprintf(stderr,
                     "synfin: census: the capture spans %.0f s: the census over time stops "

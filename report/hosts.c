@@ -4,35 +4,18 @@
  */
 #include "report_int.h"
 
-#define HOST_CACHE_SLOTS 16384u     /* a power of 2 */
-#define HOST_BITS        (1u << 20) /* 128 KiB; a power of 2 */
-
-/* The host's fingerprint: its address mixed to 64 well-spread bits
- * (splitmix64's finaliser: the table's buckets, the cache slot and the
- * member bit each take different bits of it). */
-static uint64_t host_fp(const host_key *k)
-{
-    uint64_t a, b;
-    memcpy(&a, k->addr, 8);
-    memcpy(&b, k->addr + 8, 8);
-    uint64_t h = a ^ (b * UINT64_C(0x9e3779b97f4a7c15)) ^ k->ip_version;
-    h = (h ^ (h >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    h = (h ^ (h >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return (h ^ (h >> 31)) | 1; /* never 0: an empty slot */
-}
-
 void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16])
 {
     host_key k = host_key_of(ip_version, addr);
-    uint64_t fp = host_fp(&k);
-    uint32_t bit = (uint32_t)fp & (HOST_BITS - 1);
-    if (t->member_bits)
-        __builtin_prefetch(&t->member_bits[bit / 64]);
-    if (t->recent) {
-        const struct host_slot *slot = &t->recent[(fp >> 40) & (HOST_CACHE_SLOTS - 1)];
+    uint64_t fp = key_fp(&k, sizeof(k));
+    uint32_t bit = (uint32_t)fp & (MEMBER_BITS - 1);
+    if (t->aid.bits)
+        __builtin_prefetch(&t->aid.bits[bit / 64]);
+    const struct aid_slot *slot = aid_slot_of(&t->aid, fp);
+    if (slot) {
         __builtin_prefetch(slot);
-        if (slot->fp == fp && slot->h)
-            __builtin_prefetch(slot->h);
+        if (slot->fp == fp && slot->e)
+            __builtin_prefetch(slot->e);
     }
 }
 
@@ -41,18 +24,13 @@ host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[
 {
     host_key k = host_key_of(ip_version, addr);
     *added = 0;
-    if (!t->recent)
-        t->recent = calloc(HOST_CACHE_SLOTS, sizeof(struct host_slot));
-    if (!t->member_bits)
-        t->member_bits = calloc(HOST_BITS / 64, sizeof(uint64_t));
-    uint64_t fp = host_fp(&k);
-    uint32_t bit = (uint32_t)fp & (HOST_BITS - 1);
-    if (t->member_bits && t->n >= HOSTS_MAX &&
-        !(t->member_bits[bit / 64] & (UINT64_C(1) << (bit % 64))))
+    uint64_t fp = key_fp(&k, sizeof(k));
+    if (t->n >= HOSTS_MAX && !aid_maybe(&t->aid, fp))
         return NULL; /* not in the full table: the bit first (one line, no entry) */
-    struct host_slot *slot = t->recent ? &t->recent[(fp >> 40) & (HOST_CACHE_SLOTS - 1)] : NULL;
-    if (slot && slot->h && slot->fp == fp && memcmp(&slot->h->key, &k, sizeof(k)) == 0)
-        return slot->h;
+    struct aid_slot *slot = aid_slot_of(&t->aid, fp);
+    if (slot && slot->e && slot->fp == fp &&
+        memcmp(&((host_head *)slot->e)->key, &k, sizeof(k)) == 0)
+        return slot->e;
     unsigned hashv = (unsigned)(fp >> 32);
     host_head *h;
     HASH_FIND_BYHASHVALUE(hh, t->head, &k, sizeof(k), hashv, h);
@@ -67,13 +45,8 @@ host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[
         }
         t->n++;
         *added = 1;
-        if (t->member_bits)
-            t->member_bits[bit / 64] |= UINT64_C(1) << (bit % 64);
     }
-    if (slot) {
-        slot->fp = fp;
-        slot->h = h;
-    }
+    aid_add(&t->aid, fp, h);
     return h;
 }
 
@@ -89,7 +62,6 @@ void host_table_free(host_table *t)
         free(h);
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
-    free(t->recent);
-    free(t->member_bits);
+    aid_free(&t->aid);
     memset(t, 0, sizeof(*t));
 }

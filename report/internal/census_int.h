@@ -48,13 +48,12 @@ struct report_census {
     report_census_config cfg;
     FILE *csv, *at_out;
     int started;
-    int64_t t0;   /* the first packet's time */
-    uint64_t k;   /* the next moment over time is t0 + k * interval */
-    int64_t *at;  /* the --at moments, resolved and sorted at the first packet */
-    size_t at_i;  /* the next --at moment: at[at_i] */
-    int64_t next; /* the next census moment: min of the two */
-    int64_t last; /* the last moment committed */
-    uint64_t moments;
+    int64_t t0;       /* the first packet's time */
+    int64_t *at;      /* the --at moments, resolved and sorted at the first packet */
+    size_t at_i;      /* the next --at moment: at[at_i] */
+    int64_t next;     /* the next census moment: min of the two */
+    int64_t last;     /* the last moment committed */
+    uint64_t moments; /* over time, written: the next is t0 + (moments + 1) * interval */
     host_table hosts; /* of census_host */
     census_host **by_idx;
     uint32_t n_hosts;

@@ -126,43 +126,6 @@ static inline service_key service_key_of(const conn_record *c)
     } while (0)
 
 /*
- * The hosts of a table (hosts.c): at most HOSTS_MAX entries, each starting
- * with a host_head, in a uthash keyed by the host (hashed once, by its
- * fingerprint). At archive scale most endpoints are distinct clients: a
- * direct-mapped cache of fingerprints finds the recent ones (a server, a
- * busy client) without touching the table, and once the table is full a
- * bit per fingerprint tells most hosts that are not in it without a lookup.
- * Both only spare work: without memory for them, every host looks up the
- * table. All zero is an empty table.
- */
-typedef struct host_head {
-    host_key key;
-    UT_hash_handle hh;
-} host_head;
-
-typedef struct host_table {
-    host_head *head; /* uthash */
-    uint32_t n;
-    struct host_slot {
-        uint64_t fp; /* the host's fingerprint: compared before the entry is read */
-        host_head *h;
-    } * recent;            /* HOST_CACHE_SLOTS entries */
-    uint64_t *member_bits; /* a bit per fingerprint of a host in the table */
-} host_table;
-
-/* The entry of the host at addr; a new one is `size` bytes (a host_head
- * first), zeroed, and *added set. NULL past HOSTS_MAX hosts or when memory
- * runs out. */
-host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
-                          int *added);
-/* Starts loading what host_table_get will read for addr (a hint). */
-void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16]);
-
-/* Frees every entry and the table's memory (not t itself). */
-void host_table_free(host_table *t);
-
-/* A host's endpoints per state at capture end, LISTEN included. */
-/*
  * What spares a table (uthash, up to 10 entries a bucket) most lookups: a
  * direct-mapped cache of the entries found lately (a busy server's service
  * is found again row after row) and, once the table is full, a bit per
@@ -172,7 +135,7 @@ void host_table_free(host_table *t);
  * key looks up the table). Entries are never freed before the table.
  */
 #define MEMBER_BITS  (1u << 20)
-#define RECENT_SLOTS 1024u
+#define RECENT_SLOTS 16384u
 typedef struct table_aid {
     uint64_t *bits;
     struct aid_slot {
@@ -239,13 +202,13 @@ static inline void aid_free(table_aid *a)
 #define TABLE_GET_AID(head, n, max, type, k, out, aid)                                             \
     do {                                                                                           \
         uint64_t fp_ = key_fp(&(k), sizeof(k));                                                    \
-        struct aid_slot *s_ = aid_slot_of(aid, fp_);                                               \
-        if (s_ && s_->fp == fp_ && memcmp(&((type *)s_->e)->key, &(k), sizeof(k)) == 0) {          \
-            (out) = (type *)s_->e;                                                                 \
-            break;                                                                                 \
-        }                                                                                          \
         if ((n) >= (max) && !aid_maybe(aid, fp_)) {                                                \
             (out) = NULL;                                                                          \
+            break;                                                                                 \
+        }                                                                                          \
+        struct aid_slot *s_ = aid_slot_of(aid, fp_);                                               \
+        if (s_ && s_->e && s_->fp == fp_ && memcmp(&((type *)s_->e)->key, &(k), sizeof(k)) == 0) { \
+            (out) = (type *)s_->e;                                                                 \
             break;                                                                                 \
         }                                                                                          \
         TABLE_GET(head, n, max, type, k, out);                                                     \
@@ -253,6 +216,35 @@ static inline void aid_free(table_aid *a)
             aid_add(aid, fp_, out);                                                                \
     } while (0)
 
+/*
+ * The hosts of a table (hosts.c): at most HOSTS_MAX entries, each starting
+ * with a host_head, in a uthash keyed by the host (hashed once, by its
+ * fingerprint, key_fp), with the aid of a table_aid. All zero is an empty
+ * table.
+ */
+typedef struct host_head {
+    host_key key;
+    UT_hash_handle hh;
+} host_head;
+
+typedef struct host_table {
+    host_head *head; /* uthash */
+    uint32_t n;
+    table_aid aid;
+} host_table;
+
+/* The entry of the host at addr; a new one is `size` bytes (a host_head
+ * first), zeroed, and *added set. NULL past HOSTS_MAX hosts or when memory
+ * runs out. */
+host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
+                          int *added);
+/* Starts loading what host_table_get will read for addr (a hint). */
+void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16]);
+
+/* Frees every entry and the table's memory (not t itself). */
+void host_table_free(host_table *t);
+
+/* A host's endpoints per state at capture end, LISTEN included. */
 typedef struct host_census {
     host_head head;   /* first */
     uint64_t sockets; /* the sum of states[] */
