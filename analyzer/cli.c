@@ -379,9 +379,7 @@ static int start_replay(run *R)
     }
     R->pipe = R->flows ? pipeline_start(R->flows, R->rep) : NULL;
     if (R->pipe && R->census)
-        (void)pipeline_census(R->pipe, R->census,
-                              o->census ||
-                                  o->cen.plot); /* failing, the worker counts them itself */
+        (void)pipeline_census(R->pipe, R->census); /* failing, the worker counts them */
     if (!R->rep || !R->flows || !R->pipe) {
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;

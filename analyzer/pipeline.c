@@ -175,7 +175,7 @@ static int64_t push_change(void *ctx, const flows_change *ch)
                                       p->census_mark);
 }
 
-int pipeline_census(pipeline *p, report_census *rc, int over_time)
+int pipeline_census(pipeline *p, report_census *rc)
 {
     if (!rc || !p->threaded)
         return 0;
@@ -190,7 +190,7 @@ int pipeline_census(pipeline *p, report_census *rc, int over_time)
     }
     p->census = rc;
     p->census_cfg = report_census_get_config(rc);
-    p->census_over_time = over_time;
+    p->census_over_time = report_census_over_time(rc);
     return flows_set_census(p->flows, push_change, p);
 }
 

@@ -43,12 +43,12 @@ typedef struct pipeline pipeline;
  * when out of memory. */
 pipeline *pipeline_start(flows_table *flows, report *rep);
 
-/* The census (NULL: none), already told by `flows` (flows_set_census),
- * with moments over time or only --at ones: with a worker, the changes
+/* The census (NULL: none), already told by `flows` (flows_set_census):
+ * with a worker, the changes
  * cross to the reader, who counts them at every hand-over (the worker only
  * copies them). Before the first submit. Returns 0, or -1 when out of
  * memory (the worker then tells the census itself). */
-int pipeline_census(pipeline *p, report_census *rc, int over_time);
+int pipeline_census(pipeline *p, report_census *rc);
 
 /* The batch the reader fills now (n segments in it so far). */
 seg_batch *pipeline_batch(pipeline *p);

@@ -35,9 +35,9 @@ report_census *report_census_new(const report_census_config *cfg, FILE *csv, FIL
     rc->at = calloc(cfg->n_at + 1, sizeof(*rc->at));
     if (rc->by_idx)
         rc->by_idx[CENSUS_OVERFLOW] = &rc->overflow;
-    if (rc->by_idx && (csv || cfg->plot))
+    if (rc->by_idx && report_census_over_time(rc))
         rc->tmp = tmpfile();
-    if (!rc->by_idx || !rc->at || ((csv || cfg->plot) && !rc->tmp)) {
+    if (!rc->by_idx || !rc->at || (report_census_over_time(rc) && !rc->tmp)) {
         report_census_free(rc);
         return NULL;
     }
@@ -174,10 +174,15 @@ static int new_listener(report_census *rc, const flows_change *ch)
 
 /* ---- moments ---------------------------------------------------------------- */
 
+int report_census_over_time(const report_census *rc)
+{
+    return rc->csv || rc->cfg.plot;
+}
+
 /* The next moment over time: the one after the `moments` written. */
 static int64_t moment_over_time(const report_census *rc)
 {
-    if (!rc->csv && !rc->cfg.plot)
+    if (!report_census_over_time(rc))
         return INT64_MAX;
     return nth_moment(&rc->cfg, rc->t0, rc->moments + 1);
 }

@@ -100,8 +100,11 @@ int report_census_finish(report_census *rc, int64_t capture_end);
 /* The configuration it was made with (never changed after). */
 const report_census_config *report_census_get_config(const report_census *rc);
 
+/* Has it moments over time (a --census FILE or --plot), or --at ones only? */
+int report_census_over_time(const report_census *rc);
+
 /* The first census moment after ts (INT64_MAX: none): the --at moments and,
- * when moments_over_time (a --census FILE or --plot), t0 + k * interval;
+ * when moments_over_time (report_census_over_time), t0 + k * interval;
  * t0 is the first packet's time. A pure function of its arguments, for a
  * thread that must know the moments without asking the census. */
 int64_t report_census_moment_after(const report_census_config *cfg, int moments_over_time,

@@ -155,7 +155,7 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
     if (threads) {
         pipeline *p = pipeline_start(t, rep);
         assert_non_null(p);
-        assert_int_equal(pipeline_census(p, rc, 1), 0);
+        assert_int_equal(pipeline_census(p, rc), 0);
         submit_all(p, segs, ts, k);
         pipeline_submit(p);
         pipeline_waits(p, &out.reader_waits, &out.worker_waits);
