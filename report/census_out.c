@@ -7,7 +7,6 @@
 #include "plot.h"
 
 #include <errno.h>
-#include <time.h>
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -21,10 +20,7 @@ const char *census_host_text(const census_host *h, char *buf, size_t len)
         snprintf(buf, len, "other");
         return buf;
     }
-    if (!inet_ntop(h->head.key.ip_version == 4 ? AF_INET : AF_INET6, h->head.key.addr, buf,
-                   (socklen_t)len))
-        snprintf(buf, len, "?");
-    return buf;
+    return addr_text(h->head.key.ip_version, h->head.key.addr, buf, len);
 }
 
 /* ---- --at ------------------------------------------------------------------- */
@@ -53,13 +49,8 @@ void census_print_at(report_census *rc, int64_t ts, int after_end)
     FILE *f = rc->at_out;
     if (!f)
         return;
-    char t[32], utc[32] = "";
-    report_format_ts(t, ts, rc->cfg.precision);
-    time_t sec = (time_t)(ts / 1000000000);
-    struct tm tm;
-    if (!gmtime_r(&sec, &tm) || strftime(utc, sizeof(utc), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        utc[0] = '\0';
-    fprintf(f, "census at %s (%s)%s:\n", t, utc,
+    char when[96];
+    fprintf(f, "census at %s%s:\n", when_text(ts, rc->cfg.precision, when, sizeof(when)),
             after_end ? ", after the capture's last packet: as it ended" : "");
     print_counts(f, "all hosts", rc->all);
     census_host **open =

@@ -334,11 +334,9 @@ static int busier(const host_census *a, const host_census *b)
 static void print_host(const host_census *h, FILE *f)
 {
     char addr[INET6_ADDRSTRLEN];
-    if (!inet_ntop(h->head.key.ip_version == 4 ? AF_INET : AF_INET6, h->head.key.addr, addr,
-                   sizeof(addr)))
-        snprintf(addr, sizeof(addr), "?");
-    fprintf(f, "  %s: %llu socket%s\n", addr, (unsigned long long)h->sockets,
-            h->sockets == 1 ? "" : "s");
+    fprintf(f, "  %s: %llu socket%s\n",
+            addr_text(h->head.key.ip_version, h->head.key.addr, addr, sizeof(addr)),
+            (unsigned long long)h->sockets, h->sockets == 1 ? "" : "s");
     print_states(h->states, 4, f);
 }
 

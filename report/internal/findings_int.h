@@ -151,13 +151,10 @@ typedef struct judgement {
     char key[256], why[384];
 } judgement;
 
-const char *addr_text(uint8_t ip_version, const uint8_t *addr, char *buf, size_t len);
 /* "ADDR:PORT", IPv6 in brackets. */
 const char *endpoint_text(uint8_t ip_version, const uint8_t *addr, uint16_t port, char *buf,
                           size_t len);
 void write_examples(const examples *x, const char *what, FILE *out);
-/* A timestamp as the CSV writes it, and in UTC. */
-const char *when_text(int64_t ts, int precision, char *buf, size_t len);
 double percent(uint64_t part, uint64_t whole);
 /* "## n. title", then the verdict, its key number and why. */
 void write_heading(FILE *out, int n, const char *title, const judgement *j);

@@ -284,6 +284,12 @@ void report_stats_add(report_stats *s, const conn_record *c);
 /* The --summary text; durations with `precision` (6 or 9) decimals. */
 void report_stats_print(const report_stats *s, int precision, const flows_stats *fs, FILE *f);
 
+/* Text helpers of the report's writers (findings_text.c): an address
+ * ("?" when it cannot be written), and a timestamp as the CSV writes it
+ * followed by its UTC date and time in parentheses. */
+const char *addr_text(uint8_t ip_version, const uint8_t *addr, char *buf, size_t len);
+const char *when_text(int64_t ts, int precision, char *buf, size_t len);
+
 /* Frees what report_stats_add allocated (not s itself). */
 void report_stats_free(report_stats *s);
 
