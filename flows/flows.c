@@ -480,6 +480,8 @@ static void advance_clock(flows_table *t, int64_t ts)
     if (!t->clock_set) {
         t->clock = now;
         t->clock_set = 1;
+        if (t->census)
+            census_start(t, ts); /* the first packet */
         return;
     }
     if (now < t->clock) {
@@ -520,8 +522,6 @@ static int replay_one(flows_table *t, const flows_seg *s)
     const int64_t ts = s->ts;
     const int sender_is_a = s->bits & FLOWS_SEG_FROM_A;
     t->stats.segments++;
-    if (t->census && !t->clock_set)
-        census_start(t, ts);
     advance_clock(t, ts);
     expire_due(t);
 
