@@ -78,8 +78,8 @@ struct pipeline {
     uint32_t changes_pending;           /* changes pushed, not yet published */
     /* The census's moments as the worker knows them from its own changes
      * (the first packet, the last mark): the same on every run. */
-    int64_t census_t0, census_mark;
-    int census_started, census_over_time;
+    int64_t census_t0, census_mark, census_next; /* census_next INT64_MIN: no packet yet */
+    int census_over_time;
     const report_census_config *census_cfg;
 };
 
@@ -90,14 +90,10 @@ static void drain_changes(pipeline *p)
     while (p->changes && (n = ring_items(p->changes)) != 0) {
         uint64_t tail = ring_tail(p->changes);
         for (uint32_t i = 0; i < n; i++) {
-            if (i + 8 < n) { /* the host lookups miss the caches: overlap them */
-                change_slot *a = &p->change[(tail + i + 8) % NCHANGE];
-                a->ch.addr = a->addr;
-                report_census_prefetch(p->census, &a->ch);
-            }
-            change_slot *c = &p->change[(tail + i) % NCHANGE];
-            c->ch.addr = c->addr;
-            (void)report_census_change(p->census, &c->ch); /* the worker knows the moments */
+            if (i + 8 < n) /* the host lookups miss the caches: overlap them */
+                report_census_prefetch(p->census, &p->change[(tail + i + 8) % NCHANGE].ch);
+            /* The answer, the next moment, the worker knows already. */
+            (void)report_census_change(p->census, &p->change[(tail + i) % NCHANGE].ch);
         }
         ring_consume(p->changes, n);
     }
@@ -160,19 +156,21 @@ static int64_t push_change(void *ctx, const flows_change *ch)
     }
     change_slot *c = &p->change[(ring_head(p->changes) + p->changes_pending++) % NCHANGE];
     c->ch = *ch;
-    if (ch->addr)
+    if (ch->addr) {
         memcpy(c->addr, ch->addr, sizeof(c->addr));
-    /* What the census would answer: its next moment after the last mark. */
-    if (ch->kind == FLOWS_CHANGE_START && !p->census_started) {
-        p->census_started = 1;
-        p->census_t0 = p->census_mark = ch->ts;
-    } else if (ch->kind == FLOWS_CHANGE_MARK && ch->ts > p->census_mark) {
-        p->census_mark = ch->ts;
+        c->ch.addr = c->addr;
     }
-    if (!p->census_started)
-        return INT64_MIN;
-    return report_census_moment_after(p->census_cfg, p->census_over_time, p->census_t0,
-                                      p->census_mark);
+    /* What the census would answer: its next moment after the last mark
+     * (it changes only with the first packet and a mark). */
+    if ((ch->kind == FLOWS_CHANGE_START && p->census_next == INT64_MIN) ||
+        (ch->kind == FLOWS_CHANGE_MARK && ch->ts > p->census_mark)) {
+        if (ch->kind == FLOWS_CHANGE_START)
+            p->census_t0 = ch->ts;
+        p->census_mark = ch->ts;
+        p->census_next = report_census_moment_after(p->census_cfg, p->census_over_time,
+                                                    p->census_t0, p->census_mark);
+    }
+    return p->census_next;
 }
 
 int pipeline_census(pipeline *p, report_census *rc)
@@ -191,6 +189,7 @@ int pipeline_census(pipeline *p, report_census *rc)
     p->census = rc;
     p->census_cfg = report_census_get_config(rc);
     p->census_over_time = report_census_over_time(rc);
+    p->census_next = INT64_MIN;
     return flows_set_census(p->flows, push_change, p);
 }
 
