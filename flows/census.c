@@ -168,6 +168,16 @@ static uint8_t counted_state(const flows_table *t, const conn *c, int i, int64_t
     return st == CONN_LISTEN ? CONN_CLOSED : st;
 }
 
+/* Does c end at `due` (packet time) anyway? A closing instance ends when
+ * the clock passes its deadline (the closing list is in deadline order:
+ * every deadline is a segment's time + 2*MSL), and census_leave then tells
+ * its endpoints' changes at their TIME_WAIT deadlines, before the mark
+ * passes them: the wheel need not look at it (most TIME_WAITs). */
+static int ends_then(const flows_table *t, const conn *c, int64_t due)
+{
+    return c->list == LIST_CLOSING && cold(t, c)->deadline == due + t->offset;
+}
+
 /* Tells what changed for c by `now`; `changed_at` is the time of a segment
  * that may have changed a state. Adds c to the wheel when a timer runs on
  * and `rearm` (the segment changed something, or the wheel looked at c). */
@@ -185,7 +195,7 @@ static void evaluate(flows_table *t, conn *c, int64_t now, int64_t changed_at, i
         if (due < next)
             next = due;
     }
-    if (rearm && next != INT64_MAX)
+    if (rearm && next != INT64_MAX && !ends_then(t, c, next))
         wheel_add(t, conntab_index(t->tab, c), next + t->offset);
 }
 
@@ -288,6 +298,8 @@ static void look(flows_table *t, wheel_slot *sl, int64_t now, int rearm)
     sl->v = NULL;
     sl->n = sl->cap = 0;
     for (uint32_t j = 0; j < n; j++) {
+        if (j + FLUSH_AHEAD < n)
+            __builtin_prefetch(conn_at(t, v[j + FLUSH_AHEAD]));
         conn *c = conn_at(t, v[j]);
         if (c->list != LIST_FREE)
             evaluate(t, c, now, now, rearm);

@@ -25,15 +25,19 @@ host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[
     host_key k = host_key_of(ip_version, addr);
     *added = 0;
     uint64_t fp = key_fp(&k, sizeof(k));
-    if (t->n >= HOSTS_MAX && !aid_maybe(&t->aid, fp))
-        return NULL; /* not in the full table: the bit first (one line, no entry) */
+    /* The bit first (one line, no entry): a host not in the table is
+     * added without walking a bucket, or left out of a full table. */
+    int maybe = aid_maybe(&t->aid, fp);
+    if (t->n >= HOSTS_MAX && !maybe)
+        return NULL;
     struct aid_slot *slot = aid_slot_of(&t->aid, fp);
     if (slot && slot->e && slot->fp == fp &&
         memcmp(&((host_head *)slot->e)->key, &k, sizeof(k)) == 0)
         return slot->e;
     unsigned hashv = (unsigned)(fp >> 32);
-    host_head *h;
-    HASH_FIND_BYHASHVALUE(hh, t->head, &k, sizeof(k), hashv, h);
+    host_head *h = NULL;
+    if (maybe)
+        HASH_FIND_BYHASHVALUE(hh, t->head, &k, sizeof(k), hashv, h);
     if (!h) {
         if (t->n >= HOSTS_MAX || !(h = calloc(1, size)))
             return NULL;

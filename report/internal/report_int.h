@@ -113,7 +113,14 @@ static inline service_key service_key_of(const conn_record *c)
 #define TABLE_GET(head, n, max, type, k, out)                                                      \
     do {                                                                                           \
         HASH_FIND(hh, head, &(k), sizeof(k), out);                                                 \
-        if (!(out) && (n) < (max) && ((out) = calloc(1, sizeof(type)))) {                          \
+        if (!(out))                                                                                \
+            TABLE_ADD(head, n, max, type, k, out);                                                 \
+    } while (0)
+
+/* Adds key k (not in the table) as TABLE_GET does. */
+#define TABLE_ADD(head, n, max, type, k, out)                                                      \
+    do {                                                                                           \
+        if ((n) < (max) && ((out) = calloc(1, sizeof(type)))) {                                    \
             (out)->key = (k);                                                                      \
             HASH_ADD(hh, head, key, sizeof((out)->key), out);                                      \
             if (!(out)->hh.tbl) {                                                                  \
@@ -128,20 +135,23 @@ static inline service_key service_key_of(const conn_record *c)
 /*
  * What spares a table (uthash, up to 10 entries a bucket) most lookups: a
  * direct-mapped cache of the entries found lately (a busy server's service
- * is found again row after row) and, once the table is full, a bit per
- * fingerprint of the keys it holds (2^20 bits, 128 KiB): at archive scale
- * most rows are distinct clients, which a full table does not hold. All
- * zero is empty; both are allocated at first use (without memory, every
- * key looks up the table). Entries are never freed before the table.
+ * is found again row after row) and a bit per fingerprint of the keys it
+ * holds (2^22 bits, 512 KiB): at archive scale most rows are distinct
+ * clients, new to the table (added without walking a bucket of up to 10)
+ * or left out of a full one. All zero is empty; both are allocated with the
+ * table's first entry, or never (without memory, every key looks up the
+ * table): a bit is set for every key the table holds. Entries are never
+ * freed before the table.
  */
-#define MEMBER_BITS  (1u << 20)
-#define RECENT_SLOTS 16384u
+#define MEMBER_BITS  (1u << 22)
+#define RECENT_SLOTS 65536u
 typedef struct table_aid {
     uint64_t *bits;
     struct aid_slot {
         uint64_t fp;
         void *e;
     } * recent;
+    int tried; /* the arrays were allocated (or could not be) */
 } table_aid;
 
 /* A key's fingerprint (splitmix64's finaliser over its 8-byte words). */
@@ -176,10 +186,11 @@ static inline struct aid_slot *aid_slot_of(const table_aid *a, uint64_t fp)
 /* Entry e holds the key of fingerprint fp. */
 static inline void aid_add(table_aid *a, uint64_t fp, void *e)
 {
-    if (!a->bits)
+    if (!a->tried) { /* the first entry: no key is missing its bit */
+        a->tried = 1;
         a->bits = calloc(MEMBER_BITS / 64, sizeof(uint64_t));
-    if (!a->recent)
         a->recent = calloc(RECENT_SLOTS, sizeof(*a->recent));
+    }
     uint32_t b = (uint32_t)fp & (MEMBER_BITS - 1);
     if (a->bits)
         a->bits[b / 64] |= UINT64_C(1) << (b % 64);
@@ -196,14 +207,18 @@ static inline void aid_free(table_aid *a)
     free(a->recent);
     a->bits = NULL;
     a->recent = NULL;
+    a->tried = 0;
 }
 
 /* TABLE_GET with the aid of `aid` (a table_aid *). */
 #define TABLE_GET_AID(head, n, max, type, k, out, aid)                                             \
     do {                                                                                           \
         uint64_t fp_ = key_fp(&(k), sizeof(k));                                                    \
-        if ((n) >= (max) && !aid_maybe(aid, fp_)) {                                                \
+        if (!aid_maybe(aid, fp_)) { /* new to the table */                                         \
             (out) = NULL;                                                                          \
+            TABLE_ADD(head, n, max, type, k, out);                                                 \
+            if (out)                                                                               \
+                aid_add(aid, fp_, out);                                                            \
             break;                                                                                 \
         }                                                                                          \
         struct aid_slot *s_ = aid_slot_of(aid, fp_);                                               \
