@@ -90,8 +90,12 @@ static void drain_changes(pipeline *p)
     while (p->changes && (n = ring_items(p->changes)) != 0) {
         uint64_t tail = ring_tail(p->changes);
         for (uint32_t i = 0; i < n; i++) {
-            if (i + 8 < n) /* the host lookups miss the caches: overlap them */
-                report_census_prefetch(p->census, &p->change[(tail + i + 8) % NCHANGE].ch);
+            /* The host lookups miss the caches: overlap them, in two
+             * steps (the entry's address is in the slot of the first). */
+            if (i + 16 < n)
+                report_census_prefetch(p->census, &p->change[(tail + i + 16) % NCHANGE].ch, 0);
+            if (i + 8 < n)
+                report_census_prefetch(p->census, &p->change[(tail + i + 8) % NCHANGE].ch, 1);
             /* The answer, the next moment, the worker knows already. */
             (void)report_census_change(p->census, &p->change[(tail + i) % NCHANGE].ch);
         }

@@ -293,9 +293,13 @@ static void hold(report_census *rc, const flows_change *ch, census_host *h, uint
     rc->pending[rc->n_pending++] = (census_pending){ch->ts, h, from, to};
 }
 
-void report_census_prefetch(const report_census *rc, const flows_change *ch)
+void report_census_prefetch(const report_census *rc, const flows_change *ch, int stage)
 {
-    if (ch->kind == FLOWS_CHANGE_STATE)
+    if (ch->kind != FLOWS_CHANGE_STATE)
+        return;
+    if (stage == 0)
+        host_table_prefetch_slot(&rc->hosts, ch->ip_version, ch->addr);
+    else
         host_table_prefetch(&rc->hosts, ch->ip_version, ch->addr);
 }
 

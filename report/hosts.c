@@ -4,7 +4,11 @@
  */
 #include "report_int.h"
 
-void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16])
+/* The recent slots of a host table: 2^18 (4 MiB), about four per host of
+ * a full table, so that most hosts are found in one load. */
+#define HOST_SLOTS_LOG2 18
+
+void host_table_prefetch_slot(const host_table *t, uint8_t ip_version, const uint8_t addr[16])
 {
     host_key k = host_key_of(ip_version, addr);
     uint64_t fp = key_fp(&k, sizeof(k));
@@ -12,11 +16,17 @@ void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t 
     if (t->aid.bits)
         __builtin_prefetch(&t->aid.bits[bit / 64]);
     const struct aid_slot *slot = aid_slot_of(&t->aid, fp);
-    if (slot) {
+    if (slot)
         __builtin_prefetch(slot);
-        if (slot->fp == fp && slot->e)
-            __builtin_prefetch(slot->e);
-    }
+}
+
+void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16])
+{
+    host_key k = host_key_of(ip_version, addr);
+    uint64_t fp = key_fp(&k, sizeof(k));
+    const struct aid_slot *slot = aid_slot_of(&t->aid, fp);
+    if (slot && slot->fp == fp && slot->e)
+        __builtin_prefetch(slot->e);
 }
 
 host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
@@ -39,6 +49,8 @@ host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[
     if (maybe)
         HASH_FIND_BYHASHVALUE(hh, t->head, &k, sizeof(k), hashv, h);
     if (!h) {
+        if (!t->aid.tried)
+            t->aid.slots_log2 = HOST_SLOTS_LOG2;
         if (t->n >= HOSTS_MAX || !(h = calloc(1, size)))
             return NULL;
         h->key = k;

@@ -89,8 +89,9 @@ report_census *report_census_new(const report_census_config *cfg, FILE *csv, FIL
 int64_t report_census_change(void *census_ctx, const flows_change *ch);
 
 /* A hint: starts loading what counting ch will read (a thread that has
- * many changes to count calls it a few changes ahead). */
-void report_census_prefetch(const report_census *rc, const flows_change *ch);
+ * many changes to count calls it ahead: stage 0 some 16 changes ahead,
+ * stage 1 some 8 ahead, once stage 0's loads are in). */
+void report_census_prefetch(const report_census *rc, const flows_change *ch, int stage);
 
 /* After the last change (flows_finish): the moments up to capture_end,
  * then the CSV and the plot. Returns 0, or -1 after a message on stderr

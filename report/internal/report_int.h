@@ -151,7 +151,8 @@ typedef struct table_aid {
         uint64_t fp;
         void *e;
     } * recent;
-    int tried; /* the arrays were allocated (or could not be) */
+    int tried;          /* the arrays were allocated (or could not be) */
+    uint8_t slots_log2; /* recent slots: 2^slots_log2; 0: RECENT_SLOTS */
 } table_aid;
 
 /* A key's fingerprint (splitmix64's finaliser over its 8-byte words). */
@@ -180,7 +181,8 @@ static inline int aid_maybe(const table_aid *a, uint64_t fp)
 /* The slot of fp in the cache (NULL without one). */
 static inline struct aid_slot *aid_slot_of(const table_aid *a, uint64_t fp)
 {
-    return a->recent ? &a->recent[(fp >> 40) & (RECENT_SLOTS - 1)] : NULL;
+    uint64_t mask = a->slots_log2 ? (UINT64_C(1) << a->slots_log2) - 1 : RECENT_SLOTS - 1;
+    return a->recent ? &a->recent[(fp >> 40) & mask] : NULL;
 }
 
 /* Entry e holds the key of fingerprint fp. */
@@ -189,7 +191,8 @@ static inline void aid_add(table_aid *a, uint64_t fp, void *e)
     if (!a->tried) { /* the first entry: no key is missing its bit */
         a->tried = 1;
         a->bits = calloc(MEMBER_BITS / 64, sizeof(uint64_t));
-        a->recent = calloc(RECENT_SLOTS, sizeof(*a->recent));
+        a->recent =
+            calloc(a->slots_log2 ? (size_t)1 << a->slots_log2 : RECENT_SLOTS, sizeof(*a->recent));
     }
     uint32_t b = (uint32_t)fp & (MEMBER_BITS - 1);
     if (a->bits)
@@ -208,6 +211,7 @@ static inline void aid_free(table_aid *a)
     a->bits = NULL;
     a->recent = NULL;
     a->tried = 0;
+    a->slots_log2 = 0;
 }
 
 /* TABLE_GET with the aid of `aid` (a table_aid *). */
@@ -253,7 +257,10 @@ typedef struct host_table {
  * runs out. */
 host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
                           int *added);
-/* Starts loading what host_table_get will read for addr (a hint). */
+/* Starts loading what host_table_get will read for addr (a hint):
+ * host_table_prefetch_slot the cache's slot and the key's bit, some lookups
+ * ahead; host_table_prefetch (fewer ahead, once they are in) the entry. */
+void host_table_prefetch_slot(const host_table *t, uint8_t ip_version, const uint8_t addr[16]);
 void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16]);
 
 /* Frees every entry and the table's memory (not t itself). */
