@@ -26,6 +26,7 @@
 #include "options.h"
 #include "pipeline.h"
 #include "report.h"
+#include "state.h"
 
 typedef struct input_stats {
     uint64_t read, tcp, filtered;
@@ -59,6 +60,11 @@ typedef struct run {
     uint64_t ticks; /* packets since the start, for progress checks */
     uint64_t bytes_total, bytes_done;
     struct timespec started, last_progress;
+    /* Incremental runs: the --state-in payload (checked before anything
+     * else), the sections --state-out saves. */
+    flows_buf state_in, flows_state, census_state;
+    uint32_t state_flags;
+    int state_saved;
 } run;
 
 /* ---- BPF --------------------------------------------------------------- */
@@ -353,6 +359,48 @@ static int start_census(run *R)
     return 0;
 }
 
+/* --state-in: the table, the census and the reader go on from the state
+ * read (and checked) before. Returns 0, or -1 after a message. */
+static int resume(run *R)
+{
+    char err[512];
+    state_reader sr = {0};
+    if (state_apply(&R->state_in, &sr, R->census, R->flows, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s: refused: %s\n", R->opt.state_in, err);
+        return -1;
+    }
+    R->capture_end = sr.capture_end;
+    R->have_ts = sr.have_ts;
+    flows_buf_free(&R->state_in);
+    return 0;
+}
+
+/* --state-in FILE read and checked whole, and --state-out FILE known to be
+ * writable, before any output is made. Returns -1 to go on, else an exit
+ * code. */
+static int read_state(run *R)
+{
+    char err[640];
+    const options *o = &R->opt;
+    if (o->state_out && state_probe(o->state_out, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s\n", err);
+        return EXIT_NOTHING; /* as an -o FILE that cannot be written */
+    }
+    if (!o->state_in)
+        return -1;
+    if (state_read(o->state_in, &R->state_in, &R->state_flags, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s\n", err);
+        return EXIT_USAGE;
+    }
+    state_want want = {&o->flows, o->census || o->cen.n_at || o->cen.plot, o->census || o->cen.plot,
+                       o->cen.interval};
+    if (state_check(&R->state_in, R->state_flags, &want, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s: refused: %s\n", o->state_in, err);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
 /* The report, the flows table and the replay thread, then the header row;
  * nothing of it with --stats. Returns -1 to go on, else EXIT_NOTHING. */
 static int start_replay(run *R)
@@ -377,6 +425,8 @@ static int start_replay(run *R)
         fprintf(stderr, "synfin: out of memory (or no temporary file) for the census\n");
         return EXIT_NOTHING;
     }
+    if (R->flows && o->state_in && resume(R) < 0)
+        return EXIT_USAGE;
     R->pipe = R->flows ? pipeline_start(R->flows, R->rep) : NULL;
     if (R->pipe && R->census)
         (void)pipeline_census(R->pipe, R->census); /* failing, the worker counts them */
@@ -416,7 +466,9 @@ static void read_inputs(run *R)
         R->pipe = NULL;
         if (R->untracked)
             R->damaged = 1;
-        if (!stopped)
+        if (!stopped && o->state_out) /* carried to the next run, not written */
+            R->state_saved = flows_save(R->flows, &R->flows_state) == 0;
+        else if (!stopped)
             pipeline_finish_flows(R->flows, R->rep, R->capture_end);
     }
 }
@@ -442,13 +494,36 @@ static int write_census(run *R)
 {
     if (!R->census)
         return 0;
-    int bad = report_census_finish(R->census, R->capture_end) < 0;
+    int bad = (R->opt.state_out ? report_census_finish_save(R->census, &R->census_state)
+                                : report_census_finish(R->census, R->capture_end)) < 0;
     if (R->census_out && fclose(R->census_out) != 0 && !bad) {
         fprintf(stderr, "synfin: %s: write error: %s\n", R->opt.census, strerror(errno));
         bad = 1;
     }
     R->census_out = NULL;
     return bad;
+}
+
+/* --state-out FILE, once the census's section is saved too. Returns 0, or
+ * 1 after a message. */
+static int write_state(run *R)
+{
+    if (!R->opt.state_out || !R->flows)
+        return 0;
+    char err[640];
+    state_reader sr = {R->capture_end, R->have_ts, R->opt.cen.interval,
+                       R->opt.census || R->opt.cen.plot};
+    if (!R->state_saved || R->census_state.failed) {
+        fprintf(stderr, "synfin: %s: not written (out of memory, or the run stopped)\n",
+                R->opt.state_out);
+        return 1;
+    }
+    if (state_write(R->opt.state_out, &sr, R->census ? &R->census_state : NULL, &R->flows_state,
+                    err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s\n", err);
+        return 1;
+    }
+    return 0;
 }
 
 /* Writes what is left (stats, summary, findings), closes the output and
@@ -474,6 +549,7 @@ static int finish_run(run *R)
     }
     int find_err = R->rep ? write_findings(R) : 0;
     find_err |= write_census(R);
+    find_err |= write_state(R);
 
     if (werr == EPIPE)
         return EXIT_OK; /* the reader went away (| head): stop quietly */
@@ -509,6 +585,9 @@ static void free_run(run *R)
     free(R->opt.servers);
     free(R->opt.cen.at);
     free(R->opt.cen.at_rel);
+    flows_buf_free(&R->state_in);
+    flows_buf_free(&R->flows_state);
+    flows_buf_free(&R->census_state);
 }
 
 /*
@@ -535,6 +614,8 @@ int synfin_main(int argc, char **argv)
     int rc = options_parse(argc, argv, &R.opt);
     if (rc < 0)
         rc = check_filter(&R.opt);
+    if (rc < 0)
+        rc = read_state(&R);
     if (rc < 0) {
         (void)signal(SIGPIPE, SIG_IGN); /* cannot fail for a valid signal */
         rc = open_output(&R, outbuf, sizeof(outbuf));

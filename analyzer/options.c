@@ -68,7 +68,13 @@ static const char usage_text[] =
     "      --keepalive-time SECONDS  the keepalive finding: connections idle this\n"
     "                        long without a probe (default 7200, tcp_keepalive_time)\n"
     "      --close-wait SECONDS  the CLOSE_WAIT finding: longer ones are an application\n"
-    "                        that does not close (default 60)\n"
+    "                        that does not close (default 60)\n";
+/* The rest (one string would pass C's 4095 characters). */
+static const char usage_more[] =
+    "      --state-out FILE  save the connections still open at the end (and the\n"
+    "                        census's and duplicate filter's state) to FILE instead\n"
+    "                        of writing their rows; the next run goes on from it\n"
+    "      --state-in FILE   go on from a state --state-out saved (same options)\n"
     "      --stats           print packet accounting per input instead of the CSV\n"
     "      --no-header       omit the CSV header row\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
@@ -77,8 +83,9 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 success; 1 some input was damaged or unreadable, or the output\n"
     "could not be written (everything else was still processed and written);\n"
-    "2 usage error; 3 nothing could be read (no input opened as a capture, or\n"
-    "damage before the first packet).\n";
+    "2 usage error, or a --state-in file refused (damaged, foreign, another\n"
+    "version or other options); 3 nothing could be read (no input opened as a\n"
+    "capture, or damage before the first packet).\n";
 
 /* Prints "synfin: OPT: 'ARG' WHAT" and the hint; returns EXIT_USAGE. */
 static int usage_error(const char *opt, const char *arg, const char *what)
@@ -142,6 +149,9 @@ enum {
 /* The findings on waiting (issue 13), apart from the rest. */
 enum { OPT_KEEPALIVE_TIME = 512, OPT_CLOSE_WAIT };
 
+/* Incremental runs (issue 14). */
+enum { OPT_STATE_IN = 768, OPT_STATE_OUT };
+
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
     {"filter", required_argument, NULL, 'f'},
@@ -166,6 +176,8 @@ static const struct option longopts[] = {
     {"plot-host", required_argument, NULL, OPT_PLOT_HOST},
     {"keepalive-time", required_argument, NULL, OPT_KEEPALIVE_TIME},
     {"close-wait", required_argument, NULL, OPT_CLOSE_WAIT},
+    {"state-in", required_argument, NULL, OPT_STATE_IN},
+    {"state-out", required_argument, NULL, OPT_STATE_OUT},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -448,6 +460,12 @@ int options_parse(int argc, char **argv, options *o)
             if ((rc = parse_findings_option(c, optarg, o)) >= 0)
                 return rc;
             break;
+        case OPT_STATE_IN:
+            o->state_in = optarg;
+            break;
+        case OPT_STATE_OUT:
+            o->state_out = optarg;
+            break;
         case OPT_SUMMARY:
             o->summary = 1;
             break;
@@ -462,6 +480,7 @@ int options_parse(int argc, char **argv, options *o)
             break;
         case 'h':
             fputs(usage_text, stdout);
+            fputs(usage_more, stdout);
             return EXIT_OK;
         case 'V':
             printf("synfin %s (%s)\n", SYNFIN_VERSION, pcap_lib_version());
@@ -485,6 +504,9 @@ static int check_options(options *o)
     if ((o->census || o->cen.n_at || o->cen.plot) && o->stats)
         return usage_error(NULL, NULL,
                            "--census, --at and --plot need the replay, which --stats skips");
+    if ((o->state_in || o->state_out) && o->stats)
+        return usage_error(NULL, NULL,
+                           "--state-in and --state-out carry the replay, which --stats skips");
     o->cen.census_name = o->census;
     return -1;
 }

@@ -23,6 +23,8 @@ typedef struct options {
     report_findings_config find; /* --port-range, --max-tw-buckets */
     const char *census;          /* --census FILE */
     report_census_config cen;    /* --interval, --census-hosts, --at, --plot, --plot-host */
+    const char *state_in;        /* --state-in FILE */
+    const char *state_out;       /* --state-out FILE */
     int summary, stats, header, quiet;
 } options;
 

@@ -194,6 +194,14 @@ int pipeline_census(pipeline *p, report_census *rc)
     p->census_cfg = report_census_get_config(rc);
     p->census_over_time = report_census_over_time(rc);
     p->census_next = INT64_MIN;
+    if (report_census_resumed(rc, &p->census_t0, &p->census_mark)) { /* --state-in */
+        /* Every moment up to the last mark was committed: the next after
+         * the last committed (or after t0, none yet) is the one after it. */
+        if (p->census_mark < p->census_t0)
+            p->census_mark = p->census_t0;
+        p->census_next = report_census_moment_after(p->census_cfg, p->census_over_time,
+                                                    p->census_t0, p->census_mark);
+    }
     return flows_set_census(p->flows, push_change, p);
 }
 

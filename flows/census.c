@@ -217,6 +217,23 @@ static void listener(flows_table *t, conn *c, int64_t ts)
     tell(t, &ch);
 }
 
+/* c waits on the dirty list for the census's next moment; -1: no room. */
+static int census_segment_dirty(flows_table *t, conn *c)
+{
+    struct census_wheel *w = t->census;
+    if (w->n_dirty == w->cap_dirty) {
+        uint32_t cap = w->cap_dirty ? w->cap_dirty * 2 : 4096;
+        uint32_t *v = realloc(w->dirty, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        w->dirty = v;
+        w->cap_dirty = cap;
+    }
+    c->ep[0].census |= CENSUS_DIRTY;
+    w->dirty[w->n_dirty++] = conntab_index(t->tab, c);
+    return 0;
+}
+
 void census_segment(flows_table *t, conn *c, const flows_seg *s, int64_t ts)
 {
     /* Most segments change nothing the census counts and start no timer:
@@ -234,20 +251,8 @@ void census_segment(flows_table *t, conn *c, const flows_seg *s, int64_t ts)
         evaluate(t, c, ts, ts, !!(s->flags & DISSECT_SYN));
         return;
     }
-    if (c->ep[0].census & CENSUS_DIRTY)
-        return;
-    if (w->n_dirty == w->cap_dirty) {
-        uint32_t cap = w->cap_dirty ? w->cap_dirty * 2 : 4096;
-        uint32_t *v = realloc(w->dirty, cap * sizeof(*v));
-        if (!v) {
-            evaluate(t, c, ts, ts, 1); /* no room to wait: told at once */
-            return;
-        }
-        w->dirty = v;
-        w->cap_dirty = cap;
-    }
-    c->ep[0].census |= CENSUS_DIRTY;
-    w->dirty[w->n_dirty++] = conntab_index(t->tab, c);
+    if (!(c->ep[0].census & CENSUS_DIRTY) && census_segment_dirty(t, c) < 0)
+        evaluate(t, c, ts, ts, 1); /* no room to wait: told at once */
 }
 
 /* The instances on the dirty list tell their changes, at `at`. */
@@ -354,4 +359,49 @@ void census_finish(flows_table *t)
 void census_end(flows_table *t, int64_t end)
 {
     tell_mark(t, end);
+}
+
+/* ---- incremental runs (state.c) ------------------------------------------ */
+
+void census_save(const flows_table *t, flows_buf *b)
+{
+    int64_t marks[2] = {t->census->mark, t->census->told};
+    flows_buf_put(b, marks, sizeof(marks));
+}
+
+int census_load(flows_table *t, flows_buf *b)
+{
+    int64_t marks[2];
+    if (flows_buf_get(b, marks, sizeof(marks)) < 0)
+        return -1;
+    t->census->mark = marks[0];
+    t->census->told = marks[1];
+    return 0;
+}
+
+/* The instances are loaded: those that waited for the census's next moment
+ * wait again, and every timer still running is on the wheel (one looked at
+ * with nothing due is harmless: it goes back). */
+void census_restore(flows_table *t)
+{
+    struct census_wheel *w = t->census;
+    w->next = slot_of(t->clock);
+    for (uint32_t i = 0, n = conntab_high_water(t->tab); i < n; i++) {
+        conn *c = conn_at(t, i);
+        if (c->list == LIST_FREE)
+            continue;
+        if (c->ep[0].census & CENSUS_DIRTY) {
+            c->ep[0].census &= (uint8_t)~CENSUS_DIRTY;
+            census_segment_dirty(t, c);
+        }
+        int64_t next = INT64_MAX;
+        for (int e = 0; e < 2; e++) {
+            int64_t at, due;
+            (void)counted_state(t, c, e, INT64_MIN, &at, &due);
+            if (due < next)
+                next = due;
+        }
+        if (next != INT64_MAX && !ends_then(t, c, next))
+            wheel_add(t, i, next + t->offset);
+    }
 }

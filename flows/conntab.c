@@ -134,6 +134,26 @@ static void populate_ahead(conntab *t)
         populate(conntab_cold(t, t->pool_used), (size_t)n * t->cold_size);
 }
 
+uint32_t conntab_free_head(const conntab *t)
+{
+    return t->free_head;
+}
+
+int conntab_restore(conntab *t, uint32_t high_water, uint32_t free_head)
+{
+    uint32_t cap = t->pool_cap ? t->pool_cap : INITIAL_POOL;
+    while (cap < high_water) {
+        if (cap * 2 <= cap || cap * 2 >= CONNTAB_NONE)
+            return -1;
+        cap *= 2;
+    }
+    if (cap > t->pool_cap && grow_pool(t, cap) < 0)
+        return -1;
+    t->pool_used = high_water;
+    t->free_head = free_head;
+    return 0;
+}
+
 uint32_t conntab_alloc(conntab *t)
 {
     uint32_t i;

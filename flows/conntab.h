@@ -112,6 +112,13 @@ size_t conntab_slots(const conntab *t);
 
 /* Forgets every element and index entry at once (memory is kept). */
 void conntab_clear(conntab *t);
+/* The head of the free list (CONNTAB_NONE: empty), for a table saved as it
+ * is; conntab_restore, on a cleared table, makes elements 0 .. high_water-1
+ * handed out (their contents are the caller's to write back, the free ones'
+ * first 4 bytes linking the free list from free_head as before) and indexes
+ * none. Returns 0, or -1 when out of memory. */
+uint32_t conntab_free_head(const conntab *t);
+int conntab_restore(conntab *t, uint32_t high_water, uint32_t free_head);
 
 /* A zeroed element (and cold record), or CONNTAB_NONE when out of memory. */
 uint32_t conntab_alloc(conntab *t);

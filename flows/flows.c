@@ -67,7 +67,7 @@ static conn_list *list_of(flows_table *t, const conn *c)
 /* ---- configuration and life cycle ------------------------------------- */
 
 /* Timer lengths are kept below 2^60 ns (see clamp_ts). */
-static int64_t clamp_duration(int64_t d)
+int64_t clamp_duration(int64_t d)
 {
     const int64_t max = INT64_C(1) << 59;
     return d < 0 ? 0 : d > max ? max : d;

@@ -309,6 +309,39 @@ size_t flows_replay(flows_table *t, const flows_seg *segs, size_t n);
  * is due, then hands over every instance still tracked. */
 void flows_finish(flows_table *t, int64_t capture_end);
 
+/*
+ * Incremental runs (--state-out, --state-in): instead of flows_finish, the
+ * table's whole state goes into a byte buffer (every instance still
+ * tracked, in its lists' order, the duplicate filter, the known servers,
+ * the clocks, the census's marks), and the table is left empty; a new
+ * table, made with the same configuration (and the census set, or not, as
+ * before), loads it before its first segment and goes on as if the inputs
+ * had been one. The buffer's framing (version, checksum) is the caller's.
+ */
+typedef struct flows_buf {
+    unsigned char *data;
+    size_t len, cap; /* bytes written, allocated */
+    size_t pos;      /* the next byte flows_buf_get reads */
+    int failed;      /* out of memory while writing */
+} flows_buf;
+
+void flows_buf_put(flows_buf *b, const void *p, size_t n);
+/* Copies the next n bytes out; -1 (nothing copied) when fewer are left. */
+int flows_buf_get(flows_buf *b, void *p, size_t n);
+void flows_buf_free(flows_buf *b);
+
+/* Appends the state; returns 0, or -1 when out of memory. */
+int flows_save(flows_table *t, flows_buf *b);
+/* Loads a state flows_save wrote, into a table that has seen no segment.
+ * Returns 0, or -1 with a message in err (the buffer is short or not a
+ * flows state, another build's record sizes, other replay options, a
+ * census on one side only, out of memory): the table is then unusable and
+ * is only freed. */
+int flows_load(flows_table *t, flows_buf *b, char *err, size_t errlen);
+/* Would a table of this configuration load it? Reads the state's header
+ * only (from b->pos, which it moves): 0, or -1 with a message in err. */
+int flows_state_check(const flows_config *cfg, flows_buf *b, char *err, size_t errlen);
+
 void flows_free(flows_table *t);
 
 const flows_stats *flows_get_stats(const flows_table *t);

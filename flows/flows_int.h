@@ -232,6 +232,11 @@ uint64_t end_fingerprint(const conn *c, int a_end);
  * role_by ROLE_BY_LISTENER), or left as they are. */
 void listeners_decide_roles(flows_table *t, conn *c);
 
+/* listeners.c: the table as state (state.c); load returns -1 when b is
+ * short or out of memory. */
+void listeners_save(const listeners *l, flows_buf *b);
+int listeners_load(listeners *l, flows_buf *b);
+
 struct flows_table {
     flows_config cfg;
     flows_emit_fn emit;
@@ -295,6 +300,9 @@ static inline int64_t clamp_ts(int64_t ts)
     return ts < 0 ? 0 : ts > FLOWS_TS_MAX ? FLOWS_TS_MAX : ts;
 }
 
+/* A timer's length as the table keeps it (below 2^60 ns). */
+int64_t clamp_duration(int64_t d);
+
 /* ---- prepare.c ---------------------------------------------------------- */
 
 /* The hash of a key, as flows_prepare computed it for the key's segments. */
@@ -346,6 +354,12 @@ void census_finish(flows_table *t);
 /* ... and, once the last instances are handed over, the last mark. */
 void census_end(flows_table *t, int64_t end);
 void census_free(flows_table *t);
+/* Incremental runs (state.c): what the census needs beyond the instances
+ * (its marks; load returns -1 when b is short), and, once the instances are
+ * loaded, its wheel and dirty list rebuilt from them (census_restore). */
+void census_save(const flows_table *t, flows_buf *b);
+int census_load(flows_table *t, flows_buf *b);
+void census_restore(flows_table *t);
 
 /* ---- record.c ----------------------------------------------------------- */
 

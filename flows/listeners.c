@@ -202,3 +202,42 @@ void listeners_decide_roles(flows_table *t, conn *c)
         k->close_initiator = (uint8_t)(SIDE_CLIENT + SIDE_SERVER - k->close_initiator);
     c->client_is_a = (uint8_t)!c->client_is_a;
 }
+
+/* ---- state (incremental runs) ------------------------------------------ */
+
+void listeners_save(const listeners *l, flows_buf *b)
+{
+    uint32_t learning = (uint32_t)l->learning, n = l->count;
+    flows_buf_put(b, &learning, sizeof(learning));
+    flows_buf_put(b, &n, sizeof(n));
+    /* In the order they were added (uthash's iteration order). */
+    for (const listener *e = l->table; e; e = e->hh.next) {
+        flows_buf_put(b, &e->key, sizeof(e->key));
+        flows_buf_put(b, &e->midstream, sizeof(e->midstream));
+        flows_buf_put(b, &e->answered, sizeof(e->answered));
+    }
+}
+
+int listeners_load(listeners *l, flows_buf *b)
+{
+    uint32_t learning, n;
+    if (flows_buf_get(b, &learning, sizeof(learning)) < 0 || flows_buf_get(b, &n, sizeof(n)) < 0 ||
+        n > LISTENERS_MAX)
+        return -1;
+    l->learning = learning != 0;
+    for (uint32_t i = 0; i < n; i++) {
+        endpoint_key k;
+        uint32_t midstream;
+        uint8_t answered;
+        if (flows_buf_get(b, &k, sizeof(k)) < 0 ||
+            flows_buf_get(b, &midstream, sizeof(midstream)) < 0 ||
+            flows_buf_get(b, &answered, sizeof(answered)) < 0)
+            return -1;
+        listener *e = entry(l, &k, 1);
+        if (!e)
+            return -1;
+        e->midstream = midstream;
+        e->answered = answered;
+    }
+    return 0;
+}

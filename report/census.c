@@ -14,11 +14,6 @@
 
 #include <errno.h>
 
-struct census_listener {
-    service_key key;
-    UT_hash_handle hh;
-};
-
 report_census *report_census_new(const report_census_config *cfg, FILE *csv, FILE *at_out)
 {
     report_census *rc = calloc(1, sizeof(*rc));
@@ -105,7 +100,7 @@ int64_t report_census_moment_after(const report_census_config *cfg, int moments_
 /* ---- hosts ---------------------------------------------------------------- */
 
 /* The host of this address; the overflow past HOSTS_MAX hosts. */
-static census_host *host_of(report_census *rc, uint8_t ip_version, const uint8_t *addr)
+census_host *census_host_of(report_census *rc, uint8_t ip_version, const uint8_t *addr)
 {
     int added;
     census_host *h =
@@ -119,7 +114,7 @@ static census_host *host_of(report_census *rc, uint8_t ip_version, const uint8_t
     return h;
 }
 
-static void mark_dirty(report_census *rc, census_host *h)
+void census_mark_dirty(report_census *rc, census_host *h)
 {
     if (h->dirty == rc->moments + 1)
         return;
@@ -151,7 +146,20 @@ static void apply(report_census *rc, census_host *h, uint8_t from, uint8_t to)
         h->open++;
         rc->all[to]++;
     }
-    mark_dirty(rc, h);
+    census_mark_dirty(rc, h);
+}
+
+int census_new_listener(report_census *rc, const service_key *key)
+{
+    service_key k = *key;
+    struct census_listener *l;
+    uint32_t known = rc->n_listeners;
+    TABLE_GET(rc->listeners, rc->n_listeners, LISTEN_MAX, struct census_listener, k, l);
+    if (!l) {
+        rc->listen_untold++;
+        return 0;
+    }
+    return rc->n_listeners != known; /* counted the first time only */
 }
 
 /* A listener first seen accepting: LISTEN +1 on its host, once ever. */
@@ -162,14 +170,7 @@ static int new_listener(report_census *rc, const flows_change *ch)
     memcpy(k.addr, ch->addr, addr_len(ch->ip_version));
     k.port = ch->port;
     k.ip_version = ch->ip_version;
-    struct census_listener *l;
-    uint32_t known = rc->n_listeners;
-    TABLE_GET(rc->listeners, rc->n_listeners, LISTEN_MAX, struct census_listener, k, l);
-    if (!l) {
-        rc->listen_untold++;
-        return 0;
-    }
-    return rc->n_listeners != known; /* counted the first time only */
+    return census_new_listener(rc, &k);
 }
 
 /* ---- moments ---------------------------------------------------------------- */
@@ -187,7 +188,7 @@ static int64_t moment_over_time(const report_census *rc)
     return nth_moment(&rc->cfg, rc->t0, rc->moments + 1);
 }
 
-static void set_next(report_census *rc)
+void census_set_next(report_census *rc)
 {
     int64_t a = rc->at_i < rc->cfg.n_at ? rc->at[rc->at_i] : INT64_MAX;
     int64_t b = moment_over_time(rc);
@@ -195,7 +196,7 @@ static void set_next(report_census *rc)
 }
 
 /* The --at moments in time order, once t0 is known. */
-static void sort_at(report_census *rc)
+void census_sort_at(report_census *rc)
 {
     for (size_t i = 0; i < rc->cfg.n_at; i++)
         rc->at[i] = rc->cfg.at[i] + (rc->cfg.at_rel && rc->cfg.at_rel[i] ? rc->t0 : 0);
@@ -235,7 +236,7 @@ static void commit(report_census *rc)
         rc->n_dirty = 0;
     }
     rc->last = m;
-    set_next(rc);
+    census_set_next(rc);
 }
 
 /* Counts the pending changes at or before rc->next; keeps the others. */
@@ -265,9 +266,9 @@ static void start(report_census *rc, int64_t ts)
 {
     rc->started = 1;
     rc->t0 = ts;
-    sort_at(rc);
+    census_sort_at(rc);
     /* --at moments before the first packet: the census is empty then. */
-    set_next(rc);
+    census_set_next(rc);
     advance_to(rc, ts - 1);
 }
 
@@ -316,11 +317,11 @@ int64_t report_census_change(void *ctx, const flows_change *ch)
         break;
     case FLOWS_CHANGE_STATE:
         if (ch->from != ch->to)
-            hold(rc, ch, host_of(rc, ch->ip_version, ch->addr), ch->from, ch->to);
+            hold(rc, ch, census_host_of(rc, ch->ip_version, ch->addr), ch->from, ch->to);
         break;
     case FLOWS_CHANGE_LISTEN:
         if (new_listener(rc, ch))
-            hold(rc, ch, host_of(rc, ch->ip_version, ch->addr), CONN_CLOSED, CONN_LISTEN);
+            hold(rc, ch, census_host_of(rc, ch->ip_version, ch->addr), CONN_CLOSED, CONN_LISTEN);
         break;
     }
     return rc->next;

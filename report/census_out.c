@@ -239,11 +239,11 @@ int census_write_all(report_census *rc)
     if (ok && rc->csv)
         write_header(rc->csv);
     const census_host *ph = ok && rc->cfg.plot ? plot_host(rc, &b) : NULL;
-    plot_point *pts = ph ? calloc(rc->moments + 1, sizeof(*pts)) : NULL;
+    plot_point *pts = ph ? calloc(rc->moments - rc->moments0 + 1, sizeof(*pts)) : NULL;
     if (ph && !pts)
         ok = 0;
     census_rec r;
-    uint64_t k = 1;
+    uint64_t k = rc->moments0 + 1; /* the moments before, an earlier run wrote */
     while (ok && fread(&r, sizeof(r), 1, rc->tmp) == 1) {
         if (r.host != CENSUS_END) {
             readback_apply(&b, &r);
@@ -252,10 +252,11 @@ int census_write_all(report_census *rc)
         if (rc->csv)
             write_rows(rc, &b, k);
         if (pts && k <= rc->moments) {
-            pts[k - 1].ts = rc->t0 + (int64_t)k * rc->cfg.interval;
+            plot_point *pt = &pts[k - rc->moments0 - 1];
+            pt->ts = rc->t0 + (int64_t)k * rc->cfg.interval;
             for (int st = FIRST_STATE; st < CONN_STATE_COUNT; st++) {
                 int32_t v = b.cur[ph->idx][st];
-                pts[k - 1].n[st] = v > 0 ? (uint32_t)v : 0;
+                pt->n[st] = v > 0 ? (uint32_t)v : 0;
             }
         }
         k++;
@@ -264,7 +265,7 @@ int census_write_all(report_census *rc)
         ok = 0;
     int err = rc->failed ? rc->failed : errno;
     readback_free(&b);
-    int drawn = ok && rc->cfg.plot ? draw(rc, ph, pts, k - 1) : 0;
+    int drawn = ok && rc->cfg.plot ? draw(rc, ph, pts, k - 1 - rc->moments0) : 0;
     free(pts);
     if (drawn < 0)
         return -1;

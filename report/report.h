@@ -98,6 +98,22 @@ void report_census_prefetch(const report_census *rc, const flows_change *ch, int
  * (a write error, the plot). */
 int report_census_finish(report_census *rc, int64_t capture_end);
 
+/* Incremental runs (--state-out, --state-in; census_state.c). Instead of
+ * report_census_finish: the moments committed so far are written, and what
+ * the next run needs to go on (the moments' grid, every host's counts, the
+ * listeners seen, the changes held for a later moment) is appended to b.
+ * Returns 0, or -1 after a message (as report_census_finish) or when out of
+ * memory. */
+int report_census_finish_save(report_census *rc, flows_buf *b);
+/* Before the first change: goes on from a state report_census_finish_save
+ * wrote. Returns 0, or -1 with a message in err (b short or not a census
+ * state, another --interval, moments over time on one side only). */
+int report_census_load(report_census *rc, flows_buf *b, char *err, size_t errlen);
+/* After a load, for a thread that works out the moments itself: the first
+ * packet's time (*t0) and the last moment committed (*last); 0 when the
+ * census has not started (no state loaded, or no packet in it). */
+int report_census_resumed(const report_census *rc, int64_t *t0, int64_t *last);
+
 /* The configuration it was made with (never changed after). */
 const report_census_config *report_census_get_config(const report_census *rc);
 

@@ -31,6 +31,12 @@ typedef struct census_host {
     int32_t n[CONN_STATE_COUNT];
 } census_host;
 
+/* A listening endpoint seen accepting (LISTEN is counted once each). */
+struct census_listener {
+    service_key key;
+    UT_hash_handle hh;
+};
+
 /* A record of the temporary file. */
 typedef struct census_rec {
     uint32_t host;
@@ -48,13 +54,14 @@ struct report_census {
     report_census_config cfg;
     FILE *csv, *at_out;
     int started;
-    int64_t t0;       /* the first packet's time */
-    int64_t *at;      /* the --at moments, resolved and sorted at the first packet */
-    size_t at_i;      /* the next --at moment: at[at_i] */
-    int64_t next;     /* the next census moment: min of the two */
-    int64_t last;     /* the last moment committed */
-    uint64_t moments; /* over time, written: the next is t0 + (moments + 1) * interval */
-    host_table hosts; /* of census_host */
+    int64_t t0;        /* the first packet's time */
+    int64_t *at;       /* the --at moments, resolved and sorted at the first packet */
+    size_t at_i;       /* the next --at moment: at[at_i] */
+    int64_t next;      /* the next census moment: min of the two */
+    int64_t last;      /* the last moment committed */
+    uint64_t moments;  /* over time, written: the next is t0 + (moments + 1) * interval */
+    uint64_t moments0; /* of them, those an earlier run wrote (--state-in) */
+    host_table hosts;  /* of census_host */
     census_host **by_idx;
     uint32_t n_hosts;
     census_host overflow;              /* the hosts past HOSTS_MAX, summed */
@@ -77,6 +84,16 @@ void census_print_at(report_census *rc, int64_t ts, int after_end);
 
 /* census_out.c: the CSV over time (and the plot) from the temporary file. */
 int census_write_all(report_census *rc);
+
+/* census.c, for census_state.c: the host of an address (the overflow past
+ * HOSTS_MAX), a host changed at the next moment, the --at moments sorted
+ * once t0 is known, the next moment set. */
+census_host *census_host_of(report_census *rc, uint8_t ip_version, const uint8_t *addr);
+void census_mark_dirty(report_census *rc, census_host *h);
+void census_sort_at(report_census *rc);
+void census_set_next(report_census *rc);
+/* census.c: a listener (its key) seen accepting: 1 the first time. */
+int census_new_listener(report_census *rc, const service_key *k);
 
 /* Address text of a host ("other" for the overflow). */
 const char *census_host_text(const census_host *h, char *buf, size_t len);
