@@ -154,6 +154,41 @@ int flows_save(flows_table *t, flows_buf *b)
 
 /* ---- loading ------------------------------------------------------------ */
 
+/* A record's values that index tables or arrays are in range (a state
+ * whose checksum holds was written by synfin; this keeps a crafted one from
+ * reaching past an array). */
+static int sound(const conn *c)
+{
+    if (c->list != LIST_ACTIVE && c->list != LIST_CLOSING && c->list != LIST_EMBRYONIC)
+        return 0;
+    if (c->role_by >= ROLE_BY_COUNT)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        const endpoint *e = &c->ep[i];
+        if (e->state >= CONN_STATE_COUNT || (e->census & CENSUS_STATE) >= CONN_STATE_COUNT ||
+            e->tw_reason >= TW_REASON_COUNT)
+            return 0;
+    }
+    return 1;
+}
+
+/* List l's links: each instance on it once, of its kind, linked both ways,
+ * its tail where the walk ends; *seen counts them. */
+static int walk_list(flows_table *t, const conn_list *l, uint8_t kind, uint32_t hw, uint64_t *seen)
+{
+    uint32_t prev = CONNTAB_NONE;
+    uint64_t n = 0;
+    for (uint32_t i = l->head; i != CONNTAB_NONE; i = cold_at(t, i)->next) {
+        if (i >= hw || conn_at(t, i)->list != kind || cold_at(t, i)->prev != prev || ++n > hw)
+            return -1;
+        prev = i;
+    }
+    if (prev != l->tail)
+        return -1;
+    *seen += n;
+    return 0;
+}
+
 static int load_pool(flows_table *t, flows_buf *b, char *err, size_t errlen)
 {
     uint32_t hw, head;
@@ -169,18 +204,23 @@ static int load_pool(flows_table *t, flows_buf *b, char *err, size_t errlen)
         (void)flows_buf_get(b, cold_at(t, i), sizeof(conn_cold));
         if (c->list == LIST_FREE)
             continue;
-        if (c->list != LIST_ACTIVE && c->list != LIST_CLOSING && c->list != LIST_EMBRYONIC)
-            return snprintf(err, errlen, "an instance on no list"), -1;
+        if (!sound(c))
+            return snprintf(err, errlen, "damaged: instance %u is not one synfin writes", i), -1;
         if (conntab_insert(t->tab, i, key_hash(&c->key)) < 0)
             return snprintf(err, errlen, "out of memory loading the state"), -1;
         t->stats.alive++;
     }
     conn_list *lists[3] = {&t->active, &t->closing, &t->embryonic};
-    for (int l = 0; l < 3; l++)
-        if (flows_buf_get(b, lists[l], sizeof(*lists[l])) < 0 ||
-            (lists[l]->head != CONNTAB_NONE && lists[l]->head >= hw) ||
-            (lists[l]->tail != CONNTAB_NONE && lists[l]->tail >= hw))
+    static const uint8_t kinds[3] = {LIST_ACTIVE, LIST_CLOSING, LIST_EMBRYONIC};
+    uint64_t on_lists = 0;
+    for (int l = 0; l < 3; l++) {
+        if (flows_buf_get(b, lists[l], sizeof(*lists[l])) < 0)
             return snprintf(err, errlen, "the state ends early (its lists)"), -1;
+        if (walk_list(t, lists[l], kinds[l], hw, &on_lists) < 0)
+            return snprintf(err, errlen, "damaged: its lists do not link its instances"), -1;
+    }
+    if (on_lists != t->stats.alive)
+        return snprintf(err, errlen, "damaged: its lists do not link its instances"), -1;
     return 0;
 }
 

@@ -105,6 +105,12 @@ int report_census_finish_save(report_census *rc, flows_buf *b)
 
 /* ---- loading ------------------------------------------------------------ */
 
+/* An address synfin would have written (IPv4 or IPv6). */
+static int sound_key(const host_key *k)
+{
+    return k->ip_version == 4 || k->ip_version == 6;
+}
+
 static census_host *host_at(report_census *rc, const host_key *k)
 {
     return census_host_of(rc, k->ip_version, k->addr);
@@ -114,7 +120,7 @@ static int load_hosts(report_census *rc, const census_image *m, flows_buf *b)
 {
     for (uint64_t i = 0; i < m->n_hosts; i++) {
         host_image hi;
-        if (flows_buf_get(b, &hi, sizeof(hi)) < 0)
+        if (flows_buf_get(b, &hi, sizeof(hi)) < 0 || !sound_key(&hi.key))
             return -1;
         census_host *h = host_at(rc, &hi.key);
         for (int s = 0; s < CONN_STATE_COUNT; s++) {
@@ -142,7 +148,8 @@ static int load_rest(report_census *rc, const census_image *m, flows_buf *b)
     }
     for (uint64_t i = 0; i < m->n_pending; i++) {
         pending_image pi;
-        if (flows_buf_get(b, &pi, sizeof(pi)) < 0)
+        if (flows_buf_get(b, &pi, sizeof(pi)) < 0 || pi.from >= CONN_STATE_COUNT ||
+            pi.to >= CONN_STATE_COUNT || (!pi.overflow && !sound_key(&pi.key)))
             return -1;
         if (rc->n_pending == rc->cap_pending) {
             size_t cap = rc->cap_pending ? rc->cap_pending * 2 : 1024;
@@ -190,7 +197,7 @@ int report_census_load(report_census *rc, flows_buf *b, char *err, size_t errlen
     rc->late = m.late;
     rc->listen_untold = m.listen_untold;
     if (load_hosts(rc, &m, b) < 0 || load_rest(rc, &m, b) < 0 || rc->failed)
-        return snprintf(err, errlen, "the census state ends early, or out of memory"), -1;
+        return snprintf(err, errlen, "damaged census state (or out of memory)"), -1;
     for (int s = 0; s < CONN_STATE_COUNT; s++) {
         rc->all[s] = rc->overflow.n[s];
         for (uint32_t i = 0; i < rc->n_hosts; i++)
