@@ -43,12 +43,20 @@
 #define NBATCH  16
 #define NROWS   512  /* rows in flight from the worker to the reader */
 #define NCHANGE 4096 /* census changes in flight, likewise */
+#define NSYN    4096 /* client SYNs (finding 9) in flight, likewise */
 
 /* A census change in flight (its address copied). */
 typedef struct change_slot {
     flows_change ch;
     uint8_t addr[16];
 } change_slot;
+
+/* A client SYN (or the end of its connection) in flight, its addresses
+ * copied. */
+typedef struct syn_slot {
+    flows_syn s;
+    uint8_t client[16], server[16];
+} syn_slot;
 
 /* A batch prepared for the worker. */
 typedef struct prep_batch {
@@ -67,6 +75,10 @@ struct pipeline {
     report_census *census;
     ring *changes;       /* worker -> reader: slots of `change` */
     change_slot *change; /* NCHANGE slots */
+    ring *syns;          /* worker -> reader: slots of `syn` */
+    syn_slot *syn;       /* NSYN slots */
+    flows_syn_fn syn_fn; /* the reader tells them to it */
+    void *syn_ctx;
     int threaded;
     pthread_t worker;
     seg_batch stage;
@@ -76,6 +88,7 @@ struct pipeline {
     uint64_t untracked;                 /* read after the join */
     _Atomic uint64_t alive;             /* for the progress line only: relaxed */
     uint32_t changes_pending;           /* changes pushed, not yet published */
+    uint32_t syns_pending;              /* SYNs pushed, not yet published */
     /* The census's moments as the worker knows them from its own changes
      * (the first packet, the last mark): the same on every run. */
     int64_t census_t0, census_mark, census_next; /* census_next INT64_MIN: no packet yet */
@@ -99,11 +112,24 @@ static void drain_changes(pipeline *p)
     }
 }
 
+/* The reader: tells every client SYN published so far. */
+static void drain_syns(pipeline *p)
+{
+    uint32_t n;
+    while (p->syns && (n = ring_items(p->syns)) != 0) {
+        uint64_t tail = ring_tail(p->syns);
+        for (uint32_t i = 0; i < n; i++)
+            p->syn_fn(p->syn_ctx, &p->syn[(tail + i) % NSYN].s);
+        ring_consume(p->syns, n);
+    }
+}
+
 /* The reader: counts, formats and writes every row published so far. Also
  * the hook of its waits for room in the batch ring. */
 static void drain_rows(void *ctx)
 {
     pipeline *p = ctx;
+    drain_syns(p);
     drain_changes(p); /* first: a row's changes were pushed before it */
     uint32_t n;
     while ((n = ring_items(p->rows)) != 0) {
@@ -120,6 +146,10 @@ static void publish_rows(pipeline *p)
     if (p->changes_pending) {
         ring_produce(p->changes, p->changes_pending);
         p->changes_pending = 0;
+    }
+    if (p->syns_pending) {
+        ring_produce(p->syns, p->syns_pending);
+        p->syns_pending = 0;
     }
     if (p->rows_pending) {
         ring_produce(p->rows, p->rows_pending);
@@ -171,6 +201,43 @@ static int64_t push_change(void *ctx, const flows_change *ch)
                                                     p->census_t0, p->census_mark);
     }
     return p->census_next;
+}
+
+/* flows_syn_fn of the worker: the SYN goes to the reader. */
+static void push_syn(void *ctx, const flows_syn *s)
+{
+    pipeline *p = ctx;
+    if (!ring_room(p->syns, p->syns_pending + 1)) {
+        publish_rows(p);
+        ring_wait_room(p->syns, NSYN - 1, kick_reader, p);
+    }
+    syn_slot *y = &p->syn[(ring_head(p->syns) + p->syns_pending++) % NSYN];
+    y->s = *s;
+    if (s->kind == FLOWS_SYN_SENT) {
+        memcpy(y->client, s->client_ip, sizeof(y->client));
+        memcpy(y->server, s->server_ip, sizeof(y->server));
+        y->s.client_ip = y->client;
+        y->s.server_ip = y->server;
+    }
+}
+
+void pipeline_syn_hook(pipeline *p, flows_syn_fn fn, void *ctx)
+{
+    if (p->threaded) {
+        p->syn = malloc(NSYN * sizeof(*p->syn));
+        p->syns = ring_new(NSYN, NSYN / 2);
+        if (p->syn && p->syns) {
+            p->syn_fn = fn;
+            p->syn_ctx = ctx;
+            flows_set_syn_hook(p->flows, push_syn, p);
+            return;
+        }
+        free(p->syn);
+        ring_free(p->syns);
+        p->syn = NULL;
+        p->syns = NULL;
+    }
+    flows_set_syn_hook(p->flows, fn, ctx);
 }
 
 int pipeline_census(pipeline *p, report_census *rc)
@@ -316,12 +383,16 @@ uint64_t pipeline_finish(pipeline *p)
         pthread_join(p->worker, NULL);
         drain_rows(p); /* none left: the worker published its rows before the wait ended */
         flows_set_emit(p->flows, report_row, p->rep);
+        if (p->syns)
+            flows_set_syn_hook(p->flows, p->syn_fn, p->syn_ctx);
         if (p->census)
             flows_set_census(p->flows, report_census_change, p->census);
     }
     uint64_t untracked = p->untracked;
     ring_free(p->changes);
     free(p->change);
+    ring_free(p->syns);
+    free(p->syn);
     ring_free(p->rows);
     ring_free(p->batches);
     free(p->row);

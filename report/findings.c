@@ -86,7 +86,7 @@ static void ivals_push(ivals *iv, budget *b, int64_t s, int64_t e)
 
 /* 2: the client's local port is held from the first packet until its
  * TIME_WAIT ends, or until the last packet when it held none. */
-static void add_port(findings *f, const conn_record *c)
+static pair_key pair_key_of(const conn_record *c)
 {
     pair_key k;
     memset(&k, 0, sizeof(k));
@@ -94,8 +94,14 @@ static void add_port(findings *f, const conn_record *c)
     memcpy(k.server, c->server_ip, addr_len(c->ip_version));
     k.port = c->server_port;
     k.ip_version = c->ip_version;
+    return k;
+}
+
+static void add_port(findings *f, const conn_record *c, uint64_t fp)
+{
+    pair_key k = pair_key_of(c);
     pair_entry *p;
-    TABLE_GET_AID(f->pairs, f->n_pairs, TABLE_MAX, pair_entry, k, p, &f->pair_aid);
+    TABLE_GET_FP(f->pairs, f->n_pairs, TABLE_MAX, pair_entry, k, p, &f->pair_aid, fp);
     if (!p) {
         f->pair_rows_left++;
         return;
@@ -105,11 +111,11 @@ static void add_port(findings *f, const conn_record *c)
 }
 
 /* 4: one TIME_WAIT interval for the host at addr. */
-static void add_tw_host(findings *f, const conn_record *c, const uint8_t addr[16])
+static void add_tw_host(findings *f, const conn_record *c, const uint8_t addr[16], uint64_t fp)
 {
     host_key k = host_key_of(c->ip_version, addr);
     twhost_entry *h;
-    TABLE_GET_AID(f->twhosts, f->n_twhosts, TABLE_MAX, twhost_entry, k, h, &f->twhost_aid);
+    TABLE_GET_FP(f->twhosts, f->n_twhosts, TABLE_MAX, twhost_entry, k, h, &f->twhost_aid, fp);
     if (!h) {
         f->twhost_rows_left++;
         return;
@@ -130,13 +136,13 @@ static void add_reuse(findings *f, const conn_record *c)
 }
 
 /* 5: the row's service, when the client sent a SYN. */
-static void add_backlog(findings *f, const conn_record *c)
+static void add_backlog(findings *f, const conn_record *c, uint64_t fp)
 {
     if (c->handshake == HS_MIDSTREAM)
         return;
     service_key k = service_key_of(c);
     svc_entry *s;
-    TABLE_GET_AID(f->svcs, f->n_svcs, TABLE_MAX, svc_entry, k, s, &f->svc_aid);
+    TABLE_GET_FP(f->svcs, f->n_svcs, TABLE_MAX, svc_entry, k, s, &f->svc_aid, fp);
     if (!s)
         s = &f->other;
     int overflow = (c->anomalies & ANOM_ACCEPT_QUEUE_OVERFLOW) != 0;
@@ -161,23 +167,78 @@ void *findings_syn_ctx(findings *f)
     return f->nat;
 }
 
-void findings_add(findings *f, const conn_record *c)
+/* Adds the row q holds. */
+static void add_row(findings *f, const queued_row *q)
 {
+    const conn_record *c = &q->c;
     f->rows++;
     f->close_by[c->close_initiator]++;
     f->tw_by[c->time_wait_side]++;
     example_add(&f->ex_tw[c->time_wait_side], c);
-    add_port(f, c);
+    add_port(f, c, q->fp_pair);
     if (c->time_wait_side != SIDE_NONE) {
         if (c->time_wait_side != SIDE_SERVER)
-            add_tw_host(f, c, c->client_ip);
+            add_tw_host(f, c, c->client_ip, q->fp_client);
         if (c->time_wait_side != SIDE_CLIENT)
-            add_tw_host(f, c, c->server_ip);
+            add_tw_host(f, c, c->server_ip, q->fp_server);
         if (c->time_wait_end_reason == TW_REUSED)
             add_reuse(f, c);
     }
-    add_backlog(f, c);
-    waits_add(f, c);
+    add_backlog(f, c, q->fp_svc);
+    waits_add(f, c, q->fp_cw);
+}
+
+/* The fingerprints of the keys row q will look up, and their first lines
+ * fetched: the row is added ROWQ rows later, when they have come. */
+static void fetch_row(findings *f, queued_row *q)
+{
+    const conn_record *c = &q->c;
+    pair_key pk = pair_key_of(c);
+    q->fp_pair = key_fp(&pk, sizeof(pk));
+    aid_prefetch(&f->pair_aid, q->fp_pair);
+    if (c->time_wait_side != SIDE_NONE) {
+        host_key ck = host_key_of(c->ip_version, c->client_ip);
+        host_key sk = host_key_of(c->ip_version, c->server_ip);
+        q->fp_client = key_fp(&ck, sizeof(ck));
+        q->fp_server = key_fp(&sk, sizeof(sk));
+        if (c->time_wait_side != SIDE_SERVER)
+            aid_prefetch(&f->twhost_aid, q->fp_client);
+        if (c->time_wait_side != SIDE_CLIENT)
+            aid_prefetch(&f->twhost_aid, q->fp_server);
+    }
+    service_key k = service_key_of(c);
+    q->fp_svc = key_fp(&k, sizeof(k));
+    aid_prefetch(&f->svc_aid, q->fp_svc);
+    if (c->close_type == CLOSE_FIN &&
+        (c->close_initiator == SIDE_CLIENT || c->close_initiator == SIDE_SERVER)) {
+        k = cw_key_of(c, c->close_initiator == SIDE_CLIENT);
+        q->fp_cw = key_fp(&k, sizeof(k));
+        aid_prefetch(&f->cw_aid, q->fp_cw);
+    }
+}
+
+/* Rows wait in a queue of ROWQ while their lines are fetched (the tables
+ * are far larger than the caches, and every row is another client); what
+ * reads the findings adds the rest first (findings_sweep). */
+void findings_add(findings *f, const conn_record *c)
+{
+    if (f->nq == ROWQ) {
+        add_row(f, &f->q[f->qhead]);
+        f->qhead = (f->qhead + 1) % ROWQ;
+        f->nq--;
+    }
+    queued_row *q = &f->q[(f->qhead + f->nq++) % ROWQ];
+    q->c = *c;
+    fetch_row(f, q);
+}
+
+/* Adds every row still queued. */
+static void add_queued(findings *f)
+{
+    for (; f->nq; f->nq--) {
+        add_row(f, &f->q[f->qhead]);
+        f->qhead = (f->qhead + 1) % ROWQ;
+    }
 }
 
 void findings_free(findings *f)
@@ -254,6 +315,7 @@ void findings_sweep(findings *f)
 {
     if (f->swept)
         return;
+    add_queued(f);
     f->swept = 1;
     uint32_t most = 0;
     for (pair_entry *p = f->pairs; p; p = p->hh.next)

@@ -51,12 +51,11 @@ static void add_idle(findings *f, const conn_record *c)
 /* 7: per service and holder (key.pad 1: the client in CLOSE_WAIT, 2: the
  * server). */
 static void add_cw_service(findings *f, const conn_record *c, int holder_is_server, int64_t d,
-                           int still)
+                           int still, uint64_t fp)
 {
-    service_key k = service_key_of(c);
-    k.pad = (uint8_t)(holder_is_server ? 2 : 1);
+    service_key k = cw_key_of(c, holder_is_server);
     cw_entry *e;
-    TABLE_GET_AID(f->cws, f->n_cws, TABLE_MAX, cw_entry, k, e, &f->cw_aid);
+    TABLE_GET_FP(f->cws, f->n_cws, TABLE_MAX, cw_entry, k, e, &f->cw_aid, fp);
     if (!e)
         e = &f->cw_other;
     e->closes++;
@@ -69,7 +68,7 @@ static void add_cw_service(findings *f, const conn_record *c, int holder_is_serv
 /* 7: the side that did not close first, from the first FIN it received
  * until its own FIN; without one and still in CLOSE_WAIT when the row
  * ended, censored there; closed otherwise (a reset), only counted. */
-static void add_close_wait(findings *f, const conn_record *c)
+static void add_close_wait(findings *f, const conn_record *c, uint64_t fp)
 {
     if (c->close_type != CLOSE_FIN ||
         (c->close_initiator != SIDE_CLIENT && c->close_initiator != SIDE_SERVER))
@@ -97,7 +96,7 @@ static void add_close_wait(findings *f, const conn_record *c)
     }
     if (d > f->cfg.close_wait)
         example_add(&f->ex_cw, c);
-    add_cw_service(f, c, srv_holds, d, own < 0);
+    add_cw_service(f, c, srv_holds, d, own < 0, fp);
 }
 
 /* 8: the endpoint that went through FIN_WAIT2, from its FIN (FIN_WAIT1
@@ -129,10 +128,10 @@ static void add_fin_wait2(findings *f, const conn_record *c)
         example_add(&f->ex_fw2, c);
 }
 
-void waits_add(findings *f, const conn_record *c)
+void waits_add(findings *f, const conn_record *c, uint64_t fp_cw)
 {
     add_idle(f, c);
-    add_close_wait(f, c);
+    add_close_wait(f, c, fp_cw);
     add_fin_wait2(f, c);
 }
 

@@ -78,6 +78,46 @@ typedef struct svc_entry {
     UT_hash_handle hh;
 } svc_entry;
 
+/* A row waiting in the queue while the table lines its keys need are
+ * fetched (findings.c), with its keys' fingerprints (key_fp). */
+#define ROWQ 16
+typedef struct queued_row {
+    conn_record c;
+    uint64_t fp_pair, fp_client, fp_server, fp_svc, fp_cw;
+} queued_row;
+
+/* TABLE_GET_AID with the key's fingerprint fp already worked out. */
+#define TABLE_GET_FP(head, n, max, type, k, out, aid, fp)                                          \
+    do {                                                                                           \
+        if (!aid_maybe(aid, fp)) { /* new to the table */                                          \
+            (out) = NULL;                                                                          \
+            TABLE_ADD(head, n, max, type, k, out);                                                 \
+            if (out)                                                                               \
+                aid_add(aid, fp, out);                                                             \
+            break;                                                                                 \
+        }                                                                                          \
+        struct aid_slot *s_ = aid_slot_of(aid, fp);                                                \
+        if (s_ && s_->e && s_->fp == (fp) &&                                                       \
+            memcmp(&((type *)s_->e)->key, &(k), sizeof(k)) == 0) {                                 \
+            (out) = (type *)s_->e;                                                                 \
+            break;                                                                                 \
+        }                                                                                          \
+        TABLE_GET(head, n, max, type, k, out);                                                     \
+        if (out)                                                                                   \
+            aid_add(aid, fp, out);                                                             \
+    } while (0)
+
+/* Starts loading the lines a lookup of fp reads first: its bit and its
+ * slot in the cache of recent entries. */
+static inline void aid_prefetch(const table_aid *a, uint64_t fp)
+{
+    uint32_t b = (uint32_t)fp & (MEMBER_BITS - 1);
+    if (a->bits)
+        __builtin_prefetch(&a->bits[b / 64]);
+    if (a->recent)
+        __builtin_prefetch(aid_slot_of(a, fp));
+}
+
 /* 9: TCP timestamps going backwards (findings_nat.c); told by the replay. */
 typedef struct nat_state nat_state;
 
@@ -86,6 +126,8 @@ struct findings {
     nat_state *nat; /* the replay thread's until it has ended */
     uint64_t rows;
     int swept;
+    queued_row q[ROWQ]; /* rows not yet added: q[(qhead + i) % ROWQ], i < nq */
+    unsigned qhead, nq;
     /* 1 */
     uint64_t close_by[SIDE_COUNT], tw_by[SIDE_COUNT];
     examples ex_tw[SIDE_COUNT];
@@ -163,7 +205,16 @@ void short_line(FILE *out, int n, const char *name, const judgement *j);
 
 /* ---- findings_wait.c: keepalive and idle gaps, CLOSE_WAIT, FIN_WAIT2 ----- */
 
-void waits_add(findings *f, const conn_record *c);
+/* fp_cw: the fingerprint of the row's CLOSE_WAIT key (cw_key_of). */
+void waits_add(findings *f, const conn_record *c, uint64_t fp_cw);
+/* The key of the row's (service, holder) in CLOSE_WAIT: key.pad 1 the
+ * client, 2 the server. */
+static inline service_key cw_key_of(const conn_record *c, int holder_is_server)
+{
+    service_key k = service_key_of(c);
+    k.pad = (uint8_t)(holder_is_server ? 2 : 1);
+    return k;
+}
 void waits_write(const findings *f, int precision, FILE *out);
 void waits_write_short(const findings *f, FILE *out);
 void waits_free(findings *f);
