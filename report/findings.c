@@ -130,7 +130,7 @@ static void full_prefetch(uint64_t *full, uint32_t n, const table_aid *a, uint64
     if (n >= TABLE_MAX && full)
         __builtin_prefetch(full_word(full, fp));
     else
-        aid_prefetch(a, fp);
+        aid_prefetch(a, fp, 0);
 }
 
 static void add_port(findings *f, const conn_record *c, uint64_t fp)
@@ -254,12 +254,12 @@ static void fetch_row(findings *f, queued_row *q)
     }
     service_key k = service_key_of(c);
     q->fp_svc = key_fp(&k, sizeof(k));
-    aid_prefetch(&f->svc_aid, q->fp_svc);
+    aid_prefetch(&f->svc_aid, q->fp_svc, 1);
     if (c->close_type == CLOSE_FIN &&
         (c->close_initiator == SIDE_CLIENT || c->close_initiator == SIDE_SERVER)) {
         k = cw_key_of(c, c->close_initiator == SIDE_CLIENT);
         q->fp_cw = key_fp(&k, sizeof(k));
-        aid_prefetch(&f->cw_aid, q->fp_cw);
+        aid_prefetch(&f->cw_aid, q->fp_cw, 1);
     }
 }
 

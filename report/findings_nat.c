@@ -68,6 +68,7 @@ typedef struct nat_example {
 typedef struct nat_event {
     flows_syn s;
     uint8_t client[16], server[16];
+    uint64_t fp; /* of the client's host_key (key_fp, as hosts.c has it) */
 } nat_event;
 
 /* The replay thread's alone: on cache lines of its own (the rows' thread
@@ -238,9 +239,17 @@ static void judge_syn(nat_state *n, nat_host *h, const nat_event *e)
     h->paws_ts = s->ts;
 }
 
-/* Works off the queue, in the order the events came. */
+/* Works off the queue, in the order the events came. The lines of the
+ * events' bits and cache slots were fetched when they were queued; their
+ * entries are fetched now, all at once. */
 static void drain(nat_state *n)
 {
+    for (unsigned i = 0; i < n->nq; i++) {
+        const nat_event *e = &n->q[i];
+        const struct aid_slot *slot = aid_slot_of(&n->hosts.aid, e->fp);
+        if (e->s.kind == FLOWS_SYN_SENT && slot && slot->fp == e->fp && slot->e)
+            __builtin_prefetch(slot->e);
+    }
     for (unsigned i = 0; i < n->nq; i++) {
         const nat_event *e = &n->q[i];
         if (e->s.kind == FLOWS_SYN_DONE) {
@@ -275,7 +284,11 @@ void report_findings_syn(void *syn_ctx, const flows_syn *s)
         memcpy(e->server, s->server_ip, addr_len(s->ip_version));
         e->s.client_ip = e->client;
         e->s.server_ip = e->server;
-        host_table_prefetch(&n->hosts, s->ip_version, e->client);
+        host_key k = host_key_of(s->ip_version, e->client);
+        e->fp = key_fp(&k, sizeof(k));
+        aid_prefetch(&n->hosts.aid, e->fp, 0);
+    } else {
+        __builtin_prefetch(&n->filter[s->conn_id & (FILTER - 1)]);
     }
     if (n->nq == QUEUE)
         drain(n);

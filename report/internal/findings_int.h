@@ -148,35 +148,32 @@ static inline void slab_free(slab *s)
     } while (0)
 
 /* TABLE_GET_AID with the key's fingerprint fp already worked out and the
- * entries from `slab`. */
+ * entries from `slab`; the cache of recent entries first (the keys found
+ * again and again, services, are found without their bit's line). */
 #define TABLE_GET_FP(head, n, max, type, k, out, aid, fp, slab)                                    \
     do {                                                                                           \
-        if (!aid_maybe(aid, fp)) { /* new to the table */                                          \
-            (out) = NULL;                                                                          \
-            SLAB_ADD(head, n, max, type, k, out, slab);                                            \
-            if (out)                                                                               \
-                aid_add(aid, fp, out);                                                             \
-            break;                                                                                 \
-        }                                                                                          \
         struct aid_slot *s_ = aid_slot_of(aid, fp);                                                \
         if (s_ && s_->e && s_->fp == (fp) &&                                                       \
             memcmp(&((type *)s_->e)->key, &(k), sizeof(k)) == 0) {                                 \
             (out) = (type *)s_->e;                                                                 \
             break;                                                                                 \
         }                                                                                          \
-        HASH_FIND(hh, head, &(k), sizeof(k), out);                                                 \
+        (out) = NULL;                                                                              \
+        if (aid_maybe(aid, fp)) /* else new to the table */                                        \
+            HASH_FIND(hh, head, &(k), sizeof(k), out);                                             \
         if (!(out))                                                                                \
             SLAB_ADD(head, n, max, type, k, out, slab);                                            \
         if (out)                                                                                   \
             aid_add(aid, fp, out);                                                                 \
     } while (0)
 
-/* Starts loading the lines a lookup of fp reads first: its bit and its
- * slot in the cache of recent entries. */
-static inline void aid_prefetch(const table_aid *a, uint64_t fp)
+/* Starts loading the lines a lookup of fp reads first: its slot in the
+ * cache of recent entries, and its bit unless it is of a key found again
+ * and again (`again`: the slot will do). */
+static inline void aid_prefetch(const table_aid *a, uint64_t fp, int again)
 {
     uint32_t b = (uint32_t)fp & (MEMBER_BITS - 1);
-    if (a->bits)
+    if (a->bits && !again)
         __builtin_prefetch(&a->bits[b / 64]);
     if (a->recent)
         __builtin_prefetch(aid_slot_of(a, fp));
