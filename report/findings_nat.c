@@ -6,13 +6,15 @@
  * 4.12) would have done to their SYNs.
  *
  * Unlike findings 1-8 it is not drawn from the rows: the replay tells every
- * client SYN, with its TSval, as it is replayed (flows_set_syn_hook), on
- * the replay's thread; the rows go to the other thread. Then it is told
- * when each connection with a SYN ends, with its row's handshake, so that
- * the SYNs tw_recycle would have dropped can be matched with connections
- * the server never answered (`syn_only`) without a second table on the
- * rows' side. Everything here is the replay thread's until the replay has
- * ended; the text is written after that.
+ * client SYN, with its TSval, as it is replayed (flows_set_syn_hook). Then
+ * it is told when each connection with a SYN ends, with its row's
+ * handshake, so that the SYNs tw_recycle would have dropped can be matched
+ * with connections the server never answered (`syn_only`) without a
+ * second table on the rows' side. With the worker thread, the replay only
+ * copies them into a ring and the reading thread tells them here, in
+ * order, between batches (analyzer/pipeline.c, pipeline_syn_hook): the
+ * worker is the bound of a plain run. Whichever thread tells them, one at
+ * a time; the text is written after the replay has ended.
  *
  * Memory is bounded: at most HOSTS_MAX client addresses (the shared host
  * table of hosts.c: uthash behind a cache and member bits) and TABLE_MAX
@@ -71,7 +73,8 @@ typedef struct nat_event {
     uint64_t fp; /* of the client's host_key (key_fp, as hosts.c has it) */
 } nat_event;
 
-/* The replay thread's alone: on cache lines of its own (the rows' thread
+/* Apart from the rows' findings: on cache lines of its own (without the
+ * worker thread's ring, the replay's thread writes it while the rows'
  * writes the findings struct next to it). */
 struct nat_state {
     _Alignas(64) host_table hosts; /* of nat_host */
@@ -119,14 +122,13 @@ void nat_free(nat_state *n)
     free(n);
 }
 
-/* ---- collecting (the replay's thread) ----------------------------------------- */
+/* ---- collecting ------------------------------------------------------------------ */
 
 /*
- * One lookup per client SYN, on the replay's thread, the one the capture
- * waits for: the addresses sit in the shared host table (hosts.c), whose
- * cache and member bits spare most lookups, and each SYN's entry is
- * prefetched when it is told and read when QUEUE events later the queue is
- * worked off. The connections followed (few: those with a dropped SYN,
+ * One lookup per client SYN: the addresses sit in the shared host table
+ * (hosts.c), whose cache and member bits spare most lookups; each SYN's
+ * bit and cache slot are prefetched when it is told, the entries of the
+ * QUEUE events when the queue is worked off, and read then. The connections followed (few: those with a dropped SYN,
  * until they end) stay in uthash, and a counter per conn_id's low bits
  * spares the lookup for the rows of all the others.
  */

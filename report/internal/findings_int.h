@@ -202,7 +202,7 @@ typedef struct nat_state nat_state;
 
 struct findings {
     report_findings_config cfg;
-    nat_state *nat; /* the replay thread's until it has ended */
+    nat_state *nat; /* told the client SYNs (findings_nat.c) */
     uint64_t rows;
     int swept;
     queued_row q[ROWQ]; /* rows not yet added: q[(qhead + i) % ROWQ], i < nq */
