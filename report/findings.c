@@ -332,8 +332,7 @@ static void sort_i64(int64_t *a, size_t n, int64_t *tmp)
         }
         return;
     }
-    static uint32_t count[8][256];
-    memset(count, 0, sizeof(count));
+    uint32_t count[8][256] = {{0}};
     const uint64_t flip = UINT64_C(1) << 63; /* signed order as unsigned */
     for (size_t i = 0; i < n; i++) {
         uint64_t x = (uint64_t)a[i] ^ flip;

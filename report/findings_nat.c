@@ -128,9 +128,10 @@ void nat_free(nat_state *n)
  * One lookup per client SYN: the addresses sit in the shared host table
  * (hosts.c), whose cache and member bits spare most lookups; each SYN's
  * bit and cache slot are prefetched when it is told, the entries of the
- * QUEUE events when the queue is worked off, and read then. The connections followed (few: those with a dropped SYN,
- * until they end) stay in uthash, and a counter per conn_id's low bits
- * spares the lookup for the rows of all the others.
+ * QUEUE events when the queue is worked off, and read then. The
+ * connections followed (few: those with a dropped SYN, until they end)
+ * stay in uthash, and a counter per conn_id's low bits spares the lookup
+ * for the rows of all the others.
  */
 
 /* The entry of the address, added when new (*added); NULL past HOSTS_MAX
