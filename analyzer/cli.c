@@ -418,9 +418,6 @@ static int start_replay(run *R)
         return EXIT_NOTHING;
     }
     R->flows = R->rep ? flows_new(&o->flows, report_row, R->rep) : NULL;
-    void *syn_ctx = R->rep ? report_findings_syn_ctx(R->rep) : NULL;
-    if (R->flows && syn_ctx) /* --findings: the client SYNs' timestamps (NAT, tw_recycle) */
-        flows_set_syn_hook(R->flows, report_findings_syn, syn_ctx);
     if (R->flows && start_census(R) < 0) {
         fprintf(stderr, "synfin: out of memory (or no temporary file) for the census\n");
         return EXIT_NOTHING;
@@ -430,6 +427,9 @@ static int start_replay(run *R)
     R->pipe = R->flows ? pipeline_start(R->flows, R->rep) : NULL;
     if (R->pipe && R->census)
         (void)pipeline_census(R->pipe, R->census); /* failing, the worker counts them */
+    void *syn_ctx = R->rep ? report_findings_syn_ctx(R->rep) : NULL;
+    if (R->pipe && syn_ctx) /* --findings: the client SYNs' timestamps (NAT, tw_recycle) */
+        pipeline_syn_hook(R->pipe, report_findings_syn, syn_ctx);
     if (!R->rep || !R->flows || !R->pipe) {
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;

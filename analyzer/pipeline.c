@@ -43,6 +43,7 @@
 #define NBATCH  16
 #define NROWS   512  /* rows in flight from the worker to the reader */
 #define NCHANGE 4096 /* census changes in flight, likewise */
+#define NSYN    4096 /* client SYNs (finding 9) in flight, likewise */
 
 /* A census change in flight, its address copied: 32 bytes, two to a cache
  * line (each line crosses from one core to the other). */
@@ -67,6 +68,17 @@ static flows_change change_of(const change_slot *c)
     return ch;
 }
 
+/* A client SYN (or the end of its connection) in flight, its addresses
+ * copied: one line, the worker's one write per SYN. */
+typedef struct syn_slot {
+    _Alignas(64) uint64_t conn_id;
+    int64_t ts;
+    uint32_t tsval;
+    uint16_t client_port, server_port;
+    uint8_t kind, ip_version, has_tsval, handshake;
+    uint8_t client[16], server[16];
+} syn_slot;
+
 /* A batch prepared for the worker. */
 typedef struct prep_batch {
     flows_seg seg[PIPELINE_BATCH];
@@ -84,6 +96,10 @@ struct pipeline {
     report_census *census;
     ring *changes;       /* worker -> reader: slots of `change` */
     change_slot *change; /* NCHANGE slots */
+    ring *syns;          /* worker -> reader: slots of `syn` */
+    syn_slot *syn;       /* NSYN slots */
+    flows_syn_fn syn_fn; /* the reader tells them to it */
+    void *syn_ctx;
     int threaded;
     pthread_t worker;
     seg_batch stage;
@@ -93,6 +109,7 @@ struct pipeline {
     uint64_t untracked;                 /* read after the join */
     _Atomic uint64_t alive;             /* for the progress line only: relaxed */
     uint32_t changes_pending;           /* changes pushed, not yet published */
+    uint32_t syns_pending;              /* SYNs pushed, not yet published */
     /* The census's moments as the worker knows them from its own changes
      * (the first packet, the last mark): the same on every run. */
     int64_t census_t0, census_mark, census_next; /* census_next INT64_MIN: no packet yet */
@@ -126,11 +143,37 @@ static void drain_changes(pipeline *p)
     }
 }
 
+/* The reader: tells every client SYN published so far. */
+static void drain_syns(pipeline *p)
+{
+    uint32_t n;
+    while (p->syns && (n = ring_items(p->syns)) != 0) {
+        uint64_t tail = ring_tail(p->syns);
+        for (uint32_t i = 0; i < n; i++) {
+            const syn_slot *y = &p->syn[(tail + i) % NSYN];
+            flows_syn s = {.kind = (flows_syn_kind)y->kind,
+                           .conn_id = y->conn_id,
+                           .ts = y->ts,
+                           .client_ip = y->client,
+                           .server_ip = y->server,
+                           .ip_version = y->ip_version,
+                           .has_tsval = y->has_tsval,
+                           .client_port = y->client_port,
+                           .server_port = y->server_port,
+                           .tsval = y->tsval,
+                           .handshake = (conn_handshake)y->handshake};
+            p->syn_fn(p->syn_ctx, &s);
+        }
+        ring_consume(p->syns, n);
+    }
+}
+
 /* The reader: counts, formats and writes every row published so far. Also
  * the hook of its waits for room in the batch ring. */
 static void drain_rows(void *ctx)
 {
     pipeline *p = ctx;
+    drain_syns(p);
     drain_changes(p); /* first: a row's changes were pushed before it */
     uint32_t n;
     while ((n = ring_items(p->rows)) != 0) {
@@ -147,6 +190,10 @@ static void publish_rows(pipeline *p)
     if (p->changes_pending) {
         ring_produce(p->changes, p->changes_pending);
         p->changes_pending = 0;
+    }
+    if (p->syns_pending) {
+        ring_produce(p->syns, p->syns_pending);
+        p->syns_pending = 0;
     }
     if (p->rows_pending) {
         ring_produce(p->rows, p->rows_pending);
@@ -201,6 +248,53 @@ static int64_t push_change(void *ctx, const flows_change *ch)
                                                     p->census_t0, p->census_mark);
     }
     return p->census_next;
+}
+
+/* flows_syn_fn of the worker: the SYN goes to the reader. */
+static void push_syn(void *ctx, const flows_syn *s)
+{
+    pipeline *p = ctx;
+    if (!ring_room(p->syns, p->syns_pending + 1)) {
+        publish_rows(p);
+        ring_wait_room(p->syns, NSYN - 1, kick_reader, p);
+    }
+    uint64_t at = ring_head(p->syns) + p->syns_pending++;
+    syn_slot *y = &p->syn[at % NSYN];
+    /* The slot a few SYNs on, last read on the reader's core: its line on
+     * its way here before it is written. */
+    __builtin_prefetch(&p->syn[(at + 8) % NSYN], 1);
+    y->conn_id = s->conn_id;
+    y->kind = (uint8_t)s->kind;
+    y->handshake = (uint8_t)s->handshake;
+    if (s->kind == FLOWS_SYN_SENT) {
+        y->ts = s->ts;
+        y->tsval = s->tsval;
+        y->client_port = s->client_port;
+        y->server_port = s->server_port;
+        y->ip_version = s->ip_version;
+        y->has_tsval = s->has_tsval;
+        memcpy(y->client, s->client_ip, sizeof(y->client));
+        memcpy(y->server, s->server_ip, sizeof(y->server));
+    }
+}
+
+void pipeline_syn_hook(pipeline *p, flows_syn_fn fn, void *ctx)
+{
+    if (p->threaded) {
+        p->syn = aligned_alloc(64, NSYN * sizeof(*p->syn));
+        p->syns = ring_new(NSYN, NSYN / 2);
+        if (p->syn && p->syns) {
+            p->syn_fn = fn;
+            p->syn_ctx = ctx;
+            flows_set_syn_hook(p->flows, push_syn, p);
+            return;
+        }
+        free(p->syn);
+        ring_free(p->syns);
+        p->syn = NULL;
+        p->syns = NULL;
+    }
+    flows_set_syn_hook(p->flows, fn, ctx);
 }
 
 int pipeline_census(pipeline *p, report_census *rc)
@@ -354,12 +448,16 @@ uint64_t pipeline_finish(pipeline *p)
         pthread_join(p->worker, NULL);
         drain_rows(p); /* none left: the worker published its rows before the wait ended */
         flows_set_emit(p->flows, report_row, p->rep);
+        if (p->syns)
+            flows_set_syn_hook(p->flows, p->syn_fn, p->syn_ctx);
         if (p->census)
             flows_set_census(p->flows, report_census_change, p->census);
     }
     uint64_t untracked = p->untracked;
     ring_free(p->changes);
     free(p->change);
+    ring_free(p->syns);
+    free(p->syn);
     ring_free(p->rows);
     ring_free(p->batches);
     free(p->row);

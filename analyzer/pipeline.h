@@ -50,6 +50,12 @@ pipeline *pipeline_start(flows_table *flows, report *rep);
  * memory (the worker then tells the census itself). */
 int pipeline_census(pipeline *p, report_census *rc);
 
+/* Finding 9's hook of the client SYNs (flows_set_syn_hook): with a worker,
+ * they cross to the reader, who tells them to fn at every hand-over, in
+ * order (the worker only copies them); without one, or out of memory, the
+ * worker tells fn itself. Before the first submit. */
+void pipeline_syn_hook(pipeline *p, flows_syn_fn fn, void *ctx);
+
 /* The batch the reader fills now (n segments in it so far). */
 seg_batch *pipeline_batch(pipeline *p);
 

@@ -6,13 +6,15 @@
  * 4.12) would have done to their SYNs.
  *
  * Unlike findings 1-8 it is not drawn from the rows: the replay tells every
- * client SYN, with its TSval, as it is replayed (flows_set_syn_hook), on
- * the replay's thread; the rows go to the other thread. Then it is told
- * when each connection with a SYN ends, with its row's handshake, so that
- * the SYNs tw_recycle would have dropped can be matched with connections
- * the server never answered (`syn_only`) without a second table on the
- * rows' side. Everything here is the replay thread's until the replay has
- * ended; the text is written after that.
+ * client SYN, with its TSval, as it is replayed (flows_set_syn_hook). Then
+ * it is told when each connection with a SYN ends, with its row's
+ * handshake, so that the SYNs tw_recycle would have dropped can be matched
+ * with connections the server never answered (`syn_only`) without a
+ * second table on the rows' side. With the worker thread, the replay only
+ * copies them into a ring and the reading thread tells them here, in
+ * order, between batches (analyzer/pipeline.c, pipeline_syn_hook): the
+ * worker is the bound of a plain run. Whichever thread tells them, one at
+ * a time; the text is written after the replay has ended.
  *
  * Memory is bounded: at most HOSTS_MAX client addresses (the shared host
  * table of hosts.c: uthash behind a cache and member bits) and TABLE_MAX
@@ -68,9 +70,11 @@ typedef struct nat_example {
 typedef struct nat_event {
     flows_syn s;
     uint8_t client[16], server[16];
+    uint64_t fp; /* of the client's host_key (key_fp, as hosts.c has it) */
 } nat_event;
 
-/* The replay thread's alone: on cache lines of its own (the rows' thread
+/* Apart from the rows' findings: on cache lines of its own (without the
+ * worker thread's ring, the replay's thread writes it while the rows'
  * writes the findings struct next to it). */
 struct nat_state {
     _Alignas(64) host_table hosts; /* of nat_host */
@@ -118,16 +122,16 @@ void nat_free(nat_state *n)
     free(n);
 }
 
-/* ---- collecting (the replay's thread) ----------------------------------------- */
+/* ---- collecting ------------------------------------------------------------------ */
 
 /*
- * One lookup per client SYN, on the replay's thread, the one the capture
- * waits for: the addresses sit in the shared host table (hosts.c), whose
- * cache and member bits spare most lookups, and each SYN's entry is
- * prefetched when it is told and read when QUEUE events later the queue is
- * worked off. The connections followed (few: those with a dropped SYN,
- * until they end) stay in uthash, and a counter per conn_id's low bits
- * spares the lookup for the rows of all the others.
+ * One lookup per client SYN: the addresses sit in the shared host table
+ * (hosts.c), whose cache and member bits spare most lookups; each SYN's
+ * bit and cache slot are prefetched when it is told, the entries of the
+ * QUEUE events when the queue is worked off, and read then. The
+ * connections followed (few: those with a dropped SYN, until they end)
+ * stay in uthash, and a counter per conn_id's low bits spares the lookup
+ * for the rows of all the others.
  */
 
 /* The entry of the address, added when new (*added); NULL past HOSTS_MAX
@@ -238,9 +242,17 @@ static void judge_syn(nat_state *n, nat_host *h, const nat_event *e)
     h->paws_ts = s->ts;
 }
 
-/* Works off the queue, in the order the events came. */
+/* Works off the queue, in the order the events came. The lines of the
+ * events' bits and cache slots were fetched when they were queued; their
+ * entries are fetched now, all at once. */
 static void drain(nat_state *n)
 {
+    for (unsigned i = 0; i < n->nq; i++) {
+        const nat_event *e = &n->q[i];
+        const struct aid_slot *slot = aid_slot_of(&n->hosts.aid, e->fp);
+        if (e->s.kind == FLOWS_SYN_SENT && slot && slot->fp == e->fp && slot->e)
+            __builtin_prefetch(slot->e);
+    }
     for (unsigned i = 0; i < n->nq; i++) {
         const nat_event *e = &n->q[i];
         if (e->s.kind == FLOWS_SYN_DONE) {
@@ -275,7 +287,11 @@ void report_findings_syn(void *syn_ctx, const flows_syn *s)
         memcpy(e->server, s->server_ip, addr_len(s->ip_version));
         e->s.client_ip = e->client;
         e->s.server_ip = e->server;
-        host_table_prefetch(&n->hosts, s->ip_version, e->client);
+        host_key k = host_key_of(s->ip_version, e->client);
+        e->fp = key_fp(&k, sizeof(k));
+        aid_prefetch(&n->hosts.aid, e->fp, 0);
+    } else {
+        __builtin_prefetch(&n->filter[s->conn_id & (FILTER - 1)]);
     }
     if (n->nq == QUEUE)
         drain(n);

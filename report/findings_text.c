@@ -134,18 +134,32 @@ static int cmp_pair(const void *a, const void *b)
     return (x->iv.peak_at > y->iv.peak_at) - (x->iv.peak_at < y->iv.peak_at);
 }
 
-/* The pairs, busiest first (to free); NULL when there are none. An array
- * of pointers to the entries: sizeof(*v) is a pointer's size. */
+/* Offers entry e (of the n offered before it) to the SHOWN_MAX first in
+ * cmp's order, top[]: as a stable sort of all of them would list them
+ * (of two that compare equal, the one offered first). */
+static void offer_top(void **top, size_t n, void *e, int (*cmp)(const void *, const void *))
+{
+    size_t have = n < SHOWN_MAX ? n : SHOWN_MAX;
+    if (have == SHOWN_MAX && cmp(&e, &top[SHOWN_MAX - 1]) >= 0)
+        return;
+    size_t i = have < SHOWN_MAX ? have : SHOWN_MAX - 1;
+    for (; i > 0 && cmp(&top[i - 1], &e) > 0; i--)
+        top[i] = top[i - 1];
+    top[i] = e;
+}
+
+/* The pairs, busiest first: the first SHOWN_MAX (to free); NULL when
+ * there are none. An array of pointers to the entries: sizeof(*v) is a
+ * pointer's size. */
 // NOLINTBEGIN(bugprone-sizeof-expression)
 static pair_entry **pairs_sorted(const findings *f)
 {
-    pair_entry **v = f->n_pairs ? malloc(f->n_pairs * sizeof(*v)) : NULL;
+    pair_entry **v = f->n_pairs ? malloc(SHOWN_MAX * sizeof(*v)) : NULL;
     if (!v)
         return NULL;
     size_t n = 0;
     for (pair_entry *p = f->pairs; p; p = p->hh.next)
-        v[n++] = p;
-    qsort(v, n, sizeof(*v), cmp_pair);
+        offer_top((void **)v, n++, p, cmp_pair);
     return v;
 }
 // NOLINTEND(bugprone-sizeof-expression)
@@ -244,7 +258,7 @@ static void write_reuse(const findings *f, int precision, FILE *out)
         char lo[32] = "", med[32] = "";
         if (g->n) {
             report_format_ts(lo, g->min, precision);
-            report_format_ts(med, duration_median(g), precision);
+            report_format_ts(med, series_median(g), precision);
         }
         fprintf(out, "| %s | %zu | %s%s | %s%s%s |\n", conn_side_name(sides[i]), g->n, lo,
                 g->n ? " s" : "", med, g->n ? " s" : "",
@@ -267,17 +281,16 @@ static int cmp_twhost(const void *a, const void *b)
     return memcmp(x->key.addr, y->key.addr, sizeof(x->key.addr));
 }
 
-/* The hosts, most TIME_WAIT first (to free); as pairs_sorted. */
+/* The hosts, most TIME_WAIT first; as pairs_sorted. */
 // NOLINTBEGIN(bugprone-sizeof-expression)
 static twhost_entry **twhosts_sorted(const findings *f)
 {
-    twhost_entry **v = f->n_twhosts ? malloc(f->n_twhosts * sizeof(*v)) : NULL;
+    twhost_entry **v = f->n_twhosts ? malloc(SHOWN_MAX * sizeof(*v)) : NULL;
     if (!v)
         return NULL;
     size_t n = 0;
     for (twhost_entry *h = f->twhosts; h; h = h->hh.next)
-        v[n++] = h;
-    qsort(v, n, sizeof(*v), cmp_twhost);
+        offer_top((void **)v, n++, h, cmp_twhost);
     return v;
 }
 // NOLINTEND(bugprone-sizeof-expression)

@@ -51,12 +51,11 @@ static void add_idle(findings *f, const conn_record *c)
 /* 7: per service and holder (key.pad 1: the client in CLOSE_WAIT, 2: the
  * server). */
 static void add_cw_service(findings *f, const conn_record *c, int holder_is_server, int64_t d,
-                           int still)
+                           int still, uint64_t fp)
 {
-    service_key k = service_key_of(c);
-    k.pad = (uint8_t)(holder_is_server ? 2 : 1);
+    service_key k = cw_key_of(c, holder_is_server);
     cw_entry *e;
-    TABLE_GET_AID(f->cws, f->n_cws, TABLE_MAX, cw_entry, k, e, &f->cw_aid);
+    TABLE_GET_FP(f->cws, f->n_cws, TABLE_MAX, cw_entry, k, e, &f->cw_aid, fp, &f->cw_slab);
     if (!e)
         e = &f->cw_other;
     e->closes++;
@@ -69,7 +68,7 @@ static void add_cw_service(findings *f, const conn_record *c, int holder_is_serv
 /* 7: the side that did not close first, from the first FIN it received
  * until its own FIN; without one and still in CLOSE_WAIT when the row
  * ended, censored there; closed otherwise (a reset), only counted. */
-static void add_close_wait(findings *f, const conn_record *c)
+static void add_close_wait(findings *f, const conn_record *c, uint64_t fp)
 {
     if (c->close_type != CLOSE_FIN ||
         (c->close_initiator != SIDE_CLIENT && c->close_initiator != SIDE_SERVER))
@@ -97,7 +96,7 @@ static void add_close_wait(findings *f, const conn_record *c)
     }
     if (d > f->cfg.close_wait)
         example_add(&f->ex_cw, c);
-    add_cw_service(f, c, srv_holds, d, own < 0);
+    add_cw_service(f, c, srv_holds, d, own < 0, fp);
 }
 
 /* 8: the endpoint that went through FIN_WAIT2, from its FIN (FIN_WAIT1
@@ -129,24 +128,18 @@ static void add_fin_wait2(findings *f, const conn_record *c)
         example_add(&f->ex_fw2, c);
 }
 
-void waits_add(findings *f, const conn_record *c)
+void waits_add(findings *f, const conn_record *c, uint64_t fp_cw)
 {
     add_idle(f, c);
-    add_close_wait(f, c);
+    add_close_wait(f, c, fp_cw);
     add_fin_wait2(f, c);
 }
 
 void waits_free(findings *f)
 {
     aid_free(&f->cw_aid);
-    cw_entry *e, *tmp;
-    // NOLINTBEGIN(clang-analyzer-unix.Malloc)
-    HASH_ITER(hh, f->cws, e, tmp)
-    {
-        HASH_DEL(f->cws, e);
-        free(e);
-    }
-    // NOLINTEND(clang-analyzer-unix.Malloc)
+    HASH_CLEAR(hh, f->cws);
+    slab_free(&f->cw_slab);
     duration_free(&f->idle);
     duration_free(&f->cw);
     duration_free(&f->fw2);
@@ -213,7 +206,7 @@ static void write_keepalive(const findings *f, int precision, FILE *out)
     char mx[SECS_LEN] = "-", med[SECS_LEN] = "-";
     if (f->idle.n) {
         secs(f->idle.max, precision, mx);
-        secs(duration_median(&f->idle), precision, med);
+        secs(series_median(&f->idle), precision, med);
     }
     fprintf(out,
             "\nA probe: an ACK at the sender's next sequence number - 1, with no payload or one "
@@ -318,7 +311,7 @@ static void write_close_wait(const findings *f, int precision, FILE *out)
     write_heading(out, 7, "CLOSE_WAIT longer than --close-wait", &j);
     char med[SECS_LEN] = "-", mx[SECS_LEN] = "-", still[SECS_LEN] = "-";
     if (f->cw.n) {
-        secs(duration_median(&f->cw), precision, med);
+        secs(series_median(&f->cw), precision, med);
         secs(f->cw.max, precision, mx);
     }
     if (f->cw_still)
@@ -364,7 +357,7 @@ static void judge_fin_wait2(const findings *f, judgement *j)
     }
     j->v = V_WOULD_NOT_HELP;
     snprintf(j->key, sizeof(j->key), "%llu FIN_WAIT2, median %s, longest %s",
-             (unsigned long long)all, f->fw2.n ? secs(duration_median(&f->fw2), 6, med) : "-",
+             (unsigned long long)all, f->fw2.n ? secs(series_median(&f->fw2), 6, med) : "-",
              secs(longest, 6, mx));
     if (f->cfg.fin_timeout > 0)
         snprintf(j->why, sizeof(j->why),
@@ -379,7 +372,7 @@ static void write_fin_wait2(const findings *f, int precision, FILE *out)
     write_heading(out, 8, "FIN_WAIT2 against tcp_fin_timeout", &j);
     char med[SECS_LEN] = "-", mx[SECS_LEN] = "-", open[SECS_LEN] = "-";
     if (f->fw2.n) {
-        secs(duration_median(&f->fw2), precision, med);
+        secs(series_median(&f->fw2), precision, med);
         secs(f->fw2.max, precision, mx);
     }
     if (f->fw2_open)

@@ -47,9 +47,10 @@ int report_enable_findings(report *r, const report_findings_config *cfg);
 /* The NAT / TCP timestamps finding is told the client SYNs by the replay:
  * flows_set_syn_hook(t, report_findings_syn, report_findings_syn_ctx(r))
  * when that context is not NULL (it is NULL when the findings are off).
- * The hook runs on the replay's thread and touches nothing the rows' side
- * does, not even a cache line of it; the findings are written after the
- * replay has ended. */
+ * The hook runs on one thread at a time (the replay's, or the reading one
+ * when analyzer/pipeline.c carries the SYNs across) and touches nothing the
+ * rows' side does, not even a cache line of it; the findings are written
+ * after the replay has ended. */
 void *report_findings_syn_ctx(report *r);
 void report_findings_syn(void *syn_ctx, const flows_syn *syn);
 

@@ -33,7 +33,8 @@ typedef struct ival {
 } ival;
 
 typedef struct ivals {
-    ival *v;
+    ival *v;  /* all n once there are two (cap > 0), else NULL */
+    ival one; /* the first one, while it is the only one */
     uint32_t n, cap;
     uint64_t peak;
     int64_t peak_at;
@@ -78,14 +79,134 @@ typedef struct svc_entry {
     UT_hash_handle hh;
 } svc_entry;
 
+/* A row waiting in the queue while the table lines its keys need are
+ * fetched (findings.c), with its keys' fingerprints (key_fp). */
+#define ROWQ 16
+typedef struct queued_row {
+    conn_record c;
+    uint64_t fp_pair, fp_client, fp_server, fp_svc, fp_cw;
+} queued_row;
+
+/*
+ * The entries of a findings table, in the order they were added, in chunks
+ * of SLAB_CHUNK (never freed one by one): the passes over a table at the
+ * end read them in that order, from memory in that order, and freeing is a
+ * call per chunk. Entry i is chunk[i / SLAB_CHUNK] + (i % SLAB_CHUNK) *
+ * size. All zero is empty.
+ */
+#define SLAB_CHUNK 1024u
+typedef struct slab {
+    char *chunk[TABLE_MAX / SLAB_CHUNK];
+    uint32_t n; /* entries handed out */
+} slab;
+
+/* A zeroed entry of `size` bytes; NULL when memory runs out (or past
+ * TABLE_MAX entries). */
+static inline void *slab_new(slab *s, size_t size)
+{
+    if (s->n >= TABLE_MAX)
+        return NULL;
+    char **c = &s->chunk[s->n / SLAB_CHUNK];
+    if (!*c && !(*c = calloc(SLAB_CHUNK, size)))
+        return NULL;
+    return *c + (size_t)(s->n++ % SLAB_CHUNK) * size;
+}
+
+/* Gives the last entry handed out back (zeroed). */
+static inline void slab_unnew(slab *s, void *e, size_t size)
+{
+    memset(e, 0, size);
+    s->n--;
+}
+
+/* Entry i (< s->n). */
+static inline void *slab_at(const slab *s, uint32_t i, size_t size)
+{
+    return s->chunk[i / SLAB_CHUNK] + (size_t)(i % SLAB_CHUNK) * size;
+}
+
+static inline void slab_free(slab *s)
+{
+    for (uint32_t i = 0; i < TABLE_MAX / SLAB_CHUNK; i++)
+        free(s->chunk[i]);
+    memset(s, 0, sizeof(*s));
+}
+
+/* TABLE_ADD with the entry from `slab` (a slab *), whose count is n. */
+#define SLAB_ADD(head, n, max, type, k, out, slab)                                                 \
+    do {                                                                                           \
+        if ((n) < (max) && ((out) = slab_new(slab, sizeof(type)))) {                               \
+            (out)->key = (k);                                                                      \
+            HASH_ADD(hh, head, key, sizeof((out)->key), out);                                      \
+            if (!(out)->hh.tbl) { /* the last one handed out: back */                              \
+                slab_unnew(slab, out, sizeof(type));                                               \
+                (out) = NULL;                                                                      \
+            } else {                                                                               \
+                (n)++;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* TABLE_GET_AID with the key's fingerprint fp already worked out and the
+ * entries from `slab`; the cache of recent entries first (the keys found
+ * again and again, services, are found without their bit's line). */
+#define TABLE_GET_FP(head, n, max, type, k, out, aid, fp, slab)                                    \
+    do {                                                                                           \
+        struct aid_slot *s_ = aid_slot_of(aid, fp);                                                \
+        if (s_ && s_->e && s_->fp == (fp) &&                                                       \
+            memcmp(&((type *)s_->e)->key, &(k), sizeof(k)) == 0) {                                 \
+            (out) = (type *)s_->e;                                                                 \
+            break;                                                                                 \
+        }                                                                                          \
+        (out) = NULL;                                                                              \
+        if (aid_maybe(aid, fp)) /* else new to the table */                                        \
+            HASH_FIND(hh, head, &(k), sizeof(k), out);                                             \
+        if (!(out))                                                                                \
+            SLAB_ADD(head, n, max, type, k, out, slab);                                            \
+        if (out)                                                                                   \
+            aid_add(aid, fp, out);                                                                 \
+    } while (0)
+
+/* Starts loading the lines a lookup of fp reads first: its slot in the
+ * cache of recent entries, and its bit unless it is of a key found again
+ * and again (`again`: the slot will do). */
+static inline void aid_prefetch(const table_aid *a, uint64_t fp, int again)
+{
+    uint32_t b = (uint32_t)fp & (MEMBER_BITS - 1);
+    if (a->bits && !again)
+        __builtin_prefetch(&a->bits[b / 64]);
+    if (a->recent)
+        __builtin_prefetch(aid_slot_of(a, fp));
+}
+
+/*
+ * Once the pairs' or the TIME_WAIT hosts' table is full, most rows are of
+ * keys it does not hold (at archive scale, every row another client): two
+ * bits per key in one word of 2^20 bits (128 KiB, small enough to stay in
+ * a core's cache, where the table_aid's 512 KiB and 1 MiB do not) tell
+ * most of them without a lookup. A bit is set for every key the table
+ * holds; all NULL without memory (every key looks up the table).
+ */
+#define FULL_WORDS (1u << 14)
+static inline uint64_t *full_word(uint64_t *w, uint64_t fp)
+{
+    return &w[(fp >> 34) & (FULL_WORDS - 1)];
+}
+static inline uint64_t full_mask(uint64_t fp)
+{
+    return UINT64_C(1) << ((fp >> 22) & 63) | UINT64_C(1) << ((fp >> 28) & 63);
+}
+
 /* 9: TCP timestamps going backwards (findings_nat.c); told by the replay. */
 typedef struct nat_state nat_state;
 
 struct findings {
     report_findings_config cfg;
-    nat_state *nat; /* the replay thread's until it has ended */
+    nat_state *nat; /* told the client SYNs (findings_nat.c) */
     uint64_t rows;
     int swept;
+    queued_row q[ROWQ]; /* rows not yet added: q[(qhead + i) % ROWQ], i < nq */
+    unsigned qhead, nq;
     /* 1 */
     uint64_t close_by[SIDE_COUNT], tw_by[SIDE_COUNT];
     examples ex_tw[SIDE_COUNT];
@@ -93,7 +214,9 @@ struct findings {
     pair_entry *pairs;
     uint32_t n_pairs;
     table_aid pair_aid;
+    slab pair_slab;
     uint64_t pair_rows_left; /* rows of pairs past TABLE_MAX */
+    uint64_t *pair_full;     /* FULL_WORDS: the filter of a full table */
     budget port_budget;
     /* 3 */
     duration_series reuse[SIDE_COUNT]; /* the gaps, by TIME_WAIT side */
@@ -103,13 +226,16 @@ struct findings {
     twhost_entry *twhosts;
     uint32_t n_twhosts;
     table_aid twhost_aid;
+    slab twhost_slab;
     uint64_t twhost_rows_left;
+    uint64_t *twhost_full;
     budget tw_budget;
     /* 5 */
     svc_entry *svcs;
     uint32_t n_svcs;
     svc_entry other; /* services past TABLE_MAX, summed */
     table_aid svc_aid;
+    slab svc_slab;
     budget rcvd_budget;
     examples ex_backlog;
     /* 6: keepalive probes and idle gaps */
@@ -127,6 +253,7 @@ struct findings {
     uint32_t n_cws;
     cw_entry cw_other; /* services past TABLE_MAX, summed */
     table_aid cw_aid;
+    slab cw_slab;
     examples ex_cw;
     /* 8: FIN_WAIT2, from the closer's FIN to the peer's */
     duration_series fw2;
@@ -137,6 +264,10 @@ struct findings {
 
 /* Sweeps every pair and host once: their peaks (findings.c). */
 void findings_sweep(findings *f);
+
+/* The median of s, as duration_median gives it, without sorting
+ * (findings.c). */
+int64_t series_median(const duration_series *s);
 
 /* Adds the row's connection to x, up to EXAMPLES_MAX (findings.c). */
 void example_add(examples *x, const conn_record *c);
@@ -163,7 +294,16 @@ void short_line(FILE *out, int n, const char *name, const judgement *j);
 
 /* ---- findings_wait.c: keepalive and idle gaps, CLOSE_WAIT, FIN_WAIT2 ----- */
 
-void waits_add(findings *f, const conn_record *c);
+/* fp_cw: the fingerprint of the row's CLOSE_WAIT key (cw_key_of). */
+void waits_add(findings *f, const conn_record *c, uint64_t fp_cw);
+/* The key of the row's (service, holder) in CLOSE_WAIT: key.pad 1 the
+ * client, 2 the server. */
+static inline service_key cw_key_of(const conn_record *c, int holder_is_server)
+{
+    service_key k = service_key_of(c);
+    k.pad = (uint8_t)(holder_is_server ? 2 : 1);
+    return k;
+}
 void waits_write(const findings *f, int precision, FILE *out);
 void waits_write_short(const findings *f, FILE *out);
 void waits_free(findings *f);
