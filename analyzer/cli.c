@@ -59,6 +59,8 @@ typedef struct run {
     uint64_t ticks; /* packets since the start, for progress checks */
     uint64_t bytes_total, bytes_done;
     struct timespec started, last_progress;
+    int64_t shard_last; /* --shard: the time the table last saw */
+    int shard_sent;     /* ... once it saw one */
 } run;
 
 /* ---- BPF --------------------------------------------------------------- */
@@ -161,6 +163,41 @@ static void show_progress(run *R, const synfin_input *in, int final)
 
 /* ---- the run ----------------------------------------------------------- */
 
+#define TICK_NS INT64_C(1000000)    /* a tick at least every 1 ms of capture time */
+#define STEP_NS INT64_C(1000000000) /* and at a step back of the clock (flows.c) */
+
+/*
+ * --shard K/N: is segment s (at ts) another shard's? Then it is dropped
+ * here, on the reading thread, before the flow table (the shard's work
+ * shrinks with it); only its time may go on, as a clock tick in the batch's
+ * next slot (b, when replaying), when it moves the table's clock by 1 ms or
+ * more, or back by more than a second: so the shard's timers, clock steps
+ * and census moments follow the whole capture's clock (README "Splitting
+ * the work: shards"). A SYN-ACK whose sender this shard counts as a
+ * listener in the census goes on too (flows_config.shard_k).
+ */
+static int other_shard(run *R, seg_batch *b, dissect_segment *s, int64_t ts)
+{
+    const uint32_t n = R->opt.shard_n, k = R->opt.shard_k;
+    int mine = flows_tuple_hash(s->ip_version, s->src, s->sport, s->dst, s->dport) % n == k;
+    int listen =
+        !mine && R->census &&
+        (s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) == (DISSECT_SYN | DISSECT_ACK) &&
+        flows_tuple_hash(s->ip_version, s->src, s->sport, s->src, s->sport) % n == k;
+    if (!mine && !listen && R->shard_sent && ts - R->shard_last < TICK_NS &&
+        R->shard_last - ts <= STEP_NS)
+        return 1;
+    R->shard_last = ts;
+    R->shard_sent = 1;
+    if (mine || !b)
+        return !mine;
+    s->ip_version = (uint8_t)(listen ? FLOWS_TICK_LISTEN | s->ip_version : FLOWS_TICK_VERSION);
+    b->ts[b->n] = ts;
+    if (++b->n == PIPELINE_BATCH)
+        pipeline_submit(R->pipe);
+    return 1;
+}
+
 static void read_input(run *R, size_t idx)
 {
     const char *path = R->opt.files[idx];
@@ -199,11 +236,14 @@ static void read_input(run *R, size_t idx)
         /* Dissected straight into the batch's next slot (taken only when
          * the packet is a TCP segment). */
         seg_batch *b = R->pipe ? pipeline_batch(R->pipe) : NULL;
-        dissect_segment scratch;
-        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen,
-                                           b ? &b->seg[b->n] : &scratch);
+        dissect_segment scratch, *seg = b ? &b->seg[b->n] : &scratch;
+        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, seg);
         if (dr != DISSECT_OK) {
             st->skipped[dr]++;
+            continue;
+        }
+        if (R->opt.shard_n && other_shard(R, b, seg, pkt.ts)) {
+            st->filtered++; /* another shard's */
             continue;
         }
         st->tcp++;

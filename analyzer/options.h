@@ -24,6 +24,7 @@ typedef struct options {
     const char *census;          /* --census FILE */
     report_census_config cen;    /* --interval, --census-hosts, --at, --plot, --plot-host */
     int summary, stats, header, quiet;
+    uint32_t shard_k, shard_n; /* --shard K/N; shard_n 0: the whole capture */
 } options;
 
 /* Parses the command line into *o (o->files and o->servers are allocated:
