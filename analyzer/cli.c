@@ -61,6 +61,10 @@ typedef struct run {
     struct timespec started, last_progress;
     int64_t shard_last; /* --shard: the time the table last saw */
     int shard_sent;     /* ... once it saw one */
+    int out_ready;      /* the CSV's output is open and has its header */
+    int out_failed;     /* -o FILE could not be created after all */
+    char *outbuf;       /* its stdio buffer */
+    size_t outbuf_len;
 } run;
 
 /* ---- BPF --------------------------------------------------------------- */
@@ -163,6 +167,36 @@ static void show_progress(run *R, const synfin_input *in, int final)
 
 /* ---- the run ----------------------------------------------------------- */
 
+/*
+ * The CSV's output and its header, at the first packet read (or at the end
+ * of a run that read a capture without packets): a run that can read
+ * nothing leaves no -o FILE behind, and writes no header. Returns 0, or -1
+ * after a message (-o FILE could not be created: exit 1).
+ */
+static int output_ready(run *R)
+{
+    if (R->out_ready)
+        return 0;
+    R->out_ready = 1;
+    if (R->opt.output) {
+        R->out = fopen(R->opt.output, "w");
+        if (!R->out) {
+            fprintf(stderr, "synfin: %s: cannot write: %s\n", R->opt.output, strerror(errno));
+            R->out_failed = 1;
+            return -1;
+        }
+        setvbuf(R->out, R->outbuf, _IOFBF, R->outbuf_len);
+    }
+    if (R->rep && report_set_output(R->rep, R->out) < 0) {
+        fprintf(stderr, "synfin: out of memory\n");
+        R->out_failed = 1;
+        return -1;
+    }
+    if (R->rep && R->opt.header)
+        report_header(R->rep);
+    return 0;
+}
+
 #define TICK_NS INT64_C(1000000)    /* a tick at least every 1 ms of capture time */
 #define STEP_NS INT64_C(1000000000) /* and at a step back of the clock (flows.c) */
 
@@ -220,6 +254,8 @@ static void read_input(run *R, size_t idx)
     input_status status = INPUT_END;
     while (!(R->pipe && pipeline_stopped(R->pipe)) &&
            (status = input_next(in, &pkt)) == INPUT_PACKET) {
+        if (!R->out_ready)
+            output_ready(R); /* the first packet: -o FILE is created now */
         st->read++;
         if (!R->have_ts || pkt.ts > R->capture_end) {
             R->capture_end = pkt.ts;
@@ -348,8 +384,33 @@ static int check_filter(const options *o)
     return -1;
 }
 
-/* The per-input counters and the output (buffered in buf). Returns -1 to go
- * on, else EXIT_NOTHING. */
+/* Could `path` be written: a file that may be written, or a new one in a
+ * directory that may be written? Returns 0, or -1 with errno set. */
+static int writable(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            errno = EISDIR;
+            return -1;
+        }
+        return access(path, W_OK);
+    }
+    if (errno != ENOENT)
+        return -1;
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return access(dir, W_OK | X_OK);
+}
+
+/* The per-input counters and the outputs: -o FILE checked here, created at
+ * the first packet (output_ready), buffered in buf; --findings and
+ * --census FILE opened. Returns -1 to go on, else EXIT_DAMAGED (an output
+ * that cannot be written, README "Exit codes") or EXIT_NOTHING (memory). */
 static int open_output(run *R, char *buf, size_t len)
 {
     const options *o = &R->opt;
@@ -358,23 +419,23 @@ static int open_output(run *R, char *buf, size_t len)
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;
     }
-    if (o->output) {
-        R->out = fopen(o->output, "w");
-        if (!R->out) {
-            fprintf(stderr, "synfin: %s: cannot write: %s\n", o->output, strerror(errno));
-            return EXIT_NOTHING;
-        }
-    } else {
-        R->out = stdout;
+    R->outbuf = buf;
+    R->outbuf_len = len;
+    if (o->output && writable(o->output) < 0) {
+        fprintf(stderr, "synfin: %s: cannot write: %s\n", o->output, strerror(errno));
+        return EXIT_DAMAGED;
     }
-    setvbuf(R->out, buf, _IOFBF, len);
+    if (!o->output) {
+        R->out = stdout;
+        setvbuf(R->out, buf, _IOFBF, len);
+    }
     if (o->findings && !(R->findings = fopen(o->findings, "w"))) {
         fprintf(stderr, "synfin: %s: cannot write: %s\n", o->findings, strerror(errno));
-        return EXIT_NOTHING;
+        return EXIT_DAMAGED;
     }
     if (o->census && !(R->census_out = fopen(o->census, "w"))) {
         fprintf(stderr, "synfin: %s: cannot write: %s\n", o->census, strerror(errno));
-        return EXIT_NOTHING;
+        return EXIT_DAMAGED;
     }
     return -1;
 }
@@ -424,9 +485,7 @@ static int start_replay(run *R)
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;
     }
-    if (o->header)
-        report_header(R->rep);
-    return -1;
+    return -1; /* the header: output_ready */
 }
 
 /* Reads every input in turn, then ends the replay: the capture-end rows
@@ -491,6 +550,27 @@ static int write_census(run *R)
     return bad;
 }
 
+/* An input whose packets were read, but not one TCP segment, and some of
+ * them were cut short by the snaplen before the end of their TCP header
+ * (editcap -s 50): its rows would be missing without a word, so it says
+ * why, and the run is damaged (exit 1). */
+static void check_snaplen(run *R)
+{
+    for (size_t i = 0; i < R->opt.n_files; i++) {
+        const input_stats *st = &R->per_input[i];
+        uint64_t cut = st->skipped[DISSECT_TRUNCATED];
+        if (st->read == 0 || st->tcp > 0 || cut == 0)
+            continue;
+        if (!R->opt.quiet)
+            fprintf(stderr,
+                    "synfin: %s: no TCP segment could be read: %llu packets were cut by the "
+                    "snaplen before the end of their TCP header (a snaplen of 96 bytes or more "
+                    "keeps them: tcpdump -s 96)\n",
+                    R->opt.files[i], (unsigned long long)cut);
+        R->damaged = 1;
+    }
+}
+
 /* Writes what is left (stats, summary, findings), closes the output and
  * returns the exit code. */
 static int finish_run(run *R)
@@ -499,8 +579,12 @@ static int finish_run(run *R)
     if (R->untracked > 1)
         fprintf(stderr, "synfin: %llu segments in all could not be tracked (out of memory)\n",
                 (unsigned long long)R->untracked);
+    int nothing = R->opened == 0 || (R->damaged && R->total.read == 0);
+    if (!nothing)
+        (void)output_ready(R); /* a capture without packets: the header alone */
+    check_snaplen(R);
     int werr = R->rep ? report_failed(R->rep) : 0;
-    if (o->stats)
+    if (o->stats && R->out)
         print_stats(R->out, R);
     int ferr = finish_output(R);
     if (!werr)
@@ -522,9 +606,9 @@ static int finish_run(run *R)
                 strerror(werr));
         return EXIT_DAMAGED;
     }
-    if (R->opened == 0 || (R->damaged && R->total.read == 0))
+    if (nothing)
         return EXIT_NOTHING; /* not one packet could be read */
-    return R->damaged || find_err ? EXIT_DAMAGED : EXIT_OK;
+    return R->damaged || find_err || R->out_failed ? EXIT_DAMAGED : EXIT_OK;
 }
 
 /* Frees whatever of the run was set up, however far it got (the replay

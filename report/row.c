@@ -60,6 +60,14 @@ report *report_new(FILE *out, int precision)
     return r;
 }
 
+int report_set_output(report *r, FILE *out)
+{
+    if (out && !r->obuf && !(r->obuf = malloc(OUT_CAP)))
+        return -1;
+    r->out = out;
+    return 0;
+}
+
 void report_free(report *r)
 {
     if (!r)
