@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "live.h"
 #include "options.h"
 #include "pipeline.h"
 #include "report.h"
@@ -250,10 +251,12 @@ static void read_input(run *R, size_t idx)
         report_set_precision(R->rep, input_precision(in));
     }
 
+    /* A pipe or a terminal: rows out within a second (live.c). */
+    live *lv = R->pipe && live_input(path) ? live_start(R->pipe, R->rep) : NULL;
     input_packet pkt;
     input_status status = INPUT_END;
     while (!(R->pipe && pipeline_stopped(R->pipe)) &&
-           (status = input_next(in, &pkt)) == INPUT_PACKET) {
+           (status = lv ? live_next(lv, in, &pkt) : input_next(in, &pkt)) == INPUT_PACKET) {
         if (!R->out_ready)
             output_ready(R); /* the first packet: -o FILE is created now */
         st->read++;
@@ -292,6 +295,7 @@ static void read_input(run *R, size_t idx)
         if (R->progress && (++R->ticks & 4095) == 0) /* across files: rotated archives */
             show_progress(R, in, 0);
     }
+    live_stop(lv);
     if (R->pipe)
         pipeline_submit(R->pipe); /* messages name this input */
     if (!(R->pipe && pipeline_stopped(R->pipe)) && status == INPUT_DAMAGED) {
