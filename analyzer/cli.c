@@ -25,6 +25,7 @@
 #include "capture.h"
 #include "live.h"
 #include "options.h"
+#include "output.h"
 #include "pipeline.h"
 #include "report.h"
 
@@ -388,29 +389,6 @@ static int check_filter(const options *o)
     return -1;
 }
 
-/* Could `path` be written: a file that may be written, or a new one in a
- * directory that may be written? Returns 0, or -1 with errno set. */
-static int writable(const char *path)
-{
-    struct stat sb;
-    if (stat(path, &sb) == 0) {
-        if (S_ISDIR(sb.st_mode)) {
-            errno = EISDIR;
-            return -1;
-        }
-        return access(path, W_OK);
-    }
-    if (errno != ENOENT)
-        return -1;
-    const char *slash = strrchr(path, '/');
-    char dir[PATH_MAX];
-    if (!slash)
-        snprintf(dir, sizeof(dir), ".");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    return access(dir, W_OK | X_OK);
-}
-
 /* The per-input counters and the outputs: -o FILE checked here, created at
  * the first packet (output_ready), buffered in buf; --findings and
  * --census FILE opened. Returns -1 to go on, else EXIT_DAMAGED (an output
@@ -425,9 +403,13 @@ static int open_output(run *R, char *buf, size_t len)
     }
     R->outbuf = buf;
     R->outbuf_len = len;
-    if (o->output && writable(o->output) < 0) {
+    if (o->output && output_writable(o->output) < 0) {
         fprintf(stderr, "synfin: %s: cannot write: %s\n", o->output, strerror(errno));
         return EXIT_DAMAGED;
+    }
+    if (o->output && output_is_input(o)) {
+        fprintf(stderr, "synfin: %s: the output is also an input\n", o->output);
+        return EXIT_USAGE;
     }
     if (!o->output) {
         R->out = stdout;

@@ -76,6 +76,7 @@ static void test_nothing_readable_creates_no_output(void **state)
 {
     (void)state;
     char csv[300];
+    size_t len_check;
     snprintf(csv, sizeof(csv), "%s", tmp("never.csv"));
     assert_int_equal(RUN("-o", csv, "/nonexistent.pcap"), 3);
     assert_false(exists(csv));
@@ -105,6 +106,20 @@ static void test_nothing_readable_creates_no_output(void **state)
     char *header = tk_slurp(csv, NULL);
     assert_non_null(strstr(header, "conn_id,"));
     free(header);
+    /* an output that is also an input is refused before anything is read */
+    char copy[300];
+    snprintf(copy, sizeof(copy), "%s", tmp("copy.pcap"));
+    size_t n;
+    char *cap = tk_slurp(SAMPLES "close_client.pcap", &n);
+    f = fopen(copy, "wb");
+    fwrite(cap, 1, n, f);
+    fclose(f);
+    free(cap);
+    assert_int_equal(RUN("-o", copy, copy), 2);
+    assert_non_null(strstr(err_text, "the output is also an input"));
+    char *still = tk_slurp(copy, &len_check);
+    assert_int_equal(len_check, n);
+    free(still);
     /* and a good run creates it */
     unlink(csv);
     assert_int_equal(RUN("-o", csv, SAMPLES "close_client.pcap"), 0);
