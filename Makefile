@@ -45,7 +45,7 @@ test-sanitize: bootstrap
 # `setarch -R` (no address randomisation) when the system allows it.
 # Reports go to $(TSAN_BUILD)/tsan.<pid> (a test that runs synfin may keep
 # its stderr to itself); any report fails the target.
-TSAN_TESTS ?= ^test_(pipeline|ring|e2e|input|damaged)$$
+TSAN_TESTS ?= ^test_(pipeline|ring|e2e|input|damaged|live)$$
 TSAN_NORAND = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 
 test-tsan: bootstrap

@@ -23,7 +23,9 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "live.h"
 #include "options.h"
+#include "output.h"
 #include "pipeline.h"
 #include "report.h"
 #include "state.h"
@@ -60,11 +62,13 @@ typedef struct run {
     uint64_t ticks; /* packets since the start, for progress checks */
     uint64_t bytes_total, bytes_done;
     struct timespec started, last_progress;
-    /* Incremental runs: the --state-in payload (checked before anything
-     * else), the sections --state-out saves. */
-    flows_buf state_in, flows_state, census_state;
-    uint32_t state_flags;
-    int state_saved;
+    state_carry state;  /* --state-in, --state-out */
+    int64_t shard_last; /* --shard: the time the table last saw */
+    int shard_sent;     /* ... once it saw one */
+    int out_ready;      /* the CSV's output is open and has its header */
+    int out_failed;     /* -o FILE could not be created after all */
+    char *outbuf;       /* its stdio buffer */
+    size_t outbuf_len;
 } run;
 
 /* ---- BPF --------------------------------------------------------------- */
@@ -167,6 +171,71 @@ static void show_progress(run *R, const synfin_input *in, int final)
 
 /* ---- the run ----------------------------------------------------------- */
 
+/*
+ * The CSV's output and its header, at the first packet read (or at the end
+ * of a run that read a capture without packets): a run that can read
+ * nothing leaves no -o FILE behind, and writes no header. Returns 0, or -1
+ * after a message (-o FILE could not be created: exit 1).
+ */
+static int output_ready(run *R)
+{
+    if (R->out_ready)
+        return 0;
+    R->out_ready = 1;
+    if (R->opt.output) {
+        R->out = fopen(R->opt.output, "w");
+        if (!R->out) {
+            fprintf(stderr, "synfin: %s: cannot write: %s\n", R->opt.output, strerror(errno));
+            R->out_failed = 1;
+            return -1;
+        }
+        setvbuf(R->out, R->outbuf, _IOFBF, R->outbuf_len);
+    }
+    if (R->rep && report_set_output(R->rep, R->out) < 0) {
+        fprintf(stderr, "synfin: out of memory\n");
+        R->out_failed = 1;
+        return -1;
+    }
+    if (R->rep && R->opt.header)
+        report_header(R->rep);
+    return 0;
+}
+
+#define TICK_NS INT64_C(1000000)    /* a tick at least every 1 ms of capture time */
+#define STEP_NS INT64_C(1000000000) /* and at a step back of the clock (flows.c) */
+
+/*
+ * --shard K/N: is segment s (at ts) another shard's? Then it is dropped
+ * here, on the reading thread, before the flow table (the shard's work
+ * shrinks with it); only its time may go on, as a clock tick in the batch's
+ * next slot (b, when replaying), when it moves the table's clock by 1 ms or
+ * more, or back by more than a second: so the shard's timers, clock steps
+ * and census moments follow the whole capture's clock (README "Splitting
+ * the work: shards"). A SYN-ACK whose sender this shard counts as a
+ * listener in the census goes on too (flows_config.shard_k).
+ */
+static int other_shard(run *R, seg_batch *b, dissect_segment *s, int64_t ts)
+{
+    const uint32_t n = R->opt.shard_n, k = R->opt.shard_k;
+    int mine = flows_tuple_hash(s->ip_version, s->src, s->sport, s->dst, s->dport) % n == k;
+    int listen =
+        !mine && R->census &&
+        (s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) == (DISSECT_SYN | DISSECT_ACK) &&
+        flows_tuple_hash(s->ip_version, s->src, s->sport, s->src, s->sport) % n == k;
+    if (!mine && !listen && R->shard_sent && ts - R->shard_last < TICK_NS &&
+        R->shard_last - ts <= STEP_NS)
+        return 1;
+    R->shard_last = ts;
+    R->shard_sent = 1;
+    if (mine || !b)
+        return !mine;
+    s->ip_version = (uint8_t)(listen ? FLOWS_TICK_LISTEN | s->ip_version : FLOWS_TICK_VERSION);
+    b->ts[b->n] = ts;
+    if (++b->n == PIPELINE_BATCH)
+        pipeline_submit(R->pipe);
+    return 1;
+}
+
 static void read_input(run *R, size_t idx)
 {
     const char *path = R->opt.files[idx];
@@ -185,10 +254,14 @@ static void read_input(run *R, size_t idx)
         report_set_precision(R->rep, input_precision(in));
     }
 
+    /* A pipe or a terminal: rows out within a second (live.c). */
+    live *lv = R->pipe && live_input(path) ? live_start(R->pipe, R->rep) : NULL;
     input_packet pkt;
     input_status status = INPUT_END;
     while (!(R->pipe && pipeline_stopped(R->pipe)) &&
-           (status = input_next(in, &pkt)) == INPUT_PACKET) {
+           (status = lv ? live_next(lv, in, &pkt) : input_next(in, &pkt)) == INPUT_PACKET) {
+        if (!R->out_ready)
+            output_ready(R); /* the first packet: -o FILE is created now */
         st->read++;
         if (!R->have_ts || pkt.ts > R->capture_end) {
             R->capture_end = pkt.ts;
@@ -205,11 +278,14 @@ static void read_input(run *R, size_t idx)
         /* Dissected straight into the batch's next slot (taken only when
          * the packet is a TCP segment). */
         seg_batch *b = R->pipe ? pipeline_batch(R->pipe) : NULL;
-        dissect_segment scratch;
-        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen,
-                                           b ? &b->seg[b->n] : &scratch);
+        dissect_segment scratch, *seg = b ? &b->seg[b->n] : &scratch;
+        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, seg);
         if (dr != DISSECT_OK) {
             st->skipped[dr]++;
+            continue;
+        }
+        if (R->opt.shard_n && other_shard(R, b, seg, pkt.ts)) {
+            st->filtered++; /* another shard's */
             continue;
         }
         st->tcp++;
@@ -222,6 +298,7 @@ static void read_input(run *R, size_t idx)
         if (R->progress && (++R->ticks & 4095) == 0) /* across files: rotated archives */
             show_progress(R, in, 0);
     }
+    live_stop(lv);
     if (R->pipe)
         pipeline_submit(R->pipe); /* messages name this input */
     if (!(R->pipe && pipeline_stopped(R->pipe)) && status == INPUT_DAMAGED) {
@@ -314,8 +391,10 @@ static int check_filter(const options *o)
     return -1;
 }
 
-/* The per-input counters and the output (buffered in buf). Returns -1 to go
- * on, else EXIT_NOTHING. */
+/* The per-input counters and the outputs: -o FILE checked here, created at
+ * the first packet (output_ready), buffered in buf; --findings and
+ * --census FILE opened. Returns -1 to go on, else EXIT_DAMAGED (an output
+ * that cannot be written, README "Exit codes") or EXIT_NOTHING (memory). */
 static int open_output(run *R, char *buf, size_t len)
 {
     const options *o = &R->opt;
@@ -324,23 +403,27 @@ static int open_output(run *R, char *buf, size_t len)
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;
     }
-    if (o->output) {
-        R->out = fopen(o->output, "w");
-        if (!R->out) {
-            fprintf(stderr, "synfin: %s: cannot write: %s\n", o->output, strerror(errno));
-            return EXIT_NOTHING;
-        }
-    } else {
-        R->out = stdout;
+    R->outbuf = buf;
+    R->outbuf_len = len;
+    if (o->output && output_writable(o->output) < 0) {
+        fprintf(stderr, "synfin: %s: cannot write: %s\n", o->output, strerror(errno));
+        return EXIT_DAMAGED;
     }
-    setvbuf(R->out, buf, _IOFBF, len);
+    if (o->output && output_is_input(o)) {
+        fprintf(stderr, "synfin: %s: the output is also an input\n", o->output);
+        return EXIT_USAGE;
+    }
+    if (!o->output) {
+        R->out = stdout;
+        setvbuf(R->out, buf, _IOFBF, len);
+    }
     if (o->findings && !(R->findings = fopen(o->findings, "w"))) {
         fprintf(stderr, "synfin: %s: cannot write: %s\n", o->findings, strerror(errno));
-        return EXIT_NOTHING;
+        return EXIT_DAMAGED;
     }
     if (o->census && !(R->census_out = fopen(o->census, "w"))) {
         fprintf(stderr, "synfin: %s: cannot write: %s\n", o->census, strerror(errno));
-        return EXIT_NOTHING;
+        return EXIT_DAMAGED;
     }
     return -1;
 }
@@ -357,48 +440,6 @@ static int start_census(run *R)
     if (!R->census || flows_set_census(R->flows, report_census_change, R->census) < 0)
         return -1;
     return 0;
-}
-
-/* --state-in: the table, the census and the reader go on from the state
- * read (and checked) before. Returns 0, or -1 after a message. */
-static int resume(run *R)
-{
-    char err[512];
-    state_reader sr = {0};
-    if (state_apply(&R->state_in, &sr, R->census, R->flows, err, sizeof(err)) < 0) {
-        fprintf(stderr, "synfin: %s: refused: %s\n", R->opt.state_in, err);
-        return -1;
-    }
-    R->capture_end = sr.capture_end;
-    R->have_ts = sr.have_ts;
-    flows_buf_free(&R->state_in);
-    return 0;
-}
-
-/* --state-in FILE read and checked whole, and --state-out FILE known to be
- * writable, before any output is made. Returns -1 to go on, else an exit
- * code. */
-static int read_state(run *R)
-{
-    char err[640];
-    const options *o = &R->opt;
-    if (o->state_out && state_probe(o->state_out, err, sizeof(err)) < 0) {
-        fprintf(stderr, "synfin: %s\n", err);
-        return EXIT_NOTHING; /* as an -o FILE that cannot be written */
-    }
-    if (!o->state_in)
-        return -1;
-    if (state_read(o->state_in, &R->state_in, &R->state_flags, err, sizeof(err)) < 0) {
-        fprintf(stderr, "synfin: %s\n", err);
-        return EXIT_USAGE;
-    }
-    state_want want = {&o->flows, o->census || o->cen.n_at || o->cen.plot, o->census || o->cen.plot,
-                       o->cen.interval};
-    if (state_check(&R->state_in, R->state_flags, &want, err, sizeof(err)) < 0) {
-        fprintf(stderr, "synfin: %s: refused: %s\n", o->state_in, err);
-        return EXIT_USAGE;
-    }
-    return -1;
 }
 
 /* The report, the flows table and the replay thread, then the header row;
@@ -422,7 +463,8 @@ static int start_replay(run *R)
         fprintf(stderr, "synfin: out of memory (or no temporary file) for the census\n");
         return EXIT_NOTHING;
     }
-    if (R->flows && o->state_in && resume(R) < 0)
+    if (R->flows &&
+        state_resume(o, &R->state, R->census, R->flows, &R->capture_end, &R->have_ts) < 0)
         return EXIT_USAGE;
     R->pipe = R->flows ? pipeline_start(R->flows, R->rep) : NULL;
     if (R->pipe && R->census)
@@ -434,9 +476,7 @@ static int start_replay(run *R)
         fprintf(stderr, "synfin: out of memory\n");
         return EXIT_NOTHING;
     }
-    if (o->header)
-        report_header(R->rep);
-    return -1;
+    return -1; /* the header: output_ready */
 }
 
 /* Reads every input in turn, then ends the replay: the capture-end rows
@@ -467,7 +507,7 @@ static void read_inputs(run *R)
         if (R->untracked)
             R->damaged = 1;
         if (!stopped && o->state_out) /* carried to the next run, not written */
-            R->state_saved = flows_save(R->flows, &R->flows_state) == 0;
+            R->state.saved = flows_save(R->flows, &R->state.flows) == 0;
         else if (!stopped)
             pipeline_finish_flows(R->flows, R->rep, R->capture_end);
     }
@@ -494,7 +534,7 @@ static int write_census(run *R)
 {
     if (!R->census)
         return 0;
-    int bad = (R->opt.state_out ? report_census_finish_save(R->census, &R->census_state)
+    int bad = (R->opt.state_out ? report_census_finish_save(R->census, &R->state.census)
                                 : report_census_finish(R->census, R->capture_end)) < 0;
     if (R->census_out && fclose(R->census_out) != 0 && !bad) {
         fprintf(stderr, "synfin: %s: write error: %s\n", R->opt.census, strerror(errno));
@@ -504,26 +544,25 @@ static int write_census(run *R)
     return bad;
 }
 
-/* --state-out FILE, once the census's section is saved too. Returns 0, or
- * 1 after a message. */
-static int write_state(run *R)
+/* An input whose packets were read, but not one TCP segment, and some of
+ * them were cut short by the snaplen before the end of their TCP header
+ * (editcap -s 50): its rows would be missing without a word, so it says
+ * why, and the run is damaged (exit 1). */
+static void check_snaplen(run *R)
 {
-    if (!R->opt.state_out || !R->flows)
-        return 0;
-    char err[640];
-    state_reader sr = {R->capture_end, R->have_ts, R->opt.cen.interval,
-                       R->opt.census || R->opt.cen.plot};
-    if (!R->state_saved || R->census_state.failed) {
-        fprintf(stderr, "synfin: %s: not written (out of memory, or the run stopped)\n",
-                R->opt.state_out);
-        return 1;
+    for (size_t i = 0; i < R->opt.n_files; i++) {
+        const input_stats *st = &R->per_input[i];
+        uint64_t cut = st->skipped[DISSECT_TRUNCATED];
+        if (st->read == 0 || st->tcp > 0 || cut == 0)
+            continue;
+        if (!R->opt.quiet)
+            fprintf(stderr,
+                    "synfin: %s: no TCP segment could be read: %llu packets were cut by the "
+                    "snaplen before the end of their TCP header (a snaplen of 96 bytes or more "
+                    "keeps them: tcpdump -s 96)\n",
+                    R->opt.files[i], (unsigned long long)cut);
+        R->damaged = 1;
     }
-    if (state_write(R->opt.state_out, &sr, R->census ? &R->census_state : NULL, &R->flows_state,
-                    err, sizeof(err)) < 0) {
-        fprintf(stderr, "synfin: %s\n", err);
-        return 1;
-    }
-    return 0;
 }
 
 /* Writes what is left (stats, summary, findings), closes the output and
@@ -534,8 +573,12 @@ static int finish_run(run *R)
     if (R->untracked > 1)
         fprintf(stderr, "synfin: %llu segments in all could not be tracked (out of memory)\n",
                 (unsigned long long)R->untracked);
+    int nothing = R->opened == 0 || (R->damaged && R->total.read == 0);
+    if (!nothing)
+        (void)output_ready(R); /* a capture without packets: the header alone */
+    check_snaplen(R);
     int werr = R->rep ? report_failed(R->rep) : 0;
-    if (o->stats)
+    if (o->stats && R->out)
         print_stats(R->out, R);
     int ferr = finish_output(R);
     if (!werr)
@@ -549,7 +592,8 @@ static int finish_run(run *R)
     }
     int find_err = R->rep ? write_findings(R) : 0;
     find_err |= write_census(R);
-    find_err |= write_state(R);
+    if (R->flows)
+        find_err |= state_end(o, &R->state, R->census != NULL, R->capture_end, R->have_ts);
 
     if (werr == EPIPE)
         return EXIT_OK; /* the reader went away (| head): stop quietly */
@@ -558,9 +602,9 @@ static int finish_run(run *R)
                 strerror(werr));
         return EXIT_DAMAGED;
     }
-    if (R->opened == 0 || (R->damaged && R->total.read == 0))
+    if (nothing)
         return EXIT_NOTHING; /* not one packet could be read */
-    return R->damaged || find_err ? EXIT_DAMAGED : EXIT_OK;
+    return R->damaged || find_err || R->out_failed ? EXIT_DAMAGED : EXIT_OK;
 }
 
 /* Frees whatever of the run was set up, however far it got (the replay
@@ -585,9 +629,7 @@ static void free_run(run *R)
     free(R->opt.servers);
     free(R->opt.cen.at);
     free(R->opt.cen.at_rel);
-    flows_buf_free(&R->state_in);
-    flows_buf_free(&R->flows_state);
-    flows_buf_free(&R->census_state);
+    state_carry_free(&R->state);
 }
 
 /*
@@ -615,7 +657,7 @@ int synfin_main(int argc, char **argv)
     if (rc < 0)
         rc = check_filter(&R.opt);
     if (rc < 0)
-        rc = read_state(&R);
+        rc = state_begin(&R.opt, &R.state);
     if (rc < 0) {
         (void)signal(SIGPIPE, SIG_IGN); /* cannot fail for a valid signal */
         rc = open_output(&R, outbuf, sizeof(outbuf));

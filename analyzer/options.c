@@ -68,7 +68,9 @@ static const char usage_text[] =
     "      --keepalive-time SECONDS  the keepalive finding: connections idle this\n"
     "                        long without a probe (default 7200, tcp_keepalive_time)\n"
     "      --close-wait SECONDS  the CLOSE_WAIT finding: longer ones are an application\n"
-    "                        that does not close (default 60)\n";
+    "                        that does not close (default 60)\n"
+    "      --shard K/N       only the connections whose 4-tuple hashes to shard K of\n"
+    "                        N (0 <= K < N): N runs split a capture exactly\n";
 /* The rest (one string would pass C's 4095 characters). */
 static const char usage_more[] =
     "      --state-out FILE  save the connections still open at the end (and the\n"
@@ -79,13 +81,16 @@ static const char usage_more[] =
     "      --no-header       omit the CSV header row\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
     "  -h, --help            this help\n"
-    "  -V, --version         the version\n"
+    "  -V, --version         the version\n";
+
+static const char exit_text[] =
     "\n"
-    "Exit status: 0 success; 1 some input was damaged or unreadable, or the output\n"
-    "could not be written (everything else was still processed and written);\n"
-    "2 usage error, or a --state-in file refused (damaged, foreign, another\n"
-    "version or other options); 3 nothing could be read (no input opened as a\n"
-    "capture, or damage before the first packet).\n";
+    "Exit status: 0 success; 1 some input was damaged or unreadable (everything\n"
+    "else was still processed and written), no TCP header survived the snaplen,\n"
+    "or an output could not be opened or written; 2 usage error, or a --state-in\n"
+    "file refused (damaged, foreign, another version or other options); 3 nothing\n"
+    "could be read (no input opened as a capture, or damage before the first\n"
+    "packet).\n";
 
 /* Prints "synfin: OPT: 'ARG' WHAT" and the hint; returns EXIT_USAGE. */
 static int usage_error(const char *opt, const char *arg, const char *what)
@@ -149,8 +154,8 @@ enum {
 /* The findings on waiting (issue 13), apart from the rest. */
 enum { OPT_KEEPALIVE_TIME = 512, OPT_CLOSE_WAIT };
 
-/* Incremental runs (issue 14). */
-enum { OPT_STATE_IN = 768, OPT_STATE_OUT };
+/* Archives (issue 14). */
+enum { OPT_SHARD = 768, OPT_STATE_IN, OPT_STATE_OUT };
 
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -176,6 +181,7 @@ static const struct option longopts[] = {
     {"plot-host", required_argument, NULL, OPT_PLOT_HOST},
     {"keepalive-time", required_argument, NULL, OPT_KEEPALIVE_TIME},
     {"close-wait", required_argument, NULL, OPT_CLOSE_WAIT},
+    {"shard", required_argument, NULL, OPT_SHARD},
     {"state-in", required_argument, NULL, OPT_STATE_IN},
     {"state-out", required_argument, NULL, OPT_STATE_OUT},
     {"quiet", no_argument, NULL, 'q'},
@@ -356,6 +362,26 @@ static int parse_census_option(int c, const char *arg, options *o)
     return -1;
 }
 
+/* --shard K/N: 0 <= K < N <= 2^20. Returns -1 to go on, else EXIT_USAGE. */
+static int parse_shard(const char *arg, options *o)
+{
+    char *end;
+    errno = 0;
+    unsigned long k = strtoul(arg, &end, 10), n = 0;
+    if (!errno && end != arg && *end == '/' && arg[0] >= '0' && arg[0] <= '9' && end[1] >= '0' &&
+        end[1] <= '9') {
+        const char *ns = end + 1;
+        n = strtoul(ns, &end, 10);
+        if (errno || *end)
+            n = 0;
+    }
+    if (n == 0 || n > (1ul << 20) || k >= n)
+        return usage_error("--shard", arg, "is not K/N with 0 <= K < N <= 1048576");
+    o->shard_k = o->flows.shard_k = (uint32_t)k;
+    o->shard_n = o->flows.shard_n = (uint32_t)n;
+    return -1;
+}
+
 /* --server [HOST:]PORT into o->servers (as many as the command line has:
  * room for argc). Returns -1 to go on, else EXIT_USAGE. */
 static int parse_server(const char *arg, options *o)
@@ -411,6 +437,19 @@ static int options_init(int argc, options *o)
 
 static int check_options(options *o);
 
+/* The archives' options (issue 14): --shard, --state-in, --state-out.
+ * Returns -1 to go on, else EXIT_USAGE. */
+static int parse_archive_option(int c, const char *arg, options *o)
+{
+    if (c == OPT_SHARD)
+        return parse_shard(arg, o);
+    if (c == OPT_STATE_IN)
+        o->state_in = arg;
+    else
+        o->state_out = arg;
+    return -1;
+}
+
 /* Returns -1 to go on, else an exit code. getopt's state is the caller's
  * (synfin_main resets it). */
 int options_parse(int argc, char **argv, options *o)
@@ -452,6 +491,12 @@ int options_parse(int argc, char **argv, options *o)
             if ((rc = parse_server(optarg, o)) >= 0)
                 return rc;
             break;
+        case OPT_SHARD:
+        case OPT_STATE_IN:
+        case OPT_STATE_OUT:
+            if ((rc = parse_archive_option(c, optarg, o)) >= 0)
+                return rc;
+            break;
         case OPT_FINDINGS:
         case OPT_PORT_RANGE:
         case OPT_MAX_TW_BUCKETS:
@@ -459,12 +504,6 @@ int options_parse(int argc, char **argv, options *o)
         case OPT_CLOSE_WAIT:
             if ((rc = parse_findings_option(c, optarg, o)) >= 0)
                 return rc;
-            break;
-        case OPT_STATE_IN:
-            o->state_in = optarg;
-            break;
-        case OPT_STATE_OUT:
-            o->state_out = optarg;
             break;
         case OPT_SUMMARY:
             o->summary = 1;
@@ -481,6 +520,7 @@ int options_parse(int argc, char **argv, options *o)
         case 'h':
             fputs(usage_text, stdout);
             fputs(usage_more, stdout);
+            fputs(exit_text, stdout);
             return EXIT_OK;
         case 'V':
             printf("synfin %s (%s)\n", SYNFIN_VERSION, pcap_lib_version());

@@ -70,9 +70,10 @@ int state_read(const char *path, flows_buf *payload, uint32_t *flags, char *err,
     return r;
 }
 
-/* The reader's section: its tag, then capture_end, have_ts and what the
- * census was (interval, 0 for none; moments over time or not). */
-enum { READER_WORDS = 4 };
+/* The reader's section: its tag, then capture_end, have_ts, what the
+ * census was (interval, 0 for none; moments over time or not) and the
+ * shard (K << 32 | N; 0: the whole capture). */
+enum { READER_WORDS = 5 };
 
 int state_check(flows_buf *payload, uint32_t flags, const state_want *want, char *err,
                 size_t errlen)
@@ -99,6 +100,8 @@ int state_check(flows_buf *payload, uint32_t flags, const state_want *want, char
                         "every run or in none",
                         v[3] ? "with" : "without"),
                -1;
+    if (v[4] != want->shard)
+        return snprintf(err, errlen, "written for another --shard: each shard carries its own"), -1;
     int r = flows_state_check(want->flows, payload, err, errlen);
     payload->pos = 0;
     return r;
@@ -131,7 +134,7 @@ static int write_all(FILE *f, const state_reader *r, const flows_buf *census,
     flows_buf rd = {0};
     const uint64_t tag = READER_TAG;
     const int64_t v[READER_WORDS] = {r->capture_end, r->have_ts, census ? r->census_interval : 0,
-                                     r->census_over_time};
+                                     r->census_over_time, r->shard};
     flows_buf_put(&rd, &tag, sizeof(tag));
     flows_buf_put(&rd, v, sizeof(v));
     const flows_buf *parts[3] = {&rd, flows, census};
@@ -200,4 +203,77 @@ int state_probe(const char *path, char *err, size_t errlen)
     (void)fclose(f); /* empty */
     (void)unlink(tmp);
     return 0;
+}
+
+/* ---- the run's side --------------------------------------------------------- */
+
+static int64_t shard_word(const options *o)
+{
+    return o->shard_n ? (int64_t)o->shard_k << 32 | o->shard_n : 0;
+}
+
+int state_begin(const options *o, state_carry *c)
+{
+    char err[640];
+    if (o->state_out && state_probe(o->state_out, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s\n", err);
+        return EXIT_DAMAGED; /* as an output that cannot be opened */
+    }
+    if (!o->state_in)
+        return -1;
+    if (state_read(o->state_in, &c->in, &c->flags, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s\n", err);
+        return EXIT_USAGE;
+    }
+    state_want want = {&o->flows, o->census || o->cen.n_at || o->cen.plot, o->census || o->cen.plot,
+                       o->cen.interval, shard_word(o)};
+    if (state_check(&c->in, c->flags, &want, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s: refused: %s\n", o->state_in, err);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+int state_resume(const options *o, state_carry *c, report_census *rc, flows_table *f,
+                 int64_t *capture_end, int *have_ts)
+{
+    if (!o->state_in)
+        return 0;
+    char err[512];
+    state_reader sr = {0};
+    if (state_apply(&c->in, &sr, rc, f, err, sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s: refused: %s\n", o->state_in, err);
+        return -1;
+    }
+    *capture_end = sr.capture_end;
+    *have_ts = sr.have_ts;
+    flows_buf_free(&c->in);
+    return 0;
+}
+
+int state_end(const options *o, state_carry *c, int has_census, int64_t capture_end, int have_ts)
+{
+    if (!o->state_out)
+        return 0;
+    char err[640];
+    state_reader sr = {capture_end, have_ts, o->cen.interval, o->census || o->cen.plot,
+                       shard_word(o)};
+    if (!c->saved || c->census.failed) {
+        fprintf(stderr, "synfin: %s: not written (out of memory, or the run stopped)\n",
+                o->state_out);
+        return 1;
+    }
+    if (state_write(o->state_out, &sr, has_census ? &c->census : NULL, &c->flows, err,
+                    sizeof(err)) < 0) {
+        fprintf(stderr, "synfin: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+void state_carry_free(state_carry *c)
+{
+    flows_buf_free(&c->in);
+    flows_buf_free(&c->flows);
+    flows_buf_free(&c->census);
 }

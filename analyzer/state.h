@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "flows.h"
+#include "options.h"
 #include "report.h"
 
 #define STATE_VERSION 1
@@ -27,6 +28,7 @@ typedef struct state_reader {
     int have_ts;
     int64_t census_interval;
     int census_over_time;
+    int64_t shard; /* --shard K/N as K << 32 | N; 0: none */
 } state_reader;
 
 /* What a run wants of a state: its options. */
@@ -35,6 +37,7 @@ typedef struct state_want {
     int census;    /* --census, --at or --plot */
     int over_time; /* --census or --plot */
     int64_t interval;
+    int64_t shard; /* as state_reader's */
 } state_want;
 
 /* Reads and checks FILE into *payload (freed by the caller) and *flags
@@ -44,8 +47,8 @@ typedef struct state_want {
 int state_read(const char *path, flows_buf *payload, uint32_t *flags, char *err, size_t errlen);
 
 /* Would a run with these options go on from it? 0, or -1 with a message
- * in err (a census on one side only, another --interval, other replay
- * options, another build). */
+ * in err (a census on one side only, another --interval, another --shard,
+ * other replay options, another build). */
 int state_check(flows_buf *payload, uint32_t flags, const state_want *want, char *err,
                 size_t errlen);
 
@@ -63,5 +66,28 @@ int state_write(const char *path, const state_reader *r, const flows_buf *census
 /* Can FILE be written (its temporary name made, in its directory)? 0, or
  * -1 with a message in err: said before anything is read. */
 int state_probe(const char *path, char *err, size_t errlen);
+
+/* What a run carries for --state-in and --state-out (cli.c's). */
+typedef struct state_carry {
+    flows_buf in;     /* --state-in's payload, read and checked at the start */
+    uint32_t flags;   /* its header's */
+    flows_buf flows;  /* --state-out: the replay's section (flows_save) */
+    flows_buf census; /* ... the census's (report_census_finish_save) */
+    int saved;        /* flows_save ran and succeeded */
+} state_carry;
+
+/* Before any output is made: --state-out FILE known to be writable,
+ * --state-in FILE read and checked whole against the options. Returns -1
+ * to go on, else an exit code (after a message). */
+int state_begin(const options *o, state_carry *c);
+/* --state-in, once the table and the census are made (before the first
+ * packet): they and the reader's *capture_end, *have_ts go on from it.
+ * Returns 0 (also without --state-in), or -1 after a message. */
+int state_resume(const options *o, state_carry *c, report_census *rc, flows_table *f,
+                 int64_t *capture_end, int *have_ts);
+/* --state-out FILE, once the census's section is saved too. Returns 0, or
+ * 1 after a message. */
+int state_end(const options *o, state_carry *c, int has_census, int64_t capture_end, int have_ts);
+void state_carry_free(state_carry *c);
 
 #endif

@@ -199,6 +199,15 @@ static void evaluate(flows_table *t, conn *c, int64_t now, int64_t changed_at, i
         wheel_add(t, conntab_index(t->tab, c), next + t->offset);
 }
 
+/* Is this listener another shard's to count (--shard)? */
+static int others_listener(const flows_table *t, const flows_change *ch)
+{
+    return t->cfg.shard_n &&
+           flows_tuple_hash(ch->ip_version, ch->addr, ch->port, ch->addr, ch->port) %
+                   t->cfg.shard_n !=
+               t->cfg.shard_k;
+}
+
 /* Did c's server answer a SYN (a listening socket)? Told once. */
 static void listener(flows_table *t, conn *c, int64_t ts)
 {
@@ -209,6 +218,8 @@ static void listener(flows_table *t, conn *c, int64_t ts)
     flows_change ch = {.kind = FLOWS_CHANGE_LISTEN, .ts = ts};
     ch.addr = endpoint_addr(c, SERVER, &ch.port);
     ch.ip_version = key_ip_version(&c->key);
+    if (others_listener(t, &ch))
+        return;
     uint64_t fp = end_fingerprint(c, !c->client_is_a); /* the server's end */
     uint64_t *slot = &t->census->listen_recent[fp & (LISTEN_RECENT - 1)];
     if (*slot == fp)
@@ -286,6 +297,27 @@ void census_leave(flows_table *t, conn *c, int64_t when)
             at = cold(t, c)->tw_deadline[i];
         tell_state(t, c, i, CONN_CLOSED, at);
     }
+}
+
+/* A SYN-ACK of another shard's connection whose sender is this shard's
+ * to count (prepare_tick): told as listener() tells the replay's (the
+ * census keeps each listener once). What the replay would not count, the
+ * SYN-ACKs of a simultaneous open, is counted here (README). */
+void census_listen_tick(flows_table *t, const flows_seg *s)
+{
+    flows_change ch = {.kind = FLOWS_CHANGE_LISTEN, .ts = s->ts};
+    ch.addr = (const uint8_t *)s->key;
+    ch.port = (uint16_t)s->key[2];
+    ch.ip_version = (uint8_t)s->key[3];
+    uint64_t fp =
+        (s->key[0] ^ (s->key[1] * UINT64_C(0x9e3779b97f4a7c15)) ^ (s->key[2] << 48) ^ s->key[3]) *
+        UINT64_C(0xbf58476d1ce4e5b9);
+    fp = (fp ^ (fp >> 31)) | 1;
+    uint64_t *slot = &t->census->listen_recent[fp & (LISTEN_RECENT - 1)];
+    if (*slot == fp)
+        return; /* told already */
+    *slot = fp;
+    tell(t, &ch);
 }
 
 void census_start(flows_table *t, int64_t ts)

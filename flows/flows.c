@@ -521,6 +521,15 @@ static int replay_one(flows_table *t, const flows_seg *s)
 {
     const int64_t ts = s->ts;
     const int sender_is_a = s->bits & FLOWS_SEG_FROM_A;
+    if (__builtin_expect(s->bits & FLOWS_SEG_TICK, 0)) {
+        uint64_t out_of_order = t->stats.out_of_order; /* counts segments only */
+        advance_clock(t, ts);
+        t->stats.out_of_order = out_of_order;
+        expire_due(t);
+        if (t->census && (s->flags & DISSECT_SYN))
+            census_listen_tick(t, s);
+        return 0;
+    }
     t->stats.segments++;
     advance_clock(t, ts);
     expire_due(t);

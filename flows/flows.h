@@ -161,6 +161,11 @@ typedef struct flows_config {
      * must outlive the table. */
     const flows_server *servers;
     size_t n_servers;
+    /* --shard K/N (shard_n 0: none): the census counts only the listeners
+     * (LISTEN) of this shard, by flows_tuple_hash of the endpoint with
+     * itself, so that the shards' census adds up; the others' come as
+     * FLOWS_TICK_LISTEN ticks. */
+    uint32_t shard_k, shard_n;
 } flows_config;
 
 typedef struct flows_stats {
@@ -279,7 +284,22 @@ int flows_packet(flows_table *t, const dissect_segment *seg, int64_t ts);
 enum {
     FLOWS_SEG_FROM_A = 1u << 0,    /* the sender is the key's `a` end (the lower address, port) */
     FLOWS_SEG_DUPLICATE = 1u << 1, /* an exact copy of a recent segment (SPAN): counted, skipped */
+    FLOWS_SEG_TICK = 1u << 2,      /* a clock tick (FLOWS_TICK_VERSION): only the time counts */
 };
+
+/*
+ * A dissect_segment whose ip_version is FLOWS_TICK_VERSION is a clock tick:
+ * only its time counts. It moves the timers' clock as a segment would (and
+ * starts the census at the first one) but belongs to no connection and is
+ * counted nowhere. A shard (--shard) sends ticks for the segments of other
+ * shards, so that its timers and census moments run on the clock of the
+ * whole capture.
+ */
+#define FLOWS_TICK_VERSION 0
+/* ... and FLOWS_TICK_LISTEN | 4 or 6, a listener's tick: a SYN-ACK of a
+ * connection of another shard, whose sender (src, sport) this shard counts
+ * in the census (flows_config.shard_k). */
+#define FLOWS_TICK_LISTEN 0x80
 
 typedef struct flows_seg {
     uint64_t key[5]; /* a's address, b's address, then ports and IP version */
@@ -343,6 +363,12 @@ int flows_load(flows_table *t, flows_buf *b, char *err, size_t errlen);
 int flows_state_check(const flows_config *cfg, flows_buf *b, char *err, size_t errlen);
 
 void flows_free(flows_table *t);
+
+/* The 4-tuple's hash for shards and row identifiers: the same for both
+ * directions, on every machine and in every version (shard.c has the
+ * definition, the README the recipe). Addresses: 4 bytes (IPv4) or 16. */
+uint64_t flows_tuple_hash(uint8_t ip_version, const uint8_t *a, uint16_t pa, const uint8_t *b,
+                          uint16_t pb);
 
 const flows_stats *flows_get_stats(const flows_table *t);
 

@@ -346,6 +346,7 @@ void census_segment(flows_table *t, conn *c, const flows_seg *s, int64_t ts);
 void census_leave(flows_table *t, conn *c, int64_t when);
 /* The first packet, at ts. */
 void census_start(flows_table *t, int64_t ts);
+void census_listen_tick(flows_table *t, const flows_seg *s);
 /* The timers due by t->clock run out; returns when, on the timers' clock,
  * there may be something to do next. */
 int64_t census_advance(flows_table *t);

@@ -94,6 +94,22 @@ static int is_duplicate(struct dedup_slot *dedup, uint64_t fp, int64_t ts)
     return 0;
 }
 
+/* A clock tick (flows.h); a listener's carries the sender in key[0..1],
+ * its port in key[2] and its IP version in key[3]. */
+static __attribute__((noinline)) void prepare_tick(const dissect_segment *s, int64_t ts,
+                                                   flows_seg *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->ts = clamp_ts(ts);
+    o->bits = FLOWS_SEG_TICK;
+    if (s->ip_version & FLOWS_TICK_LISTEN) {
+        o->flags = DISSECT_SYN | DISSECT_ACK;
+        memcpy(o->key, s->src, 16);
+        o->key[2] = s->sport;
+        o->key[3] = s->ip_version & ~FLOWS_TICK_LISTEN;
+    }
+}
+
 void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *ts, size_t n,
                    flows_seg *out)
 {
@@ -102,6 +118,10 @@ void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *t
     for (size_t i = 0; i < n; i++) {
         const dissect_segment *s = &segs[i];
         flows_seg *o = &out[i];
+        if (__builtin_expect((s->ip_version | 2) != 6, 0)) { /* neither 4 nor 6: a tick */
+            prepare_tick(s, ts[i], o);
+            continue;
+        }
         /* The canonical key: the lower (address, port) end first. Any
          * consistent order will do, so addresses compare as the machine
          * holds their words. */

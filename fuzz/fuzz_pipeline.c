@@ -37,8 +37,8 @@ static const char header[] =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle\n";
-#define N_FIELDS 34
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid\n";
+#define N_FIELDS 35
 #define MAX_ROWS 100000
 
 static int in_fd = -1, out_fd = -1;
@@ -154,6 +154,12 @@ static size_t check_csv(const char *buf, size_t len)
                                    (s3 < s2 || (s3 == s2 && f3 <= f2)),
                                "column %d outside first_ts..last_ts", i);
         }
+        /* conn_uid (issue 14): 32 lower-case hex digits. */
+        FUZZ_CHECK(flen[34] == 32, "conn_uid of %d characters", (int)flen[34]);
+        for (size_t i = 0; i < 32; i++)
+            FUZZ_CHECK((field[34][i] >= '0' && field[34][i] <= '9') ||
+                           (field[34][i] >= 'a' && field[34][i] <= 'f'),
+                       "conn_uid '%.*s'", (int)flen[34], field[34]);
     }
     qsort(ids, n_ids, sizeof(ids[0]), cmp_ids);
     for (size_t i = 1; i < n_ids; i++)

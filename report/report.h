@@ -14,9 +14,14 @@
 
 typedef struct report report;
 
-/* Writes CSV rows to `out` (not owned). precision: 6 or 9 decimals. */
+/* Writes CSV rows to `out` (not owned; NULL: none until
+ * report_set_output). precision: 6 or 9 decimals. */
 report *report_new(FILE *out, int precision);
 void report_free(report *r);
+
+/* The rows go to `out` (not owned) from now on. Returns 0, or -1 when out
+ * of memory. */
+int report_set_output(report *r, FILE *out);
 
 /* Keeps the --summary statistics from now on (off by default: the exact
  * TIME_WAIT durations, expired and reused apart, take 8 bytes per row, up

@@ -23,7 +23,7 @@ static const char *const csv_columns =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle\n";
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid\n";
 
 struct report {
     FILE *out;
@@ -58,6 +58,14 @@ report *report_new(FILE *out, int precision)
         r->octet_len[i] = (uint8_t)n;
     }
     return r;
+}
+
+int report_set_output(report *r, FILE *out)
+{
+    if (out && !r->obuf && !(r->obuf = malloc(OUT_CAP)))
+        return -1;
+    r->out = out;
+    return 0;
 }
 
 void report_free(report *r)
@@ -385,7 +393,19 @@ static size_t put_opt_ts(const report *r, char *b, size_t n, int64_t ts)
     return ts >= 0 ? put_ts(r, b, n, ts) : n;
 }
 
-/* The columns appended after anomalies (issue 13), each with its comma. */
+/* v as 16 lower-case hex digits. */
+static size_t put_hex64(char *b, size_t n, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        b[n + (size_t)i] = hex[v & 0xf];
+    return n + 16;
+}
+
+/* The columns appended after anomalies (issue 13; conn_uid issue 14), each
+ * with its comma. conn_uid: first_ts in ns, then the 4-tuple's hash (the
+ * one --shard splits by), 16 hex digits each: the same row gets the same
+ * identifier in every shard and run, and sorting by it sorts by first_ts. */
 static size_t put_appended(const report *r, const conn_record *c, char *b, size_t n)
 {
     n = put_opt_ts(r, b, n, c->established_ts);
@@ -393,7 +413,12 @@ static size_t put_appended(const report *r, const conn_record *c, char *b, size_
     n = put_opt_ts(r, b, n, c->server_fin_ts);
     n = put_c(b, n, ',');
     n = put_u64(b, n, c->keepalives);
-    return put_opt_ts(r, b, n, c->max_idle);
+    n = put_opt_ts(r, b, n, c->max_idle);
+    n = put_c(b, n, ',');
+    n = put_hex64(b, n, (uint64_t)c->first_ts);
+    return put_hex64(b, n,
+                     flows_tuple_hash(c->ip_version, c->client_ip, c->client_port, c->server_ip,
+                                      c->server_port));
 }
 
 size_t report_format(const report *r, const conn_record *c, char *b)

@@ -2,7 +2,9 @@
 # Installs, with apt-get, only the build and test dependencies that are missing.
 # Runs as root or through sudo; prints what it installs. Safe to run repeatedly.
 # clang-tidy (scripts/tidy.sh) only with --tidy or in CI (CI set): it pulls in
-# LLVM, which `make test` does not need.
+# LLVM, which `make test` does not need. slurm-wlm and munge (the Slurm
+# recipe's test, tests/slurm_recipe.sh) only with --slurm or in CI: a
+# workload manager and its daemons, heavy for a test that skips without them.
 set -eu
 
 # package  -> a file that proves it is installed
@@ -29,8 +31,14 @@ need libcairo2-dev /usr/include/cairo/cairo.h
 need tcpdump /usr/bin/tcpdump
 need iproute2 /bin/ip
 need python3 /usr/bin/python3
+# The sharding recipes (tests/shard_recipes.sh): GNU parallel.
+need parallel /usr/bin/parallel
 if [ "${1:-}" = "--tidy" ] || [ -n "${CI:-}" ]; then
     command -v clang-tidy >/dev/null 2>&1 || missing="$missing clang-tidy"
+fi
+if [ "${1:-}" = "--slurm" ] || [ -n "${CI:-}" ]; then
+    need slurm-wlm /usr/sbin/slurmd
+    need munge /usr/sbin/munged
 fi
 
 if [ -z "$missing" ]; then

@@ -178,9 +178,15 @@ static long packets(const table *t)
     return sum;
 }
 
-/* Packets in the rows of synfin's last output (which must be strict CSV). */
+/* Packets in the rows of synfin's last output (which must be strict CSV,
+ * or nothing at all when nothing could be read: exit 3 writes no header). */
 static long out_packets(int *rows)
 {
+    if (!*out_text) {
+        if (rows)
+            *rows = 0;
+        return 0;
+    }
     table t = parse_csv(out_text);
     long p = packets(&t);
     if (rows)

@@ -75,7 +75,10 @@ static void test_row_with_ipv6_empty_fields_and_anomaly_order(void **state)
     assert_string_equal(buf, "7,1700000000.000001,1700000001.000000,6,2001:db8::1,50000,::1,443,"
                              "port,midstream,0,0,,server,rst,0,none,,,,,CLOSED,CLOSED,3,0,0,"
                              "1000,0,rst_out_of_window;rst_ttl_changed;evicted,,,"
-                             "1700000000.500000,2,1.500000\n");
+                             "1700000000.500000,2,1.500000,"
+                             /* conn_uid: first_ts in ns, the 4-tuple's hash (computed
+                              * apart, in Python, from README's definition) */
+                             "17979cfe362a03e8e68fdbd83615cd45\n");
     report_free(r);
     free(buf);
 }

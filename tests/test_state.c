@@ -316,8 +316,8 @@ static void test_crafted_states_never_crash(void **state)
         assert_non_null(c);
         memcpy(c, d, len);
         c[at] = (char)(c[at] ^ (char)(1u << (seed % 8)) ^ (char)((seed >> 3) & 0xf0));
-        uint32_t crc = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), (const Bytef *)c + header,
-                                         len - header);
+        uint32_t crc =
+            (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), (const Bytef *)c + header, len - header);
         memcpy(c + 32, &crc, 4);
         write_file(tmp("crafted"), c, len);
         free(c);
@@ -334,7 +334,7 @@ static void test_state_out_unwritable(void **state)
     (void)state;
     assert_int_equal(RUN("-q", "-o", tmp("r.csv"), "--state-out", "/nonexistent-dir/st",
                          SAMPLES "busy_server.pcap"),
-                     3);
+                     1);
     assert_non_null(strstr(err_text, "/nonexistent-dir/st"));
 }
 

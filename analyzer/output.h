@@ -1,0 +1,17 @@
+/*
+ * output: checks of -o FILE before the run (output.c). Private to analyzer/.
+ */
+#ifndef SYNFIN_OUTPUT_H
+#define SYNFIN_OUTPUT_H
+
+#include "options.h"
+
+/* Could `path` be written: a file that may be written, or a new one in a
+ * directory that may be written? Returns 0, or -1 with errno set. */
+int output_writable(const char *path);
+
+/* 1 when o->output is one of o->files (the same file, by device and
+ * inode): created at the first packet, it would cut that input short. */
+int output_is_input(const options *o);
+
+#endif
