@@ -2,8 +2,9 @@
  * capture: one capture file (or standard input) as a stream of packets.
  * The module's only public header (prefix input_).
  *
- * gzip-compressed captures are recognised by their magic bytes, not their
- * name (gunzip.c). Classic pcap (µs and ns, both byte orders) is read by
+ * Captures compressed with gzip, zstd, xz, bzip2 or lz4 are recognised by
+ * their magic bytes, not their name (codecs.c, decoded on a thread of
+ * their own by bytesrc.c). Classic pcap (µs and ns, both byte orders) is read by
  * pcapfile.c, which hands records out in place from 128 KiB blocks (libpcap's
  * copying reader was most of the reading time); pcapng is read by our own
  * block reader (pcapng.c), because libpcap 1.10 cannot read a pcapng file
@@ -59,5 +60,11 @@ void input_close(synfin_input *in);
  * without consuming it; -1 when it cannot be opened or is no capture.
  * Not for "-" (standard input can only be read once). */
 int input_probe_precision(const char *path);
+
+/* The first packet's time of `path` in *first_ts: 1, or 0 when it has no
+ * packet (a valid, empty capture), -1 when it cannot be opened or is
+ * damaged before its first packet. Compressed files are decoded only as far
+ * as that packet, on the caller's thread. Not for "-" or pipes (read once). */
+int input_probe(const char *path, int64_t *first_ts);
 
 #endif
