@@ -20,10 +20,14 @@
 
 static const char usage_text[] =
     "usage: synfin [options] FILE...   (FILE '-' = standard input)\n"
-    "Replays every TCP connection of pcap/pcapng captures (gzip too) through the\n"
-    "RFC 793 state machine and writes one CSV row per connection instance.\n"
+    "Replays every TCP connection of pcap/pcapng captures (compressed too: gzip,\n"
+    "zstd, xz, bzip2, lz4) through the RFC 793 state machine and writes one CSV\n"
+    "row per connection instance. Several files are read as one stream in time\n"
+    "order (sorted by their first packet, merged where they overlap).\n"
     "\n"
     "  -r FILE               read FILE (repeatable; besides positional files)\n"
+    "      --keep-order      read the files one after another in the order given,\n"
+    "                        not in time order\n"
     "  -o, --output FILE     write the CSV to FILE instead of standard output\n"
     "  -f, --filter EXPR     only packets matching the BPF expression EXPR\n"
     "      --msl SECONDS     maximum segment lifetime; TIME_WAIT = 2*MSL (default 30)\n"
@@ -73,7 +77,10 @@ static const char usage_text[] =
     "      --no-header       omit the CSV header row\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
     "  -h, --help            this help\n"
-    "  -V, --version         the version\n"
+    "  -V, --version         the version\n";
+
+/* Apart: one string literal may be at most 4095 bytes (C11, -Wpedantic). */
+static const char usage_exit_text[] =
     "\n"
     "Exit status: 0 success; 1 some input was damaged or unreadable, or the output\n"
     "could not be written (everything else was still processed and written);\n"
@@ -142,6 +149,9 @@ enum {
 /* The findings on waiting (issue 13), apart from the rest. */
 enum { OPT_KEEPALIVE_TIME = 512, OPT_CLOSE_WAIT };
 
+/* How several inputs are read (issue 14). */
+enum { OPT_KEEP_ORDER = 640 };
+
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
     {"filter", required_argument, NULL, 'f'},
@@ -166,6 +176,7 @@ static const struct option longopts[] = {
     {"plot-host", required_argument, NULL, OPT_PLOT_HOST},
     {"keepalive-time", required_argument, NULL, OPT_KEEPALIVE_TIME},
     {"close-wait", required_argument, NULL, OPT_CLOSE_WAIT},
+    {"keep-order", no_argument, NULL, OPT_KEEP_ORDER},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -457,11 +468,15 @@ int options_parse(int argc, char **argv, options *o)
         case OPT_NO_HEADER:
             o->header = 0;
             break;
+        case OPT_KEEP_ORDER:
+            o->keep_order = 1;
+            break;
         case 'q':
             o->quiet = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);
+            fputs(usage_exit_text, stdout);
             return EXIT_OK;
         case 'V':
             printf("synfin %s (%s)\n", SYNFIN_VERSION, pcap_lib_version());

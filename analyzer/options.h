@@ -24,6 +24,7 @@ typedef struct options {
     const char *census;          /* --census FILE */
     report_census_config cen;    /* --interval, --census-hosts, --at, --plot, --plot-host */
     int summary, stats, header, quiet;
+    int keep_order; /* --keep-order: the inputs as given, not in time order */
 } options;
 
 /* Parses the command line into *o (o->files and o->servers are allocated:
