@@ -49,9 +49,10 @@ struct input_set {
     size_t n, next; /* m[next, n) are not in the heap yet */
     size_t *heap;   /* positions in m of the open inputs, by (head.ts, position) */
     size_t nheap;
-    int keep_order;
-    int handed; /* the top's packet was handed out: advance it first */
-    int held;   /* the top's packet waits behind a warning */
+    int keep_order; /* as given (--keep-order, or a single input) */
+    int given;      /* --keep-order itself */
+    int handed;     /* the top's packet was handed out: advance it first */
+    int held;       /* the top's packet waits behind a warning */
     int have_latest;
     int64_t latest; /* the latest packet time handed out */
     size_t opened;
@@ -159,6 +160,7 @@ input_set *input_set_new(const char *const *paths, size_t n, int keep_order)
         return NULL;
     }
     s->n = n;
+    s->given = keep_order;
     s->keep_order = keep_order || n < 2;
     int stdin_seen = 0;
     for (size_t i = 0; i < n; i++) {
@@ -233,8 +235,8 @@ static int goes_back(input_set *s, member *m)
     snprintf(s->msg, sizeof(s->msg),
              "%s: packet %llu goes back in time by %.3f s (%s; said once per file)", m->path,
              (unsigned long long)input_packets(m->in), (double)(s->latest - m->head.ts) / 1e9,
-             s->keep_order ? "the inputs are read in the order given"
-                           : "a file's own packets are read in its order");
+             s->given ? "--keep-order reads the inputs as given"
+                      : "a file's own packets are read in its order");
     return 1;
 }
 
