@@ -149,7 +149,7 @@ static void show_progress(run *R, const input_set *set, int final)
     }
     double el = secs_between(&R->started, &now);
     uint64_t done = set ? input_set_offset(set) : 0;
-    double pps = el > 0 ? (double)R->total.read / el : 0;
+    double pps = el > 0 ? (double)R->ticks / el : 0; /* R->total is summed at the end */
     unsigned long long alive = R->pipe ? pipeline_alive(R->pipe) : 0;
     if (R->bytes_total)
         fprintf(stderr, "\r\033[Ksynfin: %.1f%% of %.1f MB, %.0f packets/s, %llu connections alive",
