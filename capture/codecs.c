@@ -4,9 +4,9 @@
  *
  * Each is its maintained library's streaming decoder: zlib (gzip),
  * libzstd, liblzma (xz), libbz2 and liblz4 (the frame format), driven
- * here rather than through libarchive's raw filters (which wrap the same
- * libraries; bench/BENCHMARKS.md has the comparison): bytesrc.c needs every
- * byte decoded before the damage.
+ * here rather than through libarchive's raw filters, which wrap the same
+ * libraries about as fast but keep back what they decoded before damage
+ * (bench/BENCHMARKS.md): bytesrc.c needs every byte decoded before it.
  *
  * The one contract, codec_run: decode from in[*in_pos, in_len) into
  * out[*out_pos, out_len), advancing both; CODEC_END when a stream (a gzip
