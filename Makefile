@@ -38,14 +38,14 @@ test-sanitize: bootstrap
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # ThreadSanitizer on the tests that run threads (the pipeline's reader and
-# worker, the gzip reader): not the valgrind one, not the single-threaded
+# worker, the decompressing reader): not the valgrind one, not the single-threaded
 # module tests. TSan maps its shadow memory at fixed addresses, which the
 # randomised mmap layout of recent kernels (vm.mmap_rnd_bits > 28) breaks
 # ("FATAL: ThreadSanitizer: unexpected memory mapping"): ctest runs under
 # `setarch -R` (no address randomisation) when the system allows it.
 # Reports go to $(TSAN_BUILD)/tsan.<pid> (a test that runs synfin may keep
 # its stderr to itself); any report fails the target.
-TSAN_TESTS ?= ^test_(pipeline|ring|e2e|input|damaged|live)$$
+TSAN_TESTS ?= ^test_(pipeline|ring|e2e|input|damaged|live|archive)$$
 TSAN_NORAND = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 
 test-tsan: bootstrap

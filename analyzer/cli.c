@@ -60,7 +60,8 @@ typedef struct run {
     int have_ts;
     int progress;   /* stderr is a terminal */
     uint64_t ticks; /* packets since the start, for progress checks */
-    uint64_t bytes_total, bytes_done;
+    uint64_t bytes_total;
+    size_t *order; /* the inputs in the order they were read (--stats) */
     struct timespec started, last_progress;
     state_carry state;  /* --state-in, --state-out */
     int64_t shard_last; /* --shard: the time the table last saw */
@@ -145,7 +146,7 @@ static double secs_between(const struct timespec *a, const struct timespec *b)
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-static void show_progress(run *R, const synfin_input *in, int final)
+static void show_progress(run *R, const input_set *set, int final)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -157,8 +158,8 @@ static void show_progress(run *R, const synfin_input *in, int final)
         return;
     }
     double el = secs_between(&R->started, &now);
-    uint64_t done = R->bytes_done + (in ? input_offset(in) : 0);
-    double pps = el > 0 ? (double)R->total.read / el : 0;
+    uint64_t done = set ? input_set_offset(set) : 0;
+    double pps = el > 0 ? (double)R->ticks / el : 0; /* R->total is summed at the end */
     unsigned long long alive = R->pipe ? pipeline_alive(R->pipe) : 0;
     if (R->bytes_total)
         fprintf(stderr, "\r\033[Ksynfin: %.1f%% of %.1f MB, %.0f packets/s, %llu connections alive",
@@ -236,78 +237,89 @@ static int other_shard(run *R, seg_batch *b, dissect_segment *s, int64_t ts)
     return 1;
 }
 
-static void read_input(run *R, size_t idx)
+/* One packet of the stream, from input `which`: filtered, dissected and
+ * batched for the replay (or dropped as another shard's). */
+static void take_packet(run *R, size_t which, const input_packet *pkt)
 {
-    const char *path = R->opt.files[idx];
-    input_stats *st = &R->per_input[idx];
-    char err[640];
-    synfin_input *in = input_open(path, err, sizeof(err));
-    if (!in) {
-        if (!R->opt.quiet)
-            fprintf(stderr, "synfin: %s\n", err);
+    const char *path = R->opt.files[which];
+    input_stats *st = &R->per_input[which];
+    if (!R->out_ready)
+        output_ready(R); /* the first packet: -o FILE is created now */
+    st->read++;
+    if (!R->have_ts || pkt->ts > R->capture_end) {
+        R->capture_end = pkt->ts;
+        R->have_ts = 1;
+    }
+    if (R->opt.filter) {
+        const struct bpf_program *prog = filter_for(R, pkt->linktype, path);
+        struct pcap_pkthdr h = {.caplen = pkt->caplen, .len = pkt->wirelen};
+        if (!prog || !pcap_offline_filter(prog, &h, pkt->data)) {
+            st->filtered++;
+            return;
+        }
+    }
+    /* Dissected straight into the batch's next slot (taken only when the
+     * packet is a TCP segment). */
+    seg_batch *b = R->pipe ? pipeline_batch(R->pipe) : NULL;
+    dissect_segment scratch, *seg = b ? &b->seg[b->n] : &scratch;
+    dissect_result dr = dissect_packet(pkt->linktype, pkt->data, pkt->caplen, pkt->wirelen, seg);
+    if (dr != DISSECT_OK) {
+        st->skipped[dr]++;
+        return;
+    }
+    if (R->opt.shard_n && other_shard(R, b, seg, pkt->ts)) {
+        st->filtered++; /* another shard's */
+        return;
+    }
+    st->tcp++;
+    if (b) {
+        b->ts[b->n] = pkt->ts;
+        b->path = path; /* for messages: the input of the batch's last segment */
+        if (++b->n == PIPELINE_BATCH)
+            pipeline_submit(R->pipe);
+    }
+}
+
+/* Reads the inputs as one stream (capture's input_set: in time order, or
+ * as given with --keep-order), each packet counted for its own input. */
+static void read_input(run *R)
+{
+    const options *o = &R->opt;
+    input_set *set = input_set_new(o->files, o->n_files, o->keep_order);
+    if (!set) {
+        fprintf(stderr, "synfin: out of memory\n");
         R->damaged = 1;
         return;
     }
-    R->opened++;
-    if (R->rep && strcmp(path, "-") == 0) {
+    R->order = calloc(o->n_files, sizeof(*R->order));
+    for (size_t k = 0; R->order && k < o->n_files; k++)
+        R->order[k] = input_set_order(set, k);
+    if (R->rep && input_set_stdin_precision(set) == 9) {
         pipeline_sync(R->pipe); /* the rows so far written with the old precision */
-        report_set_precision(R->rep, input_precision(in));
+        report_set_precision(R->rep, 9);
     }
-
-    /* A pipe or a terminal: rows out within a second (live.c). */
-    live *lv = R->pipe && live_input(path) ? live_start(R->pipe, R->rep) : NULL;
+    /* A pipe or a terminal among the inputs: rows out within a second (live.c). */
+    live *lv = R->pipe && live_inputs(o->files, o->n_files) ? live_start(R->pipe, R->rep) : NULL;
     input_packet pkt;
-    input_status status = INPUT_END;
+    input_status st;
+    size_t which = 0;
     while (!(R->pipe && pipeline_stopped(R->pipe)) &&
-           (status = lv ? live_next(lv, in, &pkt) : input_next(in, &pkt)) == INPUT_PACKET) {
-        if (!R->out_ready)
-            output_ready(R); /* the first packet: -o FILE is created now */
-        st->read++;
-        if (!R->have_ts || pkt.ts > R->capture_end) {
-            R->capture_end = pkt.ts;
-            R->have_ts = 1;
-        }
-        if (R->opt.filter) {
-            const struct bpf_program *prog = filter_for(R, pkt.linktype, path);
-            struct pcap_pkthdr h = {.caplen = pkt.caplen, .len = pkt.wirelen};
-            if (!prog || !pcap_offline_filter(prog, &h, pkt.data)) {
-                st->filtered++;
-                continue;
-            }
-        }
-        /* Dissected straight into the batch's next slot (taken only when
-         * the packet is a TCP segment). */
-        seg_batch *b = R->pipe ? pipeline_batch(R->pipe) : NULL;
-        dissect_segment scratch, *seg = b ? &b->seg[b->n] : &scratch;
-        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, seg);
-        if (dr != DISSECT_OK) {
-            st->skipped[dr]++;
+           (st = lv ? live_next(lv, set, &pkt, &which) : input_set_next(set, &pkt, &which)) !=
+               INPUT_END) {
+        if (st == INPUT_PACKET) {
+            take_packet(R, which, &pkt);
+            if (R->progress && (++R->ticks & 4095) == 0) /* across files: rotated archives */
+                show_progress(R, set, 0);
             continue;
         }
-        if (R->opt.shard_n && other_shard(R, b, seg, pkt.ts)) {
-            st->filtered++; /* another shard's */
-            continue;
-        }
-        st->tcp++;
-        if (b) {
-            b->ts[b->n] = pkt.ts;
-            b->path = path;
-            if (++b->n == PIPELINE_BATCH)
-                pipeline_submit(R->pipe);
-        }
-        if (R->progress && (++R->ticks & 4095) == 0) /* across files: rotated archives */
-            show_progress(R, in, 0);
+        if (!o->quiet)
+            fprintf(stderr, "synfin: %s\n", input_set_error(set));
+        if (st == INPUT_DAMAGED)
+            R->damaged = 1;
     }
     live_stop(lv);
-    if (R->pipe)
-        pipeline_submit(R->pipe); /* messages name this input */
-    if (!(R->pipe && pipeline_stopped(R->pipe)) && status == INPUT_DAMAGED) {
-        if (!R->opt.quiet)
-            fprintf(stderr, "synfin: %s\n", input_error(in));
-        R->damaged = 1;
-    }
-    R->bytes_done += input_offset(in);
-    input_close(in);
+    R->opened = (int)input_set_opened(set);
+    input_set_free(set);
 }
 
 static void add_stats(input_stats *to, const input_stats *from)
@@ -343,8 +355,10 @@ static void print_stats(FILE *f, const run *R)
     for (int i = 1; i < DISSECT_RESULT_COUNT; i++)
         fprintf(f, " %s", dissect_result_name((dissect_result)i));
     fprintf(f, " %8s\n", "filtered");
-    for (size_t i = 0; i < R->opt.n_files; i++)
+    for (size_t k = 0; k < R->opt.n_files; k++) {
+        size_t i = R->order ? R->order[k] : k; /* the order they were read in */
         print_stats_row(f, width, R->opt.files[i], &R->per_input[i]);
+    }
     print_stats_row(f, width, "total", &R->total);
 }
 
@@ -479,7 +493,7 @@ static int start_replay(run *R)
     return -1; /* the header: output_ready */
 }
 
-/* Reads every input in turn, then ends the replay: the capture-end rows
+/* Reads every input, then ends the replay: the capture-end rows
  * are written, and the flows table is this thread's again. */
 static void read_inputs(run *R)
 {
@@ -494,10 +508,9 @@ static void read_inputs(run *R)
     }
     clock_gettime(CLOCK_MONOTONIC, &R->started);
 
-    for (size_t i = 0; i < o->n_files && !(R->pipe && pipeline_stopped(R->pipe)); i++) {
-        read_input(R, i);
+    read_input(R);
+    for (size_t i = 0; i < o->n_files; i++)
         add_stats(&R->total, &R->per_input[i]);
-    }
     if (R->progress)
         show_progress(R, NULL, 1);
     if (R->pipe) {
@@ -625,6 +638,7 @@ static void free_run(run *R)
             pcap_freecode(&R->filters[i].prog);
     free(R->filters);
     free(R->per_input);
+    free(R->order);
     free(R->opt.files);
     free(R->opt.servers);
     free(R->opt.cen.at);

@@ -100,6 +100,14 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
+int live_inputs(const char *const *paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (live_input(paths[i]))
+            return 1;
+    return 0;
+}
+
 live *live_start(pipeline *pipe, report *rep)
 {
     live *l = calloc(1, sizeof(*l));
@@ -127,10 +135,10 @@ fail_mu:
     return NULL; /* rows go out as from a file */
 }
 
-input_status live_next(live *l, synfin_input *in, input_packet *pkt)
+input_status live_next(live *l, input_set *in, input_packet *pkt, size_t *which)
 {
     atomic_store_explicit(&l->owner, READING, memory_order_release);
-    input_status st = input_next(in, pkt);
+    input_status st = input_set_next(in, pkt, which);
     int reading = READING;
     while (!atomic_compare_exchange_weak_explicit(&l->owner, &reading, READER, memory_order_acq_rel,
                                                   memory_order_relaxed)) {

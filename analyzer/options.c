@@ -20,10 +20,14 @@
 
 static const char usage_text[] =
     "usage: synfin [options] FILE...   (FILE '-' = standard input)\n"
-    "Replays every TCP connection of pcap/pcapng captures (gzip too) through the\n"
-    "RFC 793 state machine and writes one CSV row per connection instance.\n"
+    "Replays every TCP connection of pcap/pcapng captures (compressed too: gzip,\n"
+    "zstd, xz, bzip2, lz4) through the RFC 793 state machine and writes one CSV\n"
+    "row per connection instance. Several files are read as one stream in time\n"
+    "order (sorted by their first packet, merged where they overlap).\n"
     "\n"
     "  -r FILE               read FILE (repeatable; besides positional files)\n"
+    "      --keep-order      read the files one after another in the order given,\n"
+    "                        not in time order\n"
     "  -o, --output FILE     write the CSV to FILE instead of standard output\n"
     "  -f, --filter EXPR     only packets matching the BPF expression EXPR\n"
     "      --msl SECONDS     maximum segment lifetime; TIME_WAIT = 2*MSL (default 30)\n"
@@ -156,6 +160,8 @@ enum { OPT_KEEPALIVE_TIME = 512, OPT_CLOSE_WAIT };
 
 /* Archives (issue 14). */
 enum { OPT_SHARD = 768, OPT_STATE_IN, OPT_STATE_OUT };
+/* How several inputs are read (issue 14). */
+enum { OPT_KEEP_ORDER = 640 };
 
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -184,6 +190,7 @@ static const struct option longopts[] = {
     {"shard", required_argument, NULL, OPT_SHARD},
     {"state-in", required_argument, NULL, OPT_STATE_IN},
     {"state-out", required_argument, NULL, OPT_STATE_OUT},
+    {"keep-order", no_argument, NULL, OPT_KEEP_ORDER},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -437,17 +444,26 @@ static int options_init(int argc, options *o)
 
 static int check_options(options *o);
 
-/* The archives' options (issue 14): --shard, --state-in, --state-out.
- * Returns -1 to go on, else EXIT_USAGE. */
+/* The archives' options (issue 14): --shard, --state-in, --state-out,
+ * --keep-order. Returns -1 to go on, else EXIT_USAGE. */
 static int parse_archive_option(int c, const char *arg, options *o)
 {
     if (c == OPT_SHARD)
         return parse_shard(arg, o);
-    if (c == OPT_STATE_IN)
+    if (c == OPT_KEEP_ORDER)
+        o->keep_order = 1;
+    else if (c == OPT_STATE_IN)
         o->state_in = arg;
     else
         o->state_out = arg;
     return -1;
+}
+
+static void print_help(void)
+{
+    fputs(usage_text, stdout);
+    fputs(usage_more, stdout);
+    fputs(exit_text, stdout);
 }
 
 /* Returns -1 to go on, else an exit code. getopt's state is the caller's
@@ -494,6 +510,7 @@ int options_parse(int argc, char **argv, options *o)
         case OPT_SHARD:
         case OPT_STATE_IN:
         case OPT_STATE_OUT:
+        case OPT_KEEP_ORDER:
             if ((rc = parse_archive_option(c, optarg, o)) >= 0)
                 return rc;
             break;
@@ -518,9 +535,7 @@ int options_parse(int argc, char **argv, options *o)
             o->quiet = 1;
             break;
         case 'h':
-            fputs(usage_text, stdout);
-            fputs(usage_more, stdout);
-            fputs(exit_text, stdout);
+            print_help();
             return EXIT_OK;
         case 'V':
             printf("synfin %s (%s)\n", SYNFIN_VERSION, pcap_lib_version());

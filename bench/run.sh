@@ -18,6 +18,10 @@
 #   --max-flows N       the bound for --syn-flood (default 100000)
 #   --gzip              also the main trace compressed (gzip -1): synfin against
 #                       gzip -dc alone
+#   --compressed        also the main trace in each compression synfin reads (gzip -1,
+#                       zstd -3, xz -1, bzip2 -9, lz4 -1): synfin against the format's
+#                       own decompressor alone (TOOL -dc > /dev/null); skips a format
+#                       whose tool is missing
 #   --long-lived        also a trace of long connections only (583 k alive, 20 M
 #                       packets, 2 GB): the path of established segments
 #   --profile           top functions of synfin per thread (perf; else callgrind on 5 s)
@@ -30,7 +34,7 @@ root=$(dirname "$here")
 build=$root/build-bench
 data=$here/data
 duration=45 rate=12250 seed=1 runs=3 msl='' idle='' linear=0 flood=0 max_flows=100000
-profile=0 peers=1 smoke=0 long_lived=0 gz=0
+profile=0 peers=1 smoke=0 long_lived=0 gz=0 compressed=0
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 while (($#)); do
@@ -48,6 +52,7 @@ while (($#)); do
     --profile) profile=1 ;;
     --long-lived) long_lived=1 ;;
     --gzip) gz=1 ;;
+    --compressed) compressed=1 ;;
     --no-peers) peers=0 ;;
     --smoke) smoke=1 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
@@ -57,6 +62,7 @@ while (($#)); do
 done
 if ((smoke)); then
     duration=2 rate=2000 runs=1 peers=0 linear=0 flood=20000 max_flows=1000 profile=0 long_lived=0 gz=0
+    compressed=0
 fi
 note() { echo "run.sh: $*" >&2; }
 tmp=$(mktemp -d)
@@ -219,6 +225,34 @@ if ((gz)); then
     table "$(basename "$zf") ($(du -m "$zf" | cut -f1) MB, gzip -1), best of $runs" tool
     row "gzip -dc alone" "$gz_wall" "$(rate_of "$packets" "$gz_wall")" - "to /dev/null"
     row "synfin" "$WALL" "$(rate_of "$packets" "$WALL")" "$(mb "$RSS")" "inflating on a thread of its own"
+fi
+
+# ---- every compression -------------------------------------------------------------------
+if ((compressed)); then
+    table "$(basename "$main") in each compression, best of $runs" "tool (compressed size)"
+    # EXT TOOL LEVEL: the compressed copy is made once, with the tool's threads where it has them
+    for spec in "gz gzip -1" "zst zstd -3" "xz xz -1" "bz2 bzip2 -9" "lz4 lz4 -1"; do
+        read -r ext tool level <<<"$spec"
+        if ! command -v "$tool" >/dev/null; then
+            note "$tool is missing: no .$ext line"
+            continue
+        fi
+        cf=$data/$name.pcap.$ext
+        if [[ ! -s $cf ]]; then
+            note "compressing $main with $tool $level"
+            threads=()
+            [[ $tool == zstd || $tool == xz ]] && threads=(-T2)
+            "$tool" "$level" "${threads[@]}" -c "$main" >"$cf.tmp" && mv "$cf.tmp" "$cf"
+        fi
+        cat "$cf" >/dev/null
+        measure sh -c '"$1" -dc "$2" >/dev/null' sh "$tool" "$cf" || true
+        tool_wall=$WALL
+        measure "$synfin" "${synfin_args[@]}" -o /dev/null "$cf" || true
+        row "$tool -dc alone ($(du -m "$cf" | cut -f1) MB, $tool $level)" "$tool_wall" \
+            "$(rate_of "$packets" "$tool_wall")" - "to /dev/null"
+        row "synfin on it" "$WALL" "$(rate_of "$packets" "$WALL")" "$(mb "$RSS")" \
+            "$(awk -v s="$WALL" -v t="$tool_wall" 'BEGIN { printf "%.2f x the decompressor alone", s / t }')"
+    done
 fi
 
 # ---- long-lived connections -----------------------------------------------------------

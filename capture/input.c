@@ -1,13 +1,14 @@
 /*
- * input.c: open a capture (file, "-", gzip or not) and hand out packets.
+ * input.c: open a capture (file, "-", compressed or not) and hand out
+ * packets.
  *
  * Compression is told by the magic bytes, never by the name. A seekable
- * file that is not gzip is read straight through stdio (the fast path for
- * archives); anything else (gzip, pipes, standard input) goes through the
- * byte source of gunzip.c, behind a small push-back buffer that replays the
- * peeked capture magic. Classic pcap goes to pcapfile.c (a plain file is
- * then read with read(2) in 128 KiB blocks, no stdio); pcapng goes to
- * pcapng.c (through stdio for a plain file: it reads block by block).
+ * file that is not compressed is read straight through stdio (the fast path
+ * for archives); anything else (gzip, zstd, xz, bzip2, lz4, pipes, standard
+ * input) goes through the byte source of bytesrc.c, behind a small
+ * push-back buffer that replays the peeked capture magic. Classic pcap goes to pcapfile.c (a plain
+ * file is then read with read(2) in 128 KiB blocks, no stdio); pcapng goes to pcapng.c (through
+ * stdio for a plain file: it reads block by block).
  */
 #include "capture.h"
 #include "capture_int.h"
@@ -27,11 +28,11 @@ enum { KIND_PCAP, KIND_PCAPNG };
 struct synfin_input {
     char *name;
     FILE *plain;  /* the fast path: a seekable uncompressed file */
-    bytesrc *src; /* else: gzip, pipes */
+    bytesrc *src; /* else: compressed, pipes */
     uint8_t peek[PEEK_LEN];
     size_t peek_len, peek_pos;
-    int gz_error; /* the byte stream failed (e.g. gzip cut short) */
-    char gz_msg[160];
+    int src_error; /* the byte stream failed (e.g. zstd cut short) */
+    char src_msg[240];
     int kind;
     int precision;
     int direct; /* KIND_PCAP on a plain file: read(2) on its descriptor */
@@ -41,7 +42,7 @@ struct synfin_input {
     char err[512];
 };
 
-/* Reads from the push-back buffer, then zlib. */
+/* Reads from the push-back buffer, then the byte source. */
 static long raw_read(void *src, void *buf, size_t len)
 {
     synfin_input *in = src;
@@ -51,8 +52,8 @@ static long raw_read(void *src, void *buf, size_t len)
             n = read(fileno(in->plain), buf, len);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
-            in->gz_error = 1;
-            snprintf(in->gz_msg, sizeof(in->gz_msg), "read error: %s", strerror(errno));
+            in->src_error = 1;
+            snprintf(in->src_msg, sizeof(in->src_msg), "read error: %s", strerror(errno));
             return -1;
         }
         return (long)n;
@@ -60,8 +61,8 @@ static long raw_read(void *src, void *buf, size_t len)
     if (in->plain) {
         size_t n = fread(buf, 1, len, in->plain);
         if (n < len && ferror(in->plain)) {
-            in->gz_error = 1;
-            snprintf(in->gz_msg, sizeof(in->gz_msg), "read error: %s", strerror(errno));
+            in->src_error = 1;
+            snprintf(in->src_msg, sizeof(in->src_msg), "read error: %s", strerror(errno));
             return n ? (long)n : -1;
         }
         return (long)n;
@@ -73,8 +74,8 @@ static long raw_read(void *src, void *buf, size_t len)
         return (long)done;
     long n = bytesrc_read(in->src, (uint8_t *)buf + done, len - done);
     if (n < 0) {
-        in->gz_error = 1;
-        snprintf(in->gz_msg, sizeof(in->gz_msg), "%s", bytesrc_error(in->src));
+        in->src_error = 1;
+        snprintf(in->src_msg, sizeof(in->src_msg), "%s", bytesrc_error(in->src));
         return done ? (long)done : -1;
     }
     return (long)(done + (size_t)n);
@@ -112,7 +113,9 @@ static int open_fd(const char *path, char *err, size_t errlen)
 
 static synfin_input *open_reader(synfin_input *in, const char *path, char *err, size_t errlen);
 
-synfin_input *input_open(const char *path, char *err, size_t errlen)
+/* input_open; `probe`: decode on this thread (only the first packet will
+ * be read). */
+static synfin_input *open_input(const char *path, int probe, char *err, size_t errlen)
 {
     synfin_input *in = calloc(1, sizeof(*in));
     if (!in || !(in->name = strdup(path))) {
@@ -125,10 +128,10 @@ synfin_input *input_open(const char *path, char *err, size_t errlen)
         input_close(in);
         return NULL;
     }
-    uint8_t magic[PEEK_LEN];
+    uint8_t magic[CODEC_MAGIC_LEN];
     ssize_t m = pread(fd, magic, sizeof(magic), 0);
-    if (m == PEEK_LEN && !(magic[0] == 0x1f && magic[1] == 0x8b)) {
-        /* Seekable and not gzip: stdio, read from the start. */
+    if (m >= PEEK_LEN && codec_detect(magic, (size_t)m) == CODEC_NONE) {
+        /* Seekable and not compressed: stdio, read from the start. */
         in->plain = fdopen(fd, "rb");
         if (!in->plain) {
             close(fd);
@@ -147,10 +150,12 @@ synfin_input *input_open(const char *path, char *err, size_t errlen)
         input_close(in);
         return NULL;
     }
+    if (probe)
+        bytesrc_inline(in->src);
     long n = raw_read(in, in->peek, PEEK_LEN);
     if (n != PEEK_LEN) {
-        if (in->gz_error)
-            snprintf(err, errlen, "%s: %s", path, in->gz_msg);
+        if (in->src_error)
+            snprintf(err, errlen, "%s: %s", path, in->src_msg);
         else if (n <= 0)
             snprintf(err, errlen, "%s: empty file, not a capture", path);
         else
@@ -161,6 +166,11 @@ synfin_input *input_open(const char *path, char *err, size_t errlen)
     in->peek_len = PEEK_LEN;
     in->peek_pos = 0;
     return open_reader(in, path, err, errlen);
+}
+
+synfin_input *input_open(const char *path, char *err, size_t errlen)
+{
+    return open_input(path, 0, err, errlen);
 }
 
 /* Starts the pcap or pcapng reader on in->peek's magic. */
@@ -190,7 +200,7 @@ static synfin_input *open_reader(synfin_input *in, const char *path, char *err, 
     in->pf = pcapfile_open(raw_read, in, why, sizeof(why));
     if (!in->pf) {
         snprintf(err, errlen, "%s: bad pcap file header: %s", path,
-                 in->gz_error ? in->gz_msg : why);
+                 in->src_error ? in->src_msg : why);
         input_close(in);
         return NULL;
     }
@@ -203,10 +213,10 @@ input_status input_next(synfin_input *in, input_packet *pkt)
         input_status st = pcapng_next(in->ng, pkt);
         if (st == INPUT_PACKET) {
             in->packets++;
-        } else if (st == INPUT_DAMAGED || in->gz_error) {
+        } else if (st == INPUT_DAMAGED || in->src_error) {
             snprintf(in->err, sizeof(in->err), "%s: packet %llu: %s", in->name,
                      (unsigned long long)in->packets + 1,
-                     in->gz_error ? in->gz_msg : pcapng_error(in->ng));
+                     in->src_error ? in->src_msg : pcapng_error(in->ng));
             return INPUT_DAMAGED;
         }
         return st;
@@ -216,11 +226,11 @@ input_status input_next(synfin_input *in, input_packet *pkt)
         in->packets++;
         return st;
     }
-    if (st == INPUT_END && !in->gz_error)
+    if (st == INPUT_END && !in->src_error)
         return INPUT_END;
     snprintf(in->err, sizeof(in->err), "%s: packet %llu: %s", in->name,
              (unsigned long long)in->packets + 1,
-             in->gz_error ? in->gz_msg : pcapfile_error(in->pf));
+             in->src_error ? in->src_msg : pcapfile_error(in->pf));
     return INPUT_DAMAGED;
 }
 
@@ -276,6 +286,7 @@ int input_probe_precision(const char *path)
         close(fd);
         return -1;
     }
+    bytesrc_inline(src); /* 64 KiB only: no thread */
     uint8_t buf[64 * 1024];
     long n = 0, got;
     while (n < (long)sizeof(buf) && (got = bytesrc_read(src, buf + n, sizeof(buf) - (size_t)n)) > 0)
@@ -287,4 +298,18 @@ int input_probe_precision(const char *path)
         return pcapng_probe_precision(buf, (size_t)n);
     int p = pcap_magic_precision(buf);
     return p ? p : -1;
+}
+
+int input_probe(const char *path, int64_t *first_ts)
+{
+    char err[256];
+    synfin_input *in = open_input(path, 1, err, sizeof(err));
+    if (!in)
+        return -1;
+    input_packet pkt;
+    input_status st = input_next(in, &pkt);
+    if (st == INPUT_PACKET)
+        *first_ts = pkt.ts;
+    input_close(in);
+    return st == INPUT_PACKET ? 1 : st == INPUT_END ? 0 : -1;
 }

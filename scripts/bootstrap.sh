@@ -24,6 +24,11 @@ command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 need libpcap-dev /usr/include/pcap/pcap.h
 need libcmocka-dev /usr/include/cmocka.h
 need zlib1g-dev /usr/include/zlib.h
+# capture/codecs.c: compressed captures besides gzip.
+need libzstd-dev /usr/include/zstd.h
+need liblzma-dev /usr/include/lzma.h
+need libbz2-dev /usr/include/bzlib.h
+need liblz4-dev /usr/include/lz4frame.h
 need uthash-dev /usr/include/uthash.h
 # report/plot.c draws the census with cairo (SVG and PNG).
 need libcairo2-dev /usr/include/cairo/cairo.h

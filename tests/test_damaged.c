@@ -195,13 +195,20 @@ static long out_packets(int *rows)
     return p;
 }
 
-/* The N of the first "NAME: packet N:" on standard error; -1 if none. */
+/* The N of the first "NAME: packet N:" on standard error that tells damage
+ * (not the warning of a packet that goes back in time: garbage read as
+ * records after damage may do so); -1 if none. */
 static long err_packet_number(const char *name)
 {
     char key[512];
     snprintf(key, sizeof(key), "%s: packet ", name);
-    const char *p = strstr(err_text, key);
-    return p ? atol(p + strlen(key)) : -1;
+    for (const char *p = err_text; (p = strstr(p, key)) != NULL; p += strlen(key)) {
+        const char *eol = strchr(p, '\n');
+        const char *warn = strstr(p, "goes back in time");
+        if (!warn || (eol && warn > eol))
+            return atol(p + strlen(key));
+    }
+    return -1;
 }
 
 /* ---- pcap and pcapng structure ----------------------------------------- */

@@ -254,8 +254,12 @@ static void test_connection_split_across_two_files_is_one_row(void **state)
     assert_string_equal(out_text, whole);
     assert_int_equal(RUN("-r", tmp("part1.pcap"), tmp("part2.pcap")), 0);
     assert_string_equal(out_text, whole);
-    /* the other order is another stream: the first file's packets come last */
+    /* named in the other order, the files are still read in time order */
     assert_int_equal(RUN(tmp("part2.pcap"), "-r", tmp("part1.pcap")), 0);
+    assert_string_equal(out_text, whole);
+    /* --keep-order reads them as given: another stream, the first file's
+     * packets last */
+    assert_int_equal(RUN("--keep-order", tmp("part2.pcap"), "-r", tmp("part1.pcap")), 0);
     assert_string_not_equal(out_text, whole);
     free(whole);
 }

@@ -115,7 +115,9 @@ static void test_shards_split_the_rows_exactly(void **state)
             char spec[16];
             snprintf(spec, sizeof(spec), "%u/3", k);
             assert_int_equal(RUN("--shard", spec, path), 0);
-            assert_string_equal(err_text, "");
+            /* Nothing said, but the clock step's warning (time order). */
+            if (err_text[0] && !strstr(err_text, "goes back in time"))
+                fail_msg("%s --shard %s said: %s", captures[c], spec, err_text);
             size_t before = shards.n;
             add_rows(&shards, out_text);
             for (size_t i = before; i < shards.n; i++) {

@@ -1,6 +1,6 @@
 /*
- * capture_int.h: what the readers of capture/ share (gunzip.c, pcapfile.c,
- * pcapng.c, and input.c, which drives them). Private to capture/: only
+ * capture_int.h: what the readers of capture/ share (codecs.c, bytesrc.c,
+ * pcapfile.c, pcapng.c, and input.c, which drives them). Private to capture/: only
  * capture/'s own sources (and the white-box tests, see tests/CMakeLists.txt)
  * have capture/internal/ on their include path. The backends include this
  * header only; input.c includes capture.h and this.
@@ -14,17 +14,62 @@
 
 #include "capture.h" /* input_packet, input_status */
 
-/* ---- gunzip.c ---- */
+/* ---- codecs.c ---- */
 
-/* Bytes from a descriptor, inflated when they start as gzip. */
+typedef enum codec_kind {
+    CODEC_NONE,
+    CODEC_GZIP,
+    CODEC_ZSTD,
+    CODEC_XZ,
+    CODEC_BZIP2,
+    CODEC_LZ4,
+} codec_kind;
+
+#define CODEC_MAGIC_LEN 6 /* bytes codec_detect needs to tell them all (xz's) */
+
+/* The compression the first bytes m[0, len) announce; CODEC_NONE for none. */
+codec_kind codec_detect(const uint8_t *m, size_t len);
+/* "gzip", "zstd", "xz", "bzip2", "lz4". */
+const char *codec_name(codec_kind k);
+
+/* A streaming decoder of one kind. */
+typedef struct codec codec;
+
+typedef enum codec_step {
+    CODEC_MORE,  /* go on: more input, or more room */
+    CODEC_END,   /* a stream (member, frame) ended here: codec_restart for the next */
+    CODEC_ERROR, /* corrupt data: codec_error says how */
+} codec_step;
+
+/* NULL when out of memory. Free with codec_free. */
+codec *codec_new(codec_kind k);
+/* Decodes in[*in_pos, in_len) into out[*out_pos, out_len), advancing both.
+ * Running out of input is CODEC_MORE: whether the file was cut short is
+ * the caller's to judge. */
+codec_step codec_run(codec *c, uint8_t *in, size_t in_len, size_t *in_pos, uint8_t *out,
+                     size_t out_len, size_t *out_pos);
+/* Ready for the next stream after CODEC_END. 0, or -1 when out of memory. */
+int codec_restart(codec *c);
+const char *codec_error(const codec *c);
+void codec_free(codec *c);
+
+/* ---- bytesrc.c ---- */
+
+/* Bytes from a descriptor, decoded when they start as one of codecs.c's
+ * formats. */
 typedef struct bytesrc bytesrc;
 
 /* Takes fd (closed by bytesrc_close). NULL when out of memory. */
 bytesrc *bytesrc_open(int fd);
+/* Decode in place, on the caller's thread, before the first read (for a
+ * probe that reads only the first packet). */
+void bytesrc_inline(bytesrc *s);
+/* The compression's name ("zstd"), or NULL when the bytes pass through. */
+const char *bytesrc_format(const bytesrc *s);
 /* Bytes read, 0 at the end, -1 on an error (bytesrc_error says which). */
 long bytesrc_read(bytesrc *s, void *buf, size_t len);
 const char *bytesrc_error(const bytesrc *s);
-/* Bytes of the descriptor consumed so far (compressed bytes for gzip). */
+/* Bytes of the descriptor consumed so far (compressed bytes when decoding). */
 uint64_t bytesrc_offset(const bytesrc *s);
 void bytesrc_close(bytesrc *s);
 
