@@ -45,6 +45,9 @@ static int fail(sqlout *s, const char *what)
               : code == SQLITE_NOMEM    ? ENOMEM
               : code == SQLITE_CANTOPEN ? EACCES
                                         : EIO;
+    int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+    if (sys && code != SQLITE_NOMEM)
+        err = sys; /* the system's own: EFBIG, ENOSPC, EACCES... */
     if (!s->failed)
         fprintf(stderr, "synfin: %s: sqlite: %s: %s\n", s->path, what,
                 s->db ? sqlite3_errmsg(s->db) : "cannot open");
