@@ -23,7 +23,8 @@
 static const char usage_text[] =
     "usage: synfin [options] FILE...   (FILE '-' = standard input)\n"
     "Replays every TCP connection of pcap/pcapng captures (gzip too) through the\n"
-    "RFC 793 state machine and writes one CSV row per connection instance.\n"
+    "RFC 793 state machine and writes one row per connection instance (CSV,\n"
+    "JSON Lines or SQLite: --format).\n"
     "\n"
     "  -r FILE               read FILE (repeatable; besides positional files)\n"
     "  -o, --output FILE     write the rows to FILE instead of standard output\n"
@@ -84,11 +85,11 @@ static const char usage_more[] =
     "      --state-in FILE   go on from a state --state-out saved (same options)\n"
     "      --stats           print packet accounting per input instead of the CSV\n"
     "      --no-header       omit the CSV header row\n"
-    "  With --format sqlite, --census and --findings naming the -o FILE itself put\n"
-    "  the census and the findings in tables of that database (census, findings).\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
     "  -h, --help            this help\n"
-    "  -V, --version         the version\n";
+    "  -V, --version         the version\n"
+    "With --format sqlite, --census and --findings naming the -o FILE itself put\n"
+    "the census and the findings in tables of that database (census, findings).\n";
 
 static const char exit_text[] =
     "\n"
