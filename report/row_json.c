@@ -21,10 +21,12 @@ static size_t put_string(char *out, size_t n, const char *s, size_t len)
             out[n++] = '\\';
             out[n++] = (char)ch;
         } else if (ch < 0x20) {
-            memcpy(out + n, "\\u00", 4);
-            out[n + 4] = hex[ch >> 4];
-            out[n + 5] = hex[ch & 0xf];
-            n += 6;
+            out[n++] = '\\';
+            out[n++] = 'u';
+            out[n++] = '0';
+            out[n++] = '0';
+            out[n++] = hex[ch >> 4];
+            out[n++] = hex[ch & 0xf];
         } else {
             out[n++] = (char)ch;
         }

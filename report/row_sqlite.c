@@ -227,8 +227,7 @@ int sqlout_census(sqlout *s, FILE *csv)
     int ncol = 0;
     rewind(csv);
     if (getline(&line, &cap, csv) > 0 && !census_table(s, line, &ins, &ncol) && !exec(s, "BEGIN")) {
-        ssize_t len;
-        while (!s->failed && (len = getline(&line, &cap, csv)) > 0) {
+        while (!s->failed && getline(&line, &cap, csv) > 0) {
             char *save = NULL, *f = strtok_r(line, ",\n", &save);
             for (int i = 0; i < ncol && f; i++, f = strtok_r(NULL, ",\n", &save)) {
                 if (i == 0)
@@ -256,7 +255,7 @@ int sqlout_census(sqlout *s, FILE *csv)
 /* One finding: "## N. Title" up to the next "\n## " (or the end). */
 static void insert_finding(sqlout *s, sqlite3_stmt *ins, const char *sec, size_t len)
 {
-    int n = atoi(sec + 3);
+    int n = (int)strtol(sec + 3, NULL, 10);
     const char *title = strchr(sec, ' ');
     title = title ? strchr(title + 1, ' ') : NULL;
     const char *eol = memchr(sec, '\n', len);
