@@ -183,17 +183,7 @@ static int output_ready(run *R)
     if (R->out_ready)
         return 0;
     R->out_ready = 1;
-    if (R->opt.output) {
-        R->out = fopen(R->opt.output, "w");
-        if (!R->out) {
-            fprintf(stderr, "synfin: %s: cannot write: %s\n", R->opt.output, strerror(errno));
-            R->out_failed = 1;
-            return -1;
-        }
-        setvbuf(R->out, R->outbuf, _IOFBF, R->outbuf_len);
-    }
-    if (R->rep && report_set_output(R->rep, R->out) < 0) {
-        fprintf(stderr, "synfin: out of memory\n");
+    if (output_open(&R->opt, R->rep, &R->out, R->outbuf, R->outbuf_len) < 0) {
         R->out_failed = 1;
         return -1;
     }
@@ -364,9 +354,9 @@ static void print_stats(FILE *f, const run *R)
 
 static int finish_output(run *R)
 {
+    int err = R->rep ? report_flush(R->rep) : 0; /* a database: its last batch committed */
     if (!R->out)
-        return 0;
-    int err = R->rep ? report_flush(R->rep) : 0;
+        return err;
     if (!err && (fflush(R->out) != 0 || ferror(R->out)))
         err = errno ? errno : EIO;
     if (R->out != stdout) {
@@ -431,11 +421,12 @@ static int open_output(run *R, char *buf, size_t len)
         R->out = stdout;
         setvbuf(R->out, buf, _IOFBF, len);
     }
-    if (o->findings && !(R->findings = fopen(o->findings, "w"))) {
+    if (o->findings && !o->findings_db && !(R->findings = fopen(o->findings, "w"))) {
         fprintf(stderr, "synfin: %s: cannot write: %s\n", o->findings, strerror(errno));
         return EXIT_DAMAGED;
     }
-    if (o->census && !(R->census_out = fopen(o->census, "w"))) {
+    /* In the database: the census's CSV goes through a temporary file. */
+    if (o->census && !(R->census_out = o->census_db ? tmpfile() : fopen(o->census, "w"))) {
         fprintf(stderr, "synfin: %s: cannot write: %s\n", o->census, strerror(errno));
         return EXIT_DAMAGED;
     }
@@ -464,6 +455,8 @@ static int start_replay(run *R)
     if (o->stats)
         return -1;
     R->rep = report_new(R->out, decide_precision(o));
+    if (R->rep)
+        report_set_format(R->rep, o->format);
     if (R->rep && o->summary)
         report_enable_summary(R->rep);
     report_findings_config find = o->find;
@@ -530,6 +523,8 @@ static void read_inputs(run *R)
  * errno of a write error (said here). */
 static int write_findings(run *R)
 {
+    if (R->opt.findings_db) /* a table in the database; said there */
+        return report_db_findings(R->rep) < 0 ? EIO : 0;
     if (!R->findings)
         return 0;
     int err = report_findings(R->rep, R->findings) < 0 ? (errno ? errno : EIO) : 0;
@@ -549,6 +544,8 @@ static int write_census(run *R)
         return 0;
     int bad = (R->opt.state_out ? report_census_finish_save(R->census, &R->state.census)
                                 : report_census_finish(R->census, R->capture_end)) < 0;
+    if (!bad && R->opt.census_db && report_db_census(R->rep, R->census_out) < 0)
+        bad = 1;
     if (R->census_out && fclose(R->census_out) != 0 && !bad) {
         fprintf(stderr, "synfin: %s: write error: %s\n", R->opt.census, strerror(errno));
         bad = 1;
@@ -607,6 +604,9 @@ static int finish_run(run *R)
     find_err |= write_census(R);
     if (R->flows)
         find_err |= state_end(o, &R->state, R->census != NULL, R->capture_end, R->have_ts);
+    int derr = R->rep ? report_close_db(R->rep) : 0; /* after its census and findings */
+    if (!werr)
+        werr = derr;
 
     if (werr == EPIPE)
         return EXIT_OK; /* the reader went away (| head): stop quietly */

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #ifndef SYNFIN_VERSION
@@ -21,14 +23,18 @@
 static const char usage_text[] =
     "usage: synfin [options] FILE...   (FILE '-' = standard input)\n"
     "Replays every TCP connection of pcap/pcapng captures (compressed too: gzip,\n"
-    "zstd, xz, bzip2, lz4) through the RFC 793 state machine and writes one CSV\n"
-    "row per connection instance. Several files are read as one stream in time\n"
-    "order (sorted by their first packet, merged where they overlap).\n"
+    "zstd, xz, bzip2, lz4) through the RFC 793 state machine and writes one row\n"
+    "per connection instance (CSV, JSON Lines or SQLite: --format). Several files\n"
+    "are read as one stream in time order (sorted by their first packet, merged\n"
+    "where they overlap).\n"
     "\n"
     "  -r FILE               read FILE (repeatable; besides positional files)\n"
     "      --keep-order      read the files one after another in the order given,\n"
     "                        not in time order\n"
-    "  -o, --output FILE     write the CSV to FILE instead of standard output\n"
+    "  -o, --output FILE     write the rows to FILE instead of standard output\n"
+    "      --format FORMAT   csv (default), jsonl (JSON Lines: one object per row)\n"
+    "                        or sqlite (a database: needs -o FILE); without it, by\n"
+    "                        -o FILE's extension: .jsonl/.ndjson, .sqlite/.db\n"
     "  -f, --filter EXPR     only packets matching the BPF expression EXPR\n"
     "      --msl SECONDS     maximum segment lifetime; TIME_WAIT = 2*MSL (default 30)\n"
     "      --idle-timeout SECONDS  end idle connections after SECONDS (default 7200;\n"
@@ -68,7 +74,9 @@ static const char usage_text[] =
     "                        (repeatable; TIME: Unix seconds, +SECONDS after the\n"
     "                        first packet, or YYYY-MM-DDTHH:MM:SS[.frac] in UTC)\n"
     "      --plot FILE       draw the census over time of the busiest host (or of\n"
-    "                        --plot-host ADDR) into FILE, SVG or PNG by its name\n"
+    "                        --plot-host ADDR) into FILE, SVG or PNG by its name\n";
+/* More (one string would pass C's 4095 characters). */
+static const char usage_mid[] =
     "      --keepalive-time SECONDS  the keepalive finding: connections idle this\n"
     "                        long without a probe (default 7200, tcp_keepalive_time)\n"
     "      --close-wait SECONDS  the CLOSE_WAIT finding: longer ones are an application\n"
@@ -85,7 +93,9 @@ static const char usage_more[] =
     "      --no-header       omit the CSV header row\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
     "  -h, --help            this help\n"
-    "  -V, --version         the version\n";
+    "  -V, --version         the version\n"
+    "With --format sqlite, --census and --findings naming the -o FILE itself put\n"
+    "the census and the findings in tables of that database (census, findings).\n";
 
 static const char exit_text[] =
     "\n"
@@ -163,8 +173,12 @@ enum { OPT_SHARD = 768, OPT_STATE_IN, OPT_STATE_OUT };
 /* How several inputs are read (issue 14). */
 enum { OPT_KEEP_ORDER = 640 };
 
+/* Output formats (issue 15). */
+enum { OPT_FORMAT = 1024 };
+
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
+    {"format", required_argument, NULL, OPT_FORMAT},
     {"filter", required_argument, NULL, 'f'},
     {"msl", required_argument, NULL, OPT_MSL},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
@@ -444,6 +458,81 @@ static int options_init(int argc, options *o)
 
 static int check_options(options *o);
 
+/* --format FORMAT. Returns -1 to go on, else EXIT_USAGE. */
+static int parse_format(const char *arg, options *o)
+{
+    static const char *const names[] = {"csv", "jsonl", "sqlite"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(arg, names[i]) == 0) {
+            o->format = (report_fmt)i;
+            o->format_given = 1;
+            return -1;
+        }
+    return usage_error("--format", arg, "is not csv, jsonl or sqlite");
+}
+
+/* -o FILE, -f EXPR, --format FORMAT. Returns -1 to go on, else EXIT_USAGE. */
+static int parse_io_option(int c, const char *arg, options *o)
+{
+    if (c == OPT_FORMAT)
+        return parse_format(arg, o);
+    if (c == 'o')
+        o->output = arg;
+    else
+        o->filter = arg;
+    return -1;
+}
+
+/* The format -o FILE's extension names: .jsonl/.ndjson, .sqlite/.sqlite3/
+ * .db; anything else is CSV. */
+static report_fmt format_of_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || strchr(dot, '/'))
+        return REPORT_FMT_CSV;
+    if (strcasecmp(dot, ".jsonl") == 0 || strcasecmp(dot, ".ndjson") == 0)
+        return REPORT_FMT_JSONL;
+    if (strcasecmp(dot, ".sqlite") == 0 || strcasecmp(dot, ".sqlite3") == 0 ||
+        strcasecmp(dot, ".db") == 0)
+        return REPORT_FMT_SQLITE;
+    return REPORT_FMT_CSV;
+}
+
+/* Do the names a and b name one file (the same name, or the same existing
+ * file by device and inode)? */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* The format, and where --census and --findings go with it. Returns -1 to
+ * go on, else EXIT_USAGE. */
+static int check_format(options *o)
+{
+    if (!o->format_given)
+        o->format = o->output ? format_of_name(o->output) : REPORT_FMT_CSV;
+    int db = o->format == REPORT_FMT_SQLITE;
+    if (db && (!o->output || strcmp(o->output, "-") == 0))
+        return usage_error(NULL, NULL,
+                           "--format sqlite writes a database file: give it with -o FILE "
+                           "(not standard output)");
+    if (o->format != REPORT_FMT_CSV && o->stats)
+        return usage_error(NULL, NULL,
+                           "--stats prints a table, not rows: no --format jsonl or "
+                           "sqlite (nor an -o FILE named so) with it");
+    o->census_db = o->census && o->output && same_file(o->census, o->output);
+    o->findings_db = o->findings && o->output && same_file(o->findings, o->output);
+    if (!db && (o->census_db || o->findings_db))
+        return usage_error(NULL, NULL,
+                           "--census or --findings names the -o FILE: only a database "
+                           "(--format sqlite) holds them as tables");
+    return -1;
+}
+
 /* The archives' options (issue 14): --shard, --state-in, --state-out,
  * --keep-order. Returns -1 to go on, else EXIT_USAGE. */
 static int parse_archive_option(int c, const char *arg, options *o)
@@ -462,6 +551,7 @@ static int parse_archive_option(int c, const char *arg, options *o)
 static void print_help(void)
 {
     fputs(usage_text, stdout);
+    fputs(usage_mid, stdout);
     fputs(usage_more, stdout);
     fputs(exit_text, stdout);
 }
@@ -489,10 +579,10 @@ int options_parse(int argc, char **argv, options *o)
             o->files[o->n_files++] = optarg;
             break;
         case 'o':
-            o->output = optarg;
-            break;
         case 'f':
-            o->filter = optarg;
+        case OPT_FORMAT:
+            if ((rc = parse_io_option(c, optarg, o)) >= 0)
+                return rc;
             break;
         case OPT_MSL:
         case OPT_IDLE:
@@ -563,5 +653,5 @@ static int check_options(options *o)
         return usage_error(NULL, NULL,
                            "--state-in and --state-out carry the replay, which --stats skips");
     o->cen.census_name = o->census;
-    return -1;
+    return check_format(o);
 }

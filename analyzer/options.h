@@ -25,6 +25,9 @@ typedef struct options {
     report_census_config cen;    /* --interval, --census-hosts, --at, --plot, --plot-host */
     const char *state_in;        /* --state-in FILE */
     const char *state_out;       /* --state-out FILE */
+    report_fmt format;           /* --format, or by -o FILE's extension */
+    int format_given;
+    int census_db, findings_db; /* --census / --findings name the -o database: tables in it */
     int summary, stats, header, quiet;
     uint32_t shard_k, shard_n; /* --shard K/N; shard_n 0: the whole capture */
     int keep_order;            /* --keep-order: the inputs as given, not in time order */

@@ -1,7 +1,8 @@
 /*
- * output.c: what is checked of -o FILE before anything is read (the file
- * itself is created at the first packet, cli.c's output_ready, so that a
- * run that reads nothing leaves none behind).
+ * output.c: what is checked of -o FILE before anything is read, and its
+ * opening (at the first packet, cli.c's output_ready, so that a run that
+ * reads nothing leaves none behind): a file for CSV and JSON Lines, a
+ * database for --format sqlite.
  */
 #include "output.h"
 
@@ -45,5 +46,24 @@ int output_is_input(const options *o)
     for (size_t i = 0; i < o->n_files; i++)
         if (stat(o->files[i], &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
             return 1;
+    return 0;
+}
+
+int output_open(const options *o, report *rep, FILE **out, char *buf, size_t len)
+{
+    if (o->output && o->format == REPORT_FMT_SQLITE)
+        return rep ? report_open_db(rep, o->output) : 0; /* says why it failed */
+    if (o->output) {
+        *out = fopen(o->output, "w");
+        if (!*out) {
+            fprintf(stderr, "synfin: %s: cannot write: %s\n", o->output, strerror(errno));
+            return -1;
+        }
+        setvbuf(*out, buf, _IOFBF, len);
+    }
+    if (rep && report_set_output(rep, *out) < 0) {
+        fprintf(stderr, "synfin: out of memory\n");
+        return -1;
+    }
     return 0;
 }

@@ -7,6 +7,7 @@
 #ifndef SYNFIN_REPORT_H
 #define SYNFIN_REPORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -138,7 +139,55 @@ uint64_t report_census_late(const report_census *rc);
 
 void report_census_free(report_census *rc);
 
-/* Writes the header row. Returns 0, or -1 on a write error. */
+/*
+ * The columns of a row (columns.c), in order: the CSV's header, the JSON
+ * Lines' member names and the SQLite table's columns, each with its type.
+ * Every writer works from this one list (README "Output formats"): a column
+ * added to it and to the CSV text (row.c's report_format) shows in every
+ * format.
+ */
+typedef enum report_col_type {
+    REPORT_COL_INT,  /* JSON number, SQLite INTEGER */
+    REPORT_COL_REAL, /* JSON number (the CSV's digits), SQLite REAL */
+    REPORT_COL_TEXT, /* JSON string, SQLite TEXT */
+    REPORT_COL_LIST  /* ';'-separated names: JSON array of strings, SQLite TEXT */
+} report_col_type;
+
+typedef struct report_column {
+    const char *name;
+    report_col_type type;
+} report_column;
+
+/* The list, and its length in *n. */
+const report_column *report_columns(size_t *n);
+
+/* The rows' format (--format). CSV by default. */
+typedef enum report_fmt { REPORT_FMT_CSV, REPORT_FMT_JSONL, REPORT_FMT_SQLITE } report_fmt;
+
+/* Before the first row: CSV or JSONL text to the FILE of report_new /
+ * report_set_output. For SQLite, report_open_db instead. */
+void report_set_format(report *r, report_fmt fmt);
+
+/* --format sqlite: creates the database `path` (an existing file is
+ * replaced) with its `connections` table; the rows go there, in one
+ * transaction per batch of rows, instead of to a FILE. Returns 0, or -1
+ * after a message on stderr. */
+int report_open_db(report *r, const char *path);
+
+/* Into the database of report_open_db, once every row is in: the census
+ * (the CSV report_census_finish wrote to csv, read from its start) as the
+ * table `census`, and the findings as the table `findings`. Return 0, or -1
+ * after a message. */
+int report_db_census(report *r, FILE *csv);
+int report_db_findings(report *r);
+
+/* Ends the database of report_open_db (if any): the last batch committed,
+ * the indexes made, the file closed. Also done by report_free. Returns 0
+ * or the errno of a failure (said on stderr). */
+int report_close_db(report *r);
+
+/* Writes the header row (CSV only: nothing for the other formats). Returns
+ * 0, or -1 on a write error. */
 int report_header(report *r);
 
 /* flows_emit_fn: writes one row and adds it to the summary. After a write
@@ -149,8 +198,10 @@ void report_row(void *report_ctx, const conn_record *rec);
  * report_count adds the row to the summary; report_format writes its text
  * (REPORT_ROW_MAX bytes at most, no NUL) into buf and returns the length,
  * touching nothing in r; report_write appends formatted rows to the output
- * after those already written. */
-#define REPORT_ROW_MAX 1024
+ * after those already written. The text is a CSV line for CSV and SQLite
+ * (whose rows are inserted as report_write is given them, on its caller's
+ * thread), a JSON object for JSONL. */
+#define REPORT_ROW_MAX 2048
 void report_count(report *r, const conn_record *rec);
 size_t report_format(const report *r, const conn_record *rec, char *buf);
 void report_write(report *r, const char *text, size_t len);

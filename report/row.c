@@ -7,6 +7,12 @@
  * vfprintf), and the buffer goes out with one fwrite when it fills. Every
  * write is checked; the first failure is kept (errno) and later rows are
  * only counted, so the caller can stop reading and report it.
+ *
+ * The other formats (--format) start from the same CSV text, so that the
+ * rows are the same in every format: JSON Lines converts each row as it is
+ * formatted (row_json.c, on whichever thread formats), SQLite inserts the
+ * buffered CSV lines where CSV would fwrite them (row_sqlite.c, on the one
+ * thread that writes). The columns and their types are columns.c's list.
  */
 #include "report.h"
 #include "report_int.h"
@@ -18,16 +24,11 @@
 #define ROW_CAP REPORT_ROW_MAX /* more than the longest row takes (about 700 bytes) */
 #define OUT_CAP ((size_t)64 * 1024)
 
-static const char *const csv_columns =
-    "conn_id,first_ts,last_ts,ip_version,client_ip,client_port,server_ip,server_port,role_by,"
-    "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
-    "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
-    "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid\n";
-
 struct report {
     FILE *out;
-    char *obuf; /* rows not yet written: obuf[0, olen) */
+    sqlout *db;     /* --format sqlite: the rows go here instead of out */
+    report_fmt fmt; /* of the rows' text: CSV (also for db) or JSONL */
+    char *obuf;     /* rows not yet written: obuf[0, olen) */
     size_t olen;
     int precision;
     int failed;     /* errno of the first failed write */
@@ -72,6 +73,7 @@ void report_free(report *r)
 {
     if (!r)
         return;
+    (void)report_close_db(r);
     report_stats_free(&r->stats);
     findings_free(r->find);
     free(r->obuf);
@@ -117,11 +119,35 @@ int report_failed(const report *r)
     return r->failed;
 }
 
+void report_set_format(report *r, report_fmt fmt)
+{
+    r->fmt = fmt == REPORT_FMT_JSONL ? REPORT_FMT_JSONL : REPORT_FMT_CSV; /* db: CSV text */
+}
+
+int report_open_db(report *r, const char *path)
+{
+    if (!r->obuf && !(r->obuf = malloc(OUT_CAP))) {
+        fprintf(stderr, "synfin: out of memory\n");
+        return -1;
+    }
+    r->fmt = REPORT_FMT_CSV;
+    r->db = sqlout_open(path);
+    return r->db ? 0 : -1;
+}
+
+/* Rows have somewhere to go. */
+static int has_output(const report *r)
+{
+    return r->out || r->db;
+}
+
 static void write_out(report *r, const char *buf, size_t len)
 {
-    if (r->failed || !r->out || len == 0)
+    if (r->failed || !has_output(r) || len == 0)
         return;
-    if (fwrite(buf, 1, len, r->out) != len)
+    if (r->db)
+        r->failed = sqlout_rows(r->db, buf, len);
+    else if (fwrite(buf, 1, len, r->out) != len)
         r->failed = errno ? errno : EIO;
 }
 
@@ -135,17 +161,65 @@ static void drain(report *r)
 int report_header(report *r)
 {
     drain(r);
-    write_out(r, csv_columns, strlen(csv_columns));
+    if (r->db || r->fmt != REPORT_FMT_CSV)
+        return r->failed ? -1 : 0;
+    size_t n;
+    const report_column *col = report_columns(&n);
+    for (size_t i = 0; i < n; i++) {
+        write_out(r, col[i].name, strlen(col[i].name));
+        write_out(r, i + 1 < n ? "," : "\n", 1);
+    }
     return r->failed ? -1 : 0;
 }
 
 int report_flush(report *r)
 {
-    if (r->out)
+    if (has_output(r))
         drain(r);
+    if (!r->failed && r->db)
+        r->failed = sqlout_commit(r->db);
     if (!r->failed && r->out && (fflush(r->out) != 0 || ferror(r->out)))
         r->failed = errno ? errno : EIO;
     return r->failed;
+}
+
+int report_db_census(report *r, FILE *csv)
+{
+    return r->db ? sqlout_census(r->db, csv) : -1;
+}
+
+int report_db_findings(report *r)
+{
+    if (!r->db || !r->find)
+        return -1;
+    char *md = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&md, &len);
+    if (!f) {
+        fprintf(stderr, "synfin: out of memory\n");
+        return -1;
+    }
+    int rc = findings_write(r->find, r->precision, f);
+    if (fclose(f) != 0 || rc < 0) {
+        fprintf(stderr, "synfin: out of memory\n");
+        free(md);
+        return -1;
+    }
+    rc = sqlout_findings(r->db, md, len);
+    free(md);
+    return rc;
+}
+
+int report_close_db(report *r)
+{
+    if (!r->db)
+        return 0;
+    drain(r);
+    int err = sqlout_close(r->db);
+    r->db = NULL;
+    if (!r->failed)
+        r->failed = err;
+    return err;
 }
 
 /* ---- appenders -------------------------------------------------------- */
@@ -358,7 +432,7 @@ void report_row(void *report_ctx, const conn_record *c)
     report *r = report_ctx;
     if (r->keep)
         keep_row(r, c);
-    if (r->failed || !r->out)
+    if (r->failed || !has_output(r))
         return;
     if (OUT_CAP - r->olen < ROW_CAP)
         drain(r);
@@ -373,7 +447,7 @@ void report_count(report *r, const conn_record *rec)
 
 void report_write(report *r, const char *text, size_t len)
 {
-    if (r->failed || !r->out)
+    if (r->failed || !has_output(r))
         return;
     if (OUT_CAP - r->olen < len) {
         drain(r);
@@ -421,7 +495,8 @@ static size_t put_appended(const report *r, const conn_record *c, char *b, size_
                                       c->server_port));
 }
 
-size_t report_format(const report *r, const conn_record *c, char *b)
+/* The row as a CSV line. */
+static size_t format_csv(const report *r, const conn_record *c, char *b)
 {
     size_t n = 0;
     n = put_u64(b, n, c->conn_id);
@@ -497,6 +572,14 @@ size_t report_format(const report *r, const conn_record *c, char *b)
     n = put_appended(r, c, b, n);
     n = put_c(b, n, '\n');
     return n;
+}
+
+size_t report_format(const report *r, const conn_record *c, char *b)
+{
+    if (r->fmt == REPORT_FMT_CSV)
+        return format_csv(r, c, b);
+    char csv[ROW_CAP];
+    return row_json(csv, format_csv(r, c, csv), b);
 }
 
 /* ---- summary ---------------------------------------------------------- */

@@ -38,6 +38,11 @@ need iproute2 /bin/ip
 need python3 /usr/bin/python3
 # The sharding recipes (tests/shard_recipes.sh): GNU parallel.
 need parallel /usr/bin/parallel
+# --format sqlite (report/row_sqlite.c); the formats' tests read the outputs
+# back with the sqlite3 CLI and jq.
+need libsqlite3-dev /usr/include/sqlite3.h
+need sqlite3 /usr/bin/sqlite3
+need jq /usr/bin/jq
 if [ "${1:-}" = "--tidy" ] || [ -n "${CI:-}" ]; then
     command -v clang-tidy >/dev/null 2>&1 || missing="$missing clang-tidy"
 fi

@@ -330,4 +330,35 @@ int findings_write(findings *f, int precision, FILE *out);
 void findings_write_short(findings *f, FILE *out);
 void findings_free(findings *f);
 
+/* ---- the other formats of the rows (--format) ----------------------- */
+
+/* row_json.c: the CSV line csv[0, len) (its '\n' included) as a JSON object
+ * and a '\n' into out (REPORT_ROW_MAX bytes); returns its length. Members
+ * in the columns' order (report_columns), empty fields left out. */
+size_t row_json(const char *csv, size_t len, char *out);
+
+/* row_sqlite.c: the SQLite database of --format sqlite. Every function
+ * says what failed on stderr (the file's name and SQLite's message) and
+ * returns 0 or an errno; after a failure the others do nothing. */
+typedef struct sqlout sqlout;
+
+/* Creates the database (an existing file is replaced) and its connections
+ * table. NULL after a message. */
+sqlout *sqlout_open(const char *path);
+/* Inserts the CSV lines text[0, len) (whole lines, columns as
+ * report_columns), in the transaction of the current batch; a batch full
+ * is committed. */
+int sqlout_rows(sqlout *s, const char *text, size_t len);
+/* Commits the current batch (the rows so far are in the file). */
+int sqlout_commit(sqlout *s);
+/* The census CSV (report_census_finish's, read from the start) as the
+ * census table. */
+int sqlout_census(sqlout *s, FILE *csv);
+/* The findings' Markdown md[0, len) as the findings table, one row each. */
+int sqlout_findings(sqlout *s, const char *md, size_t len);
+/* Commits what is left (also after a failure: every committed row stays,
+ * and the rows of the last batch when they can be), makes the indexes,
+ * closes and frees s. Returns the first failure's errno, or 0. */
+int sqlout_close(sqlout *s);
+
 #endif
