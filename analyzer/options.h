@@ -27,6 +27,7 @@ typedef struct options {
     const char *state_out;       /* --state-out FILE */
     int summary, stats, header, quiet;
     uint32_t shard_k, shard_n; /* --shard K/N; shard_n 0: the whole capture */
+    uint16_t community_seed;   /* --community-id-seed */
 } options;
 
 /* Parses the command line into *o (o->files and o->servers are allocated:

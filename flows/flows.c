@@ -371,6 +371,7 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
     cc->prev = cc->next = CONNTAB_NONE;
     cc->id = t->next_id++;
     cc->first_ts = c->last_ts = ts;
+    cc->first_b = !sender_is_a;
 
     int sender_role; /* CLIENT or SERVER */
     uint16_t f = s->flags;
@@ -571,6 +572,8 @@ static int replay_one(flows_table *t, const flows_seg *s)
 
     if (t->syn_hook) /* off: never taken */
         tell_syn(t, c, d, s);
+    if (history_due(&c->ep[d], s))
+        history_note(t, c, d, s);
     machine_segment(t, c, d, s, ts);
     reschedule(t, c);
     if (t->census)

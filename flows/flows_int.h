@@ -95,13 +95,33 @@ typedef struct endpoint {
     uint8_t wscale;   /* shift applied to its windows; WSCALE_UNKNOWN */
     uint8_t tw_reason;
     uint8_t census; /* what the census counts it as (CENSUS_*; census.c) */
-    uint8_t pad;
+    uint8_t zeek;   /* Zeek's view of what it sent (ZK_*; history.c) */
 } endpoint;
 
 /* endpoint.census: the state the census last counted (low bits; CLOSED:
  * not counted), for a server whether its listener was told, and on ep[0]
  * whether the instance waits on the dirty list (census.c). */
 enum { CENSUS_STATE = 0x0f, CENSUS_LISTENER = 0x10, CENSUS_DIRTY = 0x20 /* ep[0] only */ };
+
+/* endpoint.zeek (history.c): Zeek's endpoint state (what the endpoint has
+ * sent, as Zeek's TCP analyzer tracks it, for conn_state), and whether its
+ * 'a' and 'd' are in the history: the two letters an ordinary segment could
+ * add, tested on the hot record before anything else is looked at. */
+enum {
+    ZK_STATE = 0x07,       /* ZK_INACTIVE ... ZK_RESET */
+    ZK_FROM_CLOSED = 0x08, /* went ZK_RESET from ZK_CLOSED (a FIN, then an RST) */
+    ZK_ACK_SEEN = 0x10,    /* its 'a' is recorded */
+    ZK_DATA_SEEN = 0x20,   /* its 'd' is recorded */
+};
+enum {
+    ZK_INACTIVE = 0,
+    ZK_SYN_SENT,
+    ZK_SYN_ACK_SENT,
+    ZK_PARTIAL,
+    ZK_ESTABLISHED,
+    ZK_CLOSED,
+    ZK_RESET
+};
 
 /* Instance-level handshake evidence (what the `handshake` column says). */
 enum {
@@ -151,6 +171,7 @@ typedef struct conn_cold {
     unsigned close_initiator : 2; /* conn_side */
     unsigned close_type : 2;
     unsigned cross_who : 1; /* the endpoint whose FIN crossed the other's */
+    unsigned first_b : 1;   /* the key's `b` end sent the instance's first packet */
     uint8_t fw2_who;        /* 1 + the endpoint that entered FIN_WAIT2 (the first); 0: none */
     uint16_t keepalives;    /* keepalive probes recognised (saturating) */
     /* The client's SYN spacing is needed only until the handshake completes
@@ -165,11 +186,16 @@ typedef struct conn_cold {
      * (an endpoint that has sent its FIN is no longer in SYN_SENT). */
     uint32_t fin_at[2];
     uint32_t max_idle; /* span_pack() of the longest gap >= IDLE_NOTE; 0: none */
+    /* Zeek's history (history.c): the number of letters (low 4 bits), then
+     * up to HISTORY_MAX letters of 4 bits in order: HL_* in the low 3, the
+     * key's `b` end as sender in the 4th (so that the roles can change up to
+     * the row). */
+    uint64_t history;
 } conn_cold;
 
 #define CONN_ALIGN 128
 _Static_assert(sizeof(conn) == CONN_ALIGN, "conn is one pair of cache lines");
-_Static_assert(sizeof(conn_cold) == 104, "the README's memory per instance: 128 + 104 bytes");
+_Static_assert(sizeof(conn_cold) == 112, "the README's memory per instance: 128 + 112 bytes");
 
 /*
  * Durations and offsets in 32 bits (the cold record's event times, issue
@@ -361,6 +387,27 @@ void census_free(flows_table *t);
 void census_save(const flows_table *t, flows_buf *b);
 int census_load(flows_table *t, flows_buf *b);
 void census_restore(flows_table *t);
+
+/* ---- history.c: Zeek's history and conn_state ---------------------------- */
+
+/* Does segment s from endpoint e need history_note()? Only a SYN, FIN or
+ * RST, an endpoint's first pure ACK or first data, or anything from an
+ * endpoint Zeek still has inactive: one test of a byte the segment's
+ * replay reads anyway. */
+static inline int history_due(const endpoint *e, const flows_seg *s)
+{
+    unsigned want = s->payload_len ? ZK_DATA_SEEN : ZK_ACK_SEEN;
+    return (s->flags & (DISSECT_SYN | DISSECT_FIN | DISSECT_RST)) || !(e->zeek & want) ||
+           !(e->zeek & ZK_STATE);
+}
+
+/* Segment s from d (CLIENT or SERVER): its letter, if any, and Zeek's
+ * endpoint states. Before machine_segment(). */
+void history_note(flows_table *t, conn *c, int d, const flows_seg *s);
+
+/* The row's history (entries mapped to originator / responder), `^`, and
+ * Zeek's conn_state. */
+void history_fill(const flows_table *t, const conn *c, conn_record *r);
 
 /* ---- record.c ----------------------------------------------------------- */
 
