@@ -44,7 +44,7 @@ static const char usage_text[] =
     "      --max-flows N     at most N connections tracked at once; past it one is\n"
     "                        ended early and marked evicted: unanswered SYNs first,\n"
     "                        then the least recently active (default 10000000,\n"
-    "                        about 2.4 GB; 0 = unbounded)\n"
+    "                        about 2.5 GB; 0 = unbounded)\n"
     "      --summary         print a summary to standard error after the run (with\n"
     "                        --findings, the findings' short form at its end)\n"
     "      --findings FILE   write the findings (TIME_WAIT, ports, SYN backlog,\n"

@@ -104,14 +104,18 @@ typedef struct endpoint {
 enum { CENSUS_STATE = 0x0f, CENSUS_LISTENER = 0x10, CENSUS_DIRTY = 0x20 /* ep[0] only */ };
 
 /* endpoint.zeek (history.c): Zeek's endpoint state (what the endpoint has
- * sent, as Zeek's TCP analyzer tracks it, for conn_state), and whether its
- * 'a' and 'd' are in the history: the two letters an ordinary segment could
- * add, tested on the hot record before anything else is looked at. */
+ * sent, as Zeek's TCP analyzer tracks it, for conn_state), and its 'a' and
+ * 'd': the two letters an ordinary segment could add, tested on the hot
+ * record before anything else is looked at, and queued there (conn's
+ * hist_queue) until a SYN, FIN or RST, which touches the cold record
+ * anyway, moves them into its history. */
 enum {
     ZK_STATE = 0x07,       /* ZK_INACTIVE ... ZK_RESET */
     ZK_FROM_CLOSED = 0x08, /* went ZK_RESET from ZK_CLOSED (a FIN, then an RST) */
-    ZK_ACK_SEEN = 0x10,    /* its 'a' is recorded */
-    ZK_DATA_SEEN = 0x20,   /* its 'd' is recorded */
+    ZK_ACK_SEEN = 0x10,    /* its 'a' happened ... */
+    ZK_DATA_SEEN = 0x20,   /* its 'd' happened ... */
+    ZK_ACK_KEPT = 0x40,    /* ... and is in the cold record's history (else queued) */
+    ZK_DATA_KEPT = 0x80,
 };
 enum {
     ZK_INACTIVE = 0,
@@ -130,6 +134,8 @@ enum {
     HSF_ACK = 1u << 2,     /* the client's ACK of the SYN-ACK after that */
     HSF_REFUSED = 1u << 3, /* an acceptable RST reached the client in SYN_SENT */
     HSF_SIMUL = 1u << 4,   /* both sides sent a SYN without ACK */
+    HSF_RESET = 1u << 5,   /* closed by an acceptable RST (not handshake evidence: kept here
+                              for room, issue 15) */
 };
 
 /* Crossed-FIN bookkeeping: see resolve_crossing() in machine.c. */
@@ -146,7 +152,7 @@ typedef struct conn {
     uint8_t client_is_a; /* the client is the key's `a` side */
     uint8_t cross;       /* CROSS_* */
     uint8_t hs;          /* HSF_* */
-    uint8_t reset;       /* closed by an acceptable RST */
+    uint8_t hist_queue;  /* Zeek's a and d letters not yet in the cold record (history.c) */
     uint8_t role_by;
     uint16_t anomalies;
     uint32_t packets[2];

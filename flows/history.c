@@ -15,10 +15,13 @@
  * Zeek keeps the last sequence number of each kind per direction; synfin
  * compares with what the endpoint record keeps: the ISN (the first SYN's),
  * the first FIN's sequence number, the sender's next sequence number for an
- * RST. The letters are kept in the cold record (HISTORY_MAX of them); an
+ * RST. The letters are kept in the cold record (HISTORY_MAX of them). An
  * endpoint's `a` and `d`, the only letters an ordinary segment may add, are
- * also marked in its hot record, so that most segments cost one test
- * (history_due()).
+ * marked in its hot record, so that most segments cost one test
+ * (history_due()), and queued there in order (conn.hist_queue, 2 bits a
+ * letter: at most the four of them) until the next SYN, FIN or RST, whose
+ * replay reads the cold record anyway, or the row: an established
+ * connection's first data each way costs no cold cache line.
  *
  * conn_state: Zeek's endpoint states (what each endpoint has sent, as the
  * analyzer's UpdateStateMachine moves them: inactive, SYN sent, SYN-ACK
@@ -130,6 +133,25 @@ static int seen(uint64_t h, unsigned side_b, unsigned a, unsigned b)
     return 0;
 }
 
+/* The queue's letters: 2 bits each, the key's b end (bit 1), d rather than
+ * a (bit 0); as many as the endpoints' letters seen and not kept. */
+static unsigned queued(const conn *c)
+{
+    unsigned n = 0;
+    for (int i = 0; i < 2; i++) {
+        unsigned z = c->ep[i].zeek;
+        n += (unsigned)__builtin_popcount((z >> 4) & ~(z >> 6) & 3u);
+    }
+    return n;
+}
+
+static unsigned queued_letter(const conn *c, unsigned i, unsigned *side_b)
+{
+    unsigned e = (unsigned)(c->hist_queue >> (2 * i)) & 3u;
+    *side_b = e >> 1;
+    return (e & 1) ? HL_DATA : HL_ACK;
+}
+
 static void append(conn_cold *k, unsigned code, unsigned side_b)
 {
     unsigned n = (unsigned)(k->history & 0xf);
@@ -163,26 +185,37 @@ static int control_letter(const endpoint *x, uint64_t h, unsigned side_b, const 
     return seen(h, side_b, HL_RST, HL_RST) && !again ? -1 : HL_RST;
 }
 
+/* The queued letters into the cold record's history. */
+static void unqueue(conn *c, conn_cold *k)
+{
+    for (unsigned i = 0, n = queued(c); i < n; i++) {
+        unsigned side_b, code = queued_letter(c, i, &side_b);
+        append(k, code, side_b);
+    }
+    for (int i = 0; i < 2; i++)
+        c->ep[i].zeek |= (uint8_t)((c->ep[i].zeek & (ZK_ACK_SEEN | ZK_DATA_SEEN)) << 2);
+    c->hist_queue = 0;
+}
+
 void history_note(flows_table *t, conn *c, int d, const flows_seg *s)
 {
     endpoint *x = &c->ep[d];
     unsigned side_b = (d == CLIENT) == !c->client_is_a;
-    int code = -1;
-    conn_cold *k = NULL;
     if (s->flags & (DISSECT_SYN | DISSECT_FIN | DISSECT_RST)) {
-        k = cold(t, c);
-        code = control_letter(x, k->history, side_b, s);
-    } else if (s->payload_len) {
-        if (!(x->zeek & ZK_DATA_SEEN))
-            code = HL_DATA;
-        x->zeek |= ZK_DATA_SEEN;
-    } else if (s->flags & DISSECT_ACK) {
-        if (!(x->zeek & ZK_ACK_SEEN))
-            code = HL_ACK;
-        x->zeek |= ZK_ACK_SEEN;
+        conn_cold *k = cold(t, c);
+        if (c->hist_queue || queued(c))
+            unqueue(c, k);
+        int code = control_letter(x, k->history, side_b, s);
+        if (code >= 0)
+            append(k, (unsigned)code, side_b);
+    } else if (s->payload_len || (s->flags & DISSECT_ACK)) {
+        unsigned seen = s->payload_len ? ZK_DATA_SEEN : ZK_ACK_SEEN;
+        if (!(x->zeek & seen)) {
+            unsigned e = side_b << 1 | (s->payload_len ? 1u : 0u);
+            c->hist_queue |= (uint8_t)(e << (2 * queued(c)));
+            x->zeek |= (uint8_t)seen;
+        }
     }
-    if (code >= 0)
-        append(k ? k : cold(t, c), (unsigned)code, side_b);
     zeek_step(c, d, s);
 }
 
@@ -254,18 +287,24 @@ void history_fill(const flows_table *t, const conn *c, conn_record *r)
 {
     const conn_cold *k = cold(t, c);
     unsigned client_b = !c->client_is_a;
-    uint64_t h = k->history, out = h & 0xf;
-    for (unsigned i = 0, n = (unsigned)(h & 0xf); i < n; i++) {
+    uint64_t h = k->history, out = 0;
+    unsigned n = (unsigned)(h & 0xf);
+    for (unsigned i = 0; i < n; i++) {
         unsigned e = ENTRY(h, i);
         unsigned resp = (e >> 3) != client_b ? HISTORY_RESP : 0;
         out |= (uint64_t)((e & 7) | resp) << (4 + 4 * i);
     }
-    r->history = out;
+    for (unsigned i = 0, m = queued(c); i < m && n < HISTORY_MAX; i++, n++) {
+        unsigned side_b, code = queued_letter(c, i, &side_b);
+        unsigned resp = side_b != client_b ? HISTORY_RESP : 0;
+        out |= (uint64_t)(code | resp) << (4 + 4 * n);
+    }
+    r->history = out | n;
     /* Zeek's originator is the first packet's sender unless its heuristics
      * flip the roles: `^` when synfin's client did not send the first. */
     r->history_flipped = k->first_b != client_b;
     char text[HISTORY_TEXT_MAX + 1];
-    conn_history_text(out, r->history_flipped, text);
+    conn_history_text(r->history, r->history_flipped, text);
     r->zeek_state = zeek_conn_state(zstate(&c->ep[CLIENT]), zstate(&c->ep[SERVER]),
                                     c->bytes[CLIENT], c->bytes[SERVER], text);
 }
