@@ -372,7 +372,6 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
     cc->prev = cc->next = CONNTAB_NONE;
     cc->id = t->next_id++;
     cc->first_ts = c->last_ts = ts;
-    cc->first_b = !sender_is_a;
 
     int sender_role; /* CLIENT or SERVER */
     uint16_t f = s->flags;
@@ -393,6 +392,7 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
 
     for (int i = 0; i < 2; i++)
         c->ep[i].wscale = WSCALE_UNKNOWN;
+    c->ep[sender_role].flags = EP_FIRST; /* a store: the record was just cleared */
     switch ((conn_role_by)c->role_by) {
     case ROLE_BY_SYN:
         c->ep[CLIENT].state = CONN_CLOSED;

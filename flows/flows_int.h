@@ -82,6 +82,7 @@ enum {
     EP_STALE_ACK = 1u << 13,        /* in SYN_SENT, received a plain ACK not acking its SYN: the
                                        peer holds an old connection; fin_at[] keeps its ACK field */
     EP_SYN_EVEN = 1u << 14,         /* its last two SYN gaps were alike (retries evenly spaced) */
+    EP_FIRST = 1u << 15,            /* sent the instance's first packet (history.c: `^`) */
 };
 
 typedef struct endpoint {
@@ -177,7 +178,6 @@ typedef struct conn_cold {
     unsigned close_initiator : 2; /* conn_side */
     unsigned close_type : 2;
     unsigned cross_who : 1; /* the endpoint whose FIN crossed the other's */
-    unsigned first_b : 1;   /* the key's `b` end sent the instance's first packet */
     uint8_t fw2_who;        /* 1 + the endpoint that entered FIN_WAIT2 (the first); 0: none */
     uint16_t keepalives;    /* keepalive probes recognised (saturating) */
     /* The client's SYN spacing is needed only until the handshake completes

@@ -138,9 +138,10 @@ static int seen(uint64_t h, unsigned side_b, unsigned a, unsigned b)
 static unsigned queued(const conn *c)
 {
     unsigned n = 0;
+    static const uint8_t bits[4] = {0, 1, 1, 2}; /* no popcount instruction in the baseline ISA */
     for (int i = 0; i < 2; i++) {
         unsigned z = c->ep[i].zeek;
-        n += (unsigned)__builtin_popcount((z >> 4) & ~(z >> 6) & 3u);
+        n += bits[(z >> 4) & ~(z >> 6) & 3u];
     }
     return n;
 }
@@ -302,7 +303,7 @@ void history_fill(const flows_table *t, const conn *c, conn_record *r)
     r->history = out | n;
     /* Zeek's originator is the first packet's sender unless its heuristics
      * flip the roles: `^` when synfin's client did not send the first. */
-    r->history_flipped = k->first_b != client_b;
+    r->history_flipped = !!(c->ep[SERVER].flags & EP_FIRST);
     char text[HISTORY_TEXT_MAX + 1];
     conn_history_text(r->history, r->history_flipped, text);
     r->zeek_state = zeek_conn_state(zstate(&c->ep[CLIENT]), zstate(&c->ep[SERVER]),
