@@ -406,6 +406,11 @@ void flows_free(flows_table *t);
 uint64_t flows_tuple_hash(uint8_t ip_version, const uint8_t *a, uint16_t pa, const uint8_t *b,
                           uint16_t pb);
 
+/* Puts the lower endpoint first: the lower address, or on equal addresses
+ * the lower port (flows_tuple_hash's order, and the Community ID's). */
+void flows_order_ends(uint8_t ip_version, const uint8_t **a, uint16_t *pa, const uint8_t **b,
+                      uint16_t *pb);
+
 const flows_stats *flows_get_stats(const flows_table *t);
 
 const char *conn_state_name(conn_state s);

@@ -16,15 +16,7 @@ size_t report_community_id(char *out, uint16_t seed, uint8_t ip_version, const u
                            uint16_t sport, const uint8_t *daddr, uint16_t dport)
 {
     size_t alen = ip_version == 6 ? 16 : 4;
-    int cmp = memcmp(saddr, daddr, alen);
-    if (cmp > 0 || (cmp == 0 && sport > dport)) {
-        const uint8_t *a = saddr;
-        saddr = daddr;
-        daddr = a;
-        uint16_t p = sport;
-        sport = dport;
-        dport = p;
-    }
+    flows_order_ends(ip_version, &saddr, &sport, &daddr, &dport);
     uint8_t buf[2 + 16 + 16 + 2 + 4], *p = buf;
     *p++ = (uint8_t)(seed >> 8);
     *p++ = (uint8_t)seed;
