@@ -224,14 +224,13 @@ void history_note(flows_table *t, conn *c, int d, const flows_seg *s)
 
 size_t conn_history_text(uint64_t h, int flipped, char *out)
 {
-    static const char letters[] = "SHADFRIQ";
+    static const char upper[] = "SHADFRIQ", lower[] = "shadfriq";
     size_t n = 0;
     if (flipped)
         out[n++] = '^';
     for (unsigned i = 0, m = (unsigned)(h & 0xf); i < m && i < HISTORY_MAX; i++) {
         unsigned e = ENTRY(h, i);
-        char ch = letters[e & 7];
-        out[n++] = (e & HISTORY_RESP) ? (char)(ch - 'A' + 'a') : ch;
+        out[n++] = ((e & HISTORY_RESP) ? lower : upper)[e & 7];
     }
     out[n] = '\0';
     return n;
