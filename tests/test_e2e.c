@@ -125,6 +125,19 @@ static void test_client_close_whole_row(void **state)
                         "SF,ShADadFf,1:3k1SoWXs/FltHw2aBCgUTgbDQF4=\n");
 }
 
+/* --community-id-seed: the seed goes into community_id (computed apart, in
+ * Python, from the spec); out of 0..65535 it is a usage error. */
+static void test_community_id_seed_option(void **state)
+{
+    (void)state;
+    assert_int_equal(RUN("--no-header", "--community-id-seed", "1", SAMPLES "close_client.pcap"),
+                     0);
+    assert_non_null(strstr(out_text, ",SF,ShADadFf,1:YxAtKrkKjKn/ryxJz2h4htUv+5M=\n"));
+    assert_int_equal(RUN("--community-id-seed", "65536", SAMPLES "close_client.pcap"), 2);
+    assert_non_null(strstr(err_text, "--community-id-seed"));
+    assert_int_equal(RUN("--community-id-seed", "-1", SAMPLES "close_client.pcap"), 2);
+}
+
 static void test_time_wait_expired_and_msl_option(void **state)
 {
     (void)state;
@@ -640,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_strict_csv_reader_rejects_malformed_text),
         cmocka_unit_test(test_header_is_the_spec_column_list),
         cmocka_unit_test(test_client_close_whole_row),
+        cmocka_unit_test(test_community_id_seed_option),
         cmocka_unit_test(test_time_wait_expired_and_msl_option),
         cmocka_unit_test(test_crossed_fins_row),
         cmocka_unit_test(test_idle_timeout_option),
