@@ -10,7 +10,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all bootstrap configure build demo test test-sanitize test-tsan tidy clean format test-fuzz
+.PHONY: all bootstrap configure build demo test test-sanitize test-tsan tidy clean format test-fuzz man
 
 all: build
 
@@ -77,3 +77,7 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-tidy
+
+# synfin.1's COLUMNS from README's "The CSV" table (ctest `columns` checks it).
+man:
+	@sh scripts/columns.sh update README.md synfin.1

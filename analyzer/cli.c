@@ -455,8 +455,10 @@ static int start_replay(run *R)
     if (o->stats)
         return -1;
     R->rep = report_new(R->out, decide_precision(o));
-    if (R->rep)
+    if (R->rep) {
         report_set_format(R->rep, o->format);
+        report_set_community_seed(R->rep, o->community_seed);
+    }
     if (R->rep && o->summary)
         report_enable_summary(R->rep);
     report_findings_config find = o->find;

@@ -54,7 +54,7 @@ static const char usage_text[] =
     "      --max-flows N     at most N connections tracked at once; past it one is\n"
     "                        ended early and marked evicted: unanswered SYNs first,\n"
     "                        then the least recently active (default 10000000,\n"
-    "                        about 2.4 GB; 0 = unbounded)\n"
+    "                        about 2.5 GB; 0 = unbounded)\n"
     "      --summary         print a summary to standard error after the run (with\n"
     "                        --findings, the findings' short form at its end)\n"
     "      --findings FILE   write the findings (TIME_WAIT, ports, SYN backlog,\n"
@@ -89,6 +89,8 @@ static const char usage_more[] =
     "                        census's and duplicate filter's state) to FILE instead\n"
     "                        of writing their rows; the next run goes on from it\n"
     "      --state-in FILE   go on from a state --state-out saved (same options)\n"
+    "      --community-id-seed N  the seed of the community_id column (0 to 65535,\n"
+    "                        default 0), as the other tools that compute it are given\n"
     "      --stats           print packet accounting per input instead of the CSV\n"
     "      --no-header       omit the CSV header row\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
@@ -96,6 +98,20 @@ static const char usage_more[] =
     "  -V, --version         the version\n"
     "With --format sqlite, --census and --findings naming the -o FILE itself put\n"
     "the census and the findings in tables of that database (census, findings).\n";
+
+/* The CSV's columns, in order: README "The CSV" is their one description
+ * (and synfin.1's COLUMNS is made from it); the test `columns` checks this
+ * list and the header against it. */
+static const char columns_text[] =
+    "\n"
+    "CSV columns (README \"The CSV\", synfin(1) COLUMNS):\n"
+    "  conn_id first_ts last_ts ip_version client_ip client_port server_ip\n"
+    "  server_port role_by handshake syn_retransmits synack_retransmits\n"
+    "  handshake_rtt_s close_initiator close_type closing time_wait_side\n"
+    "  time_wait_start time_wait_end time_wait_end_reason time_wait_s client_state\n"
+    "  server_state packets_c2s packets_s2c bytes_c2s bytes_s2c fin_retransmits\n"
+    "  anomalies established_ts client_fin_ts server_fin_ts keepalives max_idle\n"
+    "  conn_uid conn_state history community_id\n";
 
 static const char exit_text[] =
     "\n"
@@ -105,6 +121,16 @@ static const char exit_text[] =
     "file refused (damaged, foreign, another version or other options); 3 nothing\n"
     "could be read (no input opened as a capture, or damage before the first\n"
     "packet).\n";
+
+static int print_help(void)
+{
+    fputs(usage_text, stdout);
+    fputs(usage_mid, stdout);
+    fputs(usage_more, stdout);
+    fputs(columns_text, stdout);
+    fputs(exit_text, stdout);
+    return EXIT_OK;
+}
 
 /* Prints "synfin: OPT: 'ARG' WHAT" and the hint; returns EXIT_USAGE. */
 static int usage_error(const char *opt, const char *arg, const char *what)
@@ -169,7 +195,7 @@ enum {
 enum { OPT_KEEPALIVE_TIME = 512, OPT_CLOSE_WAIT };
 
 /* Archives (issue 14). */
-enum { OPT_SHARD = 768, OPT_STATE_IN, OPT_STATE_OUT };
+enum { OPT_SHARD = 768, OPT_STATE_IN, OPT_STATE_OUT, OPT_COMMUNITY_SEED };
 /* How several inputs are read (issue 14). */
 enum { OPT_KEEP_ORDER = 640 };
 
@@ -205,6 +231,7 @@ static const struct option longopts[] = {
     {"state-in", required_argument, NULL, OPT_STATE_IN},
     {"state-out", required_argument, NULL, OPT_STATE_OUT},
     {"keep-order", no_argument, NULL, OPT_KEEP_ORDER},
+    {"community-id-seed", required_argument, NULL, OPT_COMMUNITY_SEED},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -539,6 +566,13 @@ static int parse_archive_option(int c, const char *arg, options *o)
 {
     if (c == OPT_SHARD)
         return parse_shard(arg, o);
+    if (c == OPT_COMMUNITY_SEED) {
+        size_t seed;
+        if (parse_count(arg, &seed) < 0 || seed > 65535)
+            return usage_error("--community-id-seed", arg, "is not a number from 0 to 65535");
+        o->community_seed = (uint16_t)seed;
+        return -1;
+    }
     if (c == OPT_KEEP_ORDER)
         o->keep_order = 1;
     else if (c == OPT_STATE_IN)
@@ -546,14 +580,6 @@ static int parse_archive_option(int c, const char *arg, options *o)
     else
         o->state_out = arg;
     return -1;
-}
-
-static void print_help(void)
-{
-    fputs(usage_text, stdout);
-    fputs(usage_mid, stdout);
-    fputs(usage_more, stdout);
-    fputs(exit_text, stdout);
 }
 
 /* Returns -1 to go on, else an exit code. getopt's state is the caller's
@@ -598,6 +624,7 @@ int options_parse(int argc, char **argv, options *o)
                 return rc;
             break;
         case OPT_SHARD:
+        case OPT_COMMUNITY_SEED:
         case OPT_STATE_IN:
         case OPT_STATE_OUT:
         case OPT_KEEP_ORDER:
@@ -625,8 +652,7 @@ int options_parse(int argc, char **argv, options *o)
             o->quiet = 1;
             break;
         case 'h':
-            print_help();
-            return EXIT_OK;
+            return print_help();
         case 'V':
             printf("synfin %s (%s)\n", SYNFIN_VERSION, pcap_lib_version());
             return EXIT_OK;

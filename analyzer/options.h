@@ -31,6 +31,7 @@ typedef struct options {
     int summary, stats, header, quiet;
     uint32_t shard_k, shard_n; /* --shard K/N; shard_n 0: the whole capture */
     int keep_order;            /* --keep-order: the inputs as given, not in time order */
+    uint16_t community_seed;   /* --community-id-seed */
 } options;
 
 /* Parses the command line into *o (o->files and o->servers are allocated:

@@ -295,7 +295,8 @@ static void reschedule(flows_table *t, conn *c)
 {
     /* TIME_WAIT deadlines are kept in packet time (the row reports them);
      * they run out on the timers' clock. */
-    int closing = c->reset || c->ep[0].state == CONN_TIME_WAIT || c->ep[1].state == CONN_TIME_WAIT;
+    int closing =
+        (c->hs & HSF_RESET) || c->ep[0].state == CONN_TIME_WAIT || c->ep[1].state == CONN_TIME_WAIT;
     /* An active instance stays where it is (the active list is a lazy LRU,
      * see expire_due()); a closing one moves only when its deadline does. */
     if (!closing) {
@@ -315,7 +316,7 @@ static void reschedule(flows_table *t, conn *c)
     for (int i = 0; i < 2; i++)
         if (c->ep[i].state == CONN_TIME_WAIT && k->tw_deadline[i] + t->offset > deadline)
             deadline = k->tw_deadline[i] + t->offset;
-    if (c->reset && k->deadline > deadline)
+    if ((c->hs & HSF_RESET) && k->deadline > deadline)
         deadline = k->deadline; /* linger set by the reset */
     if (c->list == LIST_CLOSING && k->deadline == deadline)
         return;
@@ -391,6 +392,7 @@ static conn *new_conn(flows_table *t, const flow_key *k, uint32_t hashv, int sen
 
     for (int i = 0; i < 2; i++)
         c->ep[i].wscale = WSCALE_UNKNOWN;
+    c->ep[sender_role].flags = EP_FIRST; /* a store: the record was just cleared */
     switch ((conn_role_by)c->role_by) {
     case ROLE_BY_SYN:
         c->ep[CLIENT].state = CONN_CLOSED;
@@ -437,7 +439,7 @@ static int starts_new_instance(const conn *c, const endpoint *x, const flows_seg
     const endpoint *a = &c->ep[CLIENT], *b = &c->ep[SERVER];
     /* In TIME_WAIT: either endpoint (its peer may still be in LAST_ACK when
      * the last ACK was not captured). */
-    int closed = c->reset || a->state == CONN_TIME_WAIT || b->state == CONN_TIME_WAIT ||
+    int closed = (c->hs & HSF_RESET) || a->state == CONN_TIME_WAIT || b->state == CONN_TIME_WAIT ||
                  (a->state == CONN_CLOSED && (b->state == CONN_CLOSED || b->state == CONN_LISTEN));
     /* The same endpoint sending a SYN with another ISN while its first one
      * was never answered abandoned that attempt (retrying clients,
@@ -571,6 +573,8 @@ static int replay_one(flows_table *t, const flows_seg *s)
 
     if (t->syn_hook) /* off: never taken */
         tell_syn(t, c, d, s);
+    if (history_due(&c->ep[d], s))
+        history_note(t, c, d, s);
     machine_segment(t, c, d, s, ts);
     reschedule(t, c);
     if (t->census)

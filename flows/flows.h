@@ -17,7 +17,7 @@
 
 #define FLOWS_NS_PER_SEC INT64_C(1000000000)
 
-/* Default bound on instances alive: about 2.4 GB (232 bytes each plus the
+/* Default bound on instances alive: about 2.5 GB (240 bytes each plus the
  * index), a few GB as archive machines have. */
 #define FLOWS_DEFAULT_MAX_FLOWS 10000000u
 
@@ -76,6 +76,35 @@ typedef enum conn_tw_reason {
     TW_REASON_COUNT
 } conn_tw_reason;
 
+/* Zeek's conn_state (conn.log), from Zeek's view of what each endpoint
+ * sent, the client as Zeek's originator (history.c has the rules). */
+typedef enum conn_zeek_state {
+    ZEEK_S0 = 0,
+    ZEEK_S1,
+    ZEEK_SF,
+    ZEEK_REJ,
+    ZEEK_S2,
+    ZEEK_S3,
+    ZEEK_RSTO,
+    ZEEK_RSTR,
+    ZEEK_RSTOS0,
+    ZEEK_RSTRH,
+    ZEEK_SH,
+    ZEEK_SHR,
+    ZEEK_OTH,
+    ZEEK_STATE_COUNT
+} conn_zeek_state;
+
+/* Zeek's history letters as conn_record.history keeps them (HL_*, 3 bits,
+ * and HISTORY_RESP for the responder's), at most HISTORY_MAX. */
+enum { HL_SYN = 0, HL_SYNACK, HL_ACK, HL_DATA, HL_FIN, HL_RST, HL_INCONSISTENT, HL_MULTI };
+#define HISTORY_RESP 0x8
+#define HISTORY_MAX  15
+/* The text (at most HISTORY_TEXT_MAX bytes and a NUL): `^` when flipped,
+ * then the letters, upper case for the originator's. Returns its length. */
+#define HISTORY_TEXT_MAX (HISTORY_MAX + 1)
+size_t conn_history_text(uint64_t history, int flipped, char *out);
+
 /* Anomaly bits, in the order the CSV lists them. */
 enum {
     ANOM_RST_OUT_OF_WINDOW = 1u << 0,
@@ -128,6 +157,13 @@ typedef struct conn_record {
     int64_t client_fin_ts, server_fin_ts; /* each side's first FIN */
     uint32_t keepalives;                  /* keepalive probes, both sides */
     int64_t max_idle; /* ns: the longest gap between two packets, when >= 1 s; else -1 */
+    /* Zeek's vocabulary (issue 15): history (the number of letters in the
+     * low 4 bits, then 4 bits a letter: HL_* | HISTORY_RESP), whether the
+     * roles are flipped against the first packet's sender (`^`), and
+     * conn_state. */
+    uint64_t history;
+    uint8_t history_flipped;
+    conn_zeek_state zeek_state;
     /* For the findings, not in the CSV. */
     conn_side fin_wait2_side; /* the endpoint that went through FIN_WAIT2 (at most one) */
     /* When synfin ended the row (END_CAPTURE_END, END_IDLE, END_EVICTED:
@@ -370,6 +406,11 @@ void flows_free(flows_table *t);
 uint64_t flows_tuple_hash(uint8_t ip_version, const uint8_t *a, uint16_t pa, const uint8_t *b,
                           uint16_t pb);
 
+/* Puts the lower endpoint first: the lower address, or on equal addresses
+ * the lower port (flows_tuple_hash's order, and the Community ID's). */
+void flows_order_ends(uint8_t ip_version, const uint8_t **a, uint16_t *pa, const uint8_t **b,
+                      uint16_t *pb);
+
 const flows_stats *flows_get_stats(const flows_table *t);
 
 const char *conn_state_name(conn_state s);
@@ -379,5 +420,6 @@ const char *conn_side_name(conn_side s);
 const char *conn_close_type_name(conn_close_type c);
 const char *conn_tw_reason_name(conn_tw_reason r); /* "" for TW_REASON_NONE */
 const char *conn_anomaly_name(unsigned bit_index);
+const char *conn_zeek_state_name(conn_zeek_state z);
 
 #endif

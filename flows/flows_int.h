@@ -82,6 +82,7 @@ enum {
     EP_STALE_ACK = 1u << 13,        /* in SYN_SENT, received a plain ACK not acking its SYN: the
                                        peer holds an old connection; fin_at[] keeps its ACK field */
     EP_SYN_EVEN = 1u << 14,         /* its last two SYN gaps were alike (retries evenly spaced) */
+    EP_FIRST = 1u << 15,            /* sent the instance's first packet (history.c: `^`) */
 };
 
 typedef struct endpoint {
@@ -95,13 +96,37 @@ typedef struct endpoint {
     uint8_t wscale;   /* shift applied to its windows; WSCALE_UNKNOWN */
     uint8_t tw_reason;
     uint8_t census; /* what the census counts it as (CENSUS_*; census.c) */
-    uint8_t pad;
+    uint8_t zeek;   /* Zeek's view of what it sent (ZK_*; history.c) */
 } endpoint;
 
 /* endpoint.census: the state the census last counted (low bits; CLOSED:
  * not counted), for a server whether its listener was told, and on ep[0]
  * whether the instance waits on the dirty list (census.c). */
 enum { CENSUS_STATE = 0x0f, CENSUS_LISTENER = 0x10, CENSUS_DIRTY = 0x20 /* ep[0] only */ };
+
+/* endpoint.zeek (history.c): Zeek's endpoint state (what the endpoint has
+ * sent, as Zeek's TCP analyzer tracks it, for conn_state), and its 'a' and
+ * 'd': the two letters an ordinary segment could add, tested on the hot
+ * record before anything else is looked at, and queued there (conn's
+ * hist_queue) until a SYN, FIN or RST, which touches the cold record
+ * anyway, moves them into its history. */
+enum {
+    ZK_STATE = 0x07,       /* ZK_INACTIVE ... ZK_RESET */
+    ZK_FROM_CLOSED = 0x08, /* went ZK_RESET from ZK_CLOSED (a FIN, then an RST) */
+    ZK_ACK_SEEN = 0x10,    /* its 'a' happened ... */
+    ZK_DATA_SEEN = 0x20,   /* its 'd' happened ... */
+    ZK_ACK_KEPT = 0x40,    /* ... and is in the cold record's history (else queued) */
+    ZK_DATA_KEPT = 0x80,
+};
+enum {
+    ZK_INACTIVE = 0,
+    ZK_SYN_SENT,
+    ZK_SYN_ACK_SENT,
+    ZK_PARTIAL,
+    ZK_ESTABLISHED,
+    ZK_CLOSED,
+    ZK_RESET
+};
 
 /* Instance-level handshake evidence (what the `handshake` column says). */
 enum {
@@ -110,6 +135,8 @@ enum {
     HSF_ACK = 1u << 2,     /* the client's ACK of the SYN-ACK after that */
     HSF_REFUSED = 1u << 3, /* an acceptable RST reached the client in SYN_SENT */
     HSF_SIMUL = 1u << 4,   /* both sides sent a SYN without ACK */
+    HSF_RESET = 1u << 5,   /* closed by an acceptable RST (not handshake evidence: kept here
+                              for room, issue 15) */
 };
 
 /* Crossed-FIN bookkeeping: see resolve_crossing() in machine.c. */
@@ -126,7 +153,7 @@ typedef struct conn {
     uint8_t client_is_a; /* the client is the key's `a` side */
     uint8_t cross;       /* CROSS_* */
     uint8_t hs;          /* HSF_* */
-    uint8_t reset;       /* closed by an acceptable RST */
+    uint8_t hist_queue;  /* Zeek's a and d letters not yet in the cold record (history.c) */
     uint8_t role_by;
     uint16_t anomalies;
     uint32_t packets[2];
@@ -165,11 +192,16 @@ typedef struct conn_cold {
      * (an endpoint that has sent its FIN is no longer in SYN_SENT). */
     uint32_t fin_at[2];
     uint32_t max_idle; /* span_pack() of the longest gap >= IDLE_NOTE; 0: none */
+    /* Zeek's history (history.c): the number of letters (low 4 bits), then
+     * up to HISTORY_MAX letters of 4 bits in order: HL_* in the low 3, the
+     * key's `b` end as sender in the 4th (so that the roles can change up to
+     * the row). */
+    uint64_t history;
 } conn_cold;
 
 #define CONN_ALIGN 128
 _Static_assert(sizeof(conn) == CONN_ALIGN, "conn is one pair of cache lines");
-_Static_assert(sizeof(conn_cold) == 104, "the README's memory per instance: 128 + 104 bytes");
+_Static_assert(sizeof(conn_cold) == 112, "the README's memory per instance: 128 + 112 bytes");
 
 /*
  * Durations and offsets in 32 bits (the cold record's event times, issue
@@ -361,6 +393,27 @@ void census_free(flows_table *t);
 void census_save(const flows_table *t, flows_buf *b);
 int census_load(flows_table *t, flows_buf *b);
 void census_restore(flows_table *t);
+
+/* ---- history.c: Zeek's history and conn_state ---------------------------- */
+
+/* Does segment s from endpoint e need history_note()? Only a SYN, FIN or
+ * RST, an endpoint's first pure ACK or first data, or anything from an
+ * endpoint Zeek still has inactive: one test of a byte the segment's
+ * replay reads anyway. */
+static inline int history_due(const endpoint *e, const flows_seg *s)
+{
+    unsigned want = s->payload_len ? ZK_DATA_SEEN : ZK_ACK_SEEN;
+    return (s->flags & (DISSECT_SYN | DISSECT_FIN | DISSECT_RST)) || !(e->zeek & want) ||
+           !(e->zeek & ZK_STATE);
+}
+
+/* Segment s from d (CLIENT or SERVER): its letter, if any, and Zeek's
+ * endpoint states. Before machine_segment(). */
+void history_note(flows_table *t, conn *c, int d, const flows_seg *s);
+
+/* The row's history (entries mapped to originator / responder), `^`, and
+ * Zeek's conn_state. */
+void history_fill(const flows_table *t, const conn *c, conn_record *r);
 
 /* ---- record.c ----------------------------------------------------------- */
 

@@ -494,7 +494,7 @@ static void receive_rst(flows_table *t, conn *c, int d, const flows_seg *s, int6
     endpoint *x = &c->ep[d], *y = &c->ep[!d];
     if ((x->flags & EP_TTL_KNOWN) && x->ttl != s->ttl)
         c->anomalies |= ANOM_RST_TTL_CHANGED;
-    if (c->reset || (x->state == CONN_CLOSED && y->state == CONN_CLOSED))
+    if ((c->hs & HSF_RESET) || (x->state == CONN_CLOSED && y->state == CONN_CLOSED))
         return; /* stray reset after the end: nothing left to close */
     switch (rst_check(t, c, x, y, s)) {
     case RST_CHALLENGED:
@@ -524,7 +524,7 @@ static void receive_rst(flows_table *t, conn *c, int d, const flows_seg *s, int6
         timer_leave_time_wait(t, c, i, ts, TW_RESET);
         c->ep[i].state = CONN_CLOSED;
     }
-    c->reset = 1;
+    c->hs |= HSF_RESET;
     c->cross = CROSS_NONE;
     timer_linger(t, c, ts);
 }

@@ -58,6 +58,13 @@ const char *conn_anomaly_name(unsigned bit_index)
     return bit_index < ANOM_COUNT ? n[bit_index] : "?";
 }
 
+const char *conn_zeek_state_name(conn_zeek_state z)
+{
+    static const char *const n[ZEEK_STATE_COUNT] = {
+        "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"};
+    return (unsigned)z < ZEEK_STATE_COUNT ? n[z] : "?";
+}
+
 /* ---- the row ---------------------------------------------------------- */
 
 static conn_handshake classify_handshake(const conn *c)
@@ -145,6 +152,7 @@ void record_fill(const flows_table *t, const conn *c, conn_record *r)
     r->fin_retransmits = cc->fin_retransmits;
     r->anomalies = c->anomalies;
     fill_times(c, cc, r);
+    history_fill(t, c, r);
 }
 
 void record_first_ts(const flows_table *t, const conn *c, int64_t ts)

@@ -34,19 +34,25 @@ static uint64_t fnv_end(uint64_t h, const uint8_t *addr, size_t alen, uint16_t p
     return fnv_bytes(fnv_bytes(h, addr, alen), be, 2);
 }
 
+void flows_order_ends(uint8_t ip_version, const uint8_t **a, uint16_t *pa, const uint8_t **b,
+                      uint16_t *pb)
+{
+    int cmp = memcmp(*a, *b, ip_version == 6 ? 16 : 4);
+    if (cmp > 0 || (cmp == 0 && *pa > *pb)) {
+        const uint8_t *t = *a;
+        *a = *b;
+        *b = t;
+        uint16_t tp = *pa;
+        *pa = *pb;
+        *pb = tp;
+    }
+}
+
 uint64_t flows_tuple_hash(uint8_t ip_version, const uint8_t *a, uint16_t pa, const uint8_t *b,
                           uint16_t pb)
 {
     const size_t alen = ip_version == 6 ? 16 : 4;
-    int cmp = memcmp(a, b, alen);
-    if (cmp > 0 || (cmp == 0 && pa > pb)) {
-        const uint8_t *t = a;
-        a = b;
-        b = t;
-        uint16_t tp = pa;
-        pa = pb;
-        pb = tp;
-    }
+    flows_order_ends(ip_version, &a, &pa, &b, &pb);
     uint64_t h = fnv_bytes(FNV_OFFSET, &ip_version, 1);
     h = fnv_end(fnv_end(h, a, alen, pa), b, alen, pb);
     h ^= h >> 33; /* fmix64 */

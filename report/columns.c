@@ -45,6 +45,9 @@ static const report_column columns[] = {
     {"max_idle", REPORT_COL_REAL},
     /* Issue 14: 32 hex digits, text even when they are all decimal digits. */
     {"conn_uid", REPORT_COL_TEXT},
+    {"conn_state", REPORT_COL_TEXT},
+    {"history", REPORT_COL_TEXT},
+    {"community_id", REPORT_COL_TEXT},
 };
 
 const report_column *report_columns(size_t *n)

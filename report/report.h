@@ -215,6 +215,16 @@ int report_flush(report *r);
 /* The --summary text (everything but the packet accounting). */
 void report_summary(const report *r, const flows_stats *fs, FILE *f);
 
+/* The community_id column's seed (--community-id-seed; default 0). */
+void report_set_community_seed(report *r, uint16_t seed);
+
+/* The Community ID (v1) of a TCP connection, "1:" and 28 base64 characters
+ * (REPORT_COMMUNITY_ID_LEN, no NUL) into out; returns the length. Either
+ * endpoint may come first. Addresses: 4 bytes (IPv4) or 16. */
+#define REPORT_COMMUNITY_ID_LEN 30
+size_t report_community_id(char *out, uint16_t seed, uint8_t ip_version, const uint8_t *saddr,
+                           uint16_t sport, const uint8_t *daddr, uint16_t dport);
+
 /* Formats ts (ns) with `precision` decimals into buf; returns its length.
  * buf must hold 32 bytes. Exposed for tests. */
 size_t report_format_ts(char *buf, int64_t ts, int precision);

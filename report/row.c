@@ -31,10 +31,11 @@ struct report {
     char *obuf;     /* rows not yet written: obuf[0, olen) */
     size_t olen;
     int precision;
-    int failed;     /* errno of the first failed write */
-    int summary;    /* keep the summary statistics */
-    int keep;       /* summary or findings on: a row is kept besides written */
-    findings *find; /* the findings, when on */
+    uint16_t community_seed; /* --community-id-seed */
+    int failed;              /* errno of the first failed write */
+    int summary;             /* keep the summary statistics */
+    int keep;                /* summary or findings on: a row is kept besides written */
+    findings *find;          /* the findings, when on */
     /* "0." to "255.", for IPv4 addresses; len[i] counts the dot. */
     char octet[256][4];
     uint8_t octet_len[256];
@@ -107,6 +108,11 @@ void report_findings_short(report *r, FILE *f)
 {
     if (r->find)
         findings_write_short(r->find, f);
+}
+
+void report_set_community_seed(report *r, uint16_t seed)
+{
+    r->community_seed = seed;
 }
 
 void report_set_precision(report *r, int precision)
@@ -490,9 +496,17 @@ static size_t put_appended(const report *r, const conn_record *c, char *b, size_
     n = put_opt_ts(r, b, n, c->max_idle);
     n = put_c(b, n, ',');
     n = put_hex64(b, n, (uint64_t)c->first_ts);
-    return put_hex64(b, n,
-                     flows_tuple_hash(c->ip_version, c->client_ip, c->client_port, c->server_ip,
-                                      c->server_port));
+    n = put_hex64(b, n,
+                  flows_tuple_hash(c->ip_version, c->client_ip, c->client_port, c->server_ip,
+                                   c->server_port));
+    /* Zeek's vocabulary (issue 15). */
+    n = put_c(b, n, ',');
+    n = put_str(b, n, conn_zeek_state_name(c->zeek_state));
+    n = put_c(b, n, ',');
+    n += conn_history_text(c->history, c->history_flipped, b + n);
+    n = put_c(b, n, ',');
+    return n + report_community_id(b + n, r->community_seed, c->ip_version, c->client_ip,
+                                   c->client_port, c->server_ip, c->server_port);
 }
 
 /* The row as a CSV line. */

@@ -32,6 +32,8 @@ need liblz4-dev /usr/include/lz4frame.h
 need uthash-dev /usr/include/uthash.h
 # report/plot.c draws the census with cairo (SVG and PNG).
 need libcairo2-dev /usr/include/cairo/cairo.h
+# report/community.c: community_id's SHA-1 and base64.
+need nettle-dev /usr/include/nettle/sha1.h
 # The conformance suite (conformance/): capture, namespaces, ss, the harness.
 need tcpdump /usr/bin/tcpdump
 need iproute2 /bin/ip

@@ -127,7 +127,7 @@ compare_listed
 set +e
 (
     trap '' XFSZ
-    ulimit -f 12000
+    ulimit -f 16000 # 8 MB: the first batch of 50,000 rows, not the second
     exec "$synfin" -q -o "$tmp/full.sqlite" "$tmp/trace.pcap"
 ) 2>"$tmp/full.err"
 rc=$?

@@ -33,7 +33,8 @@ static const char header[] =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid\n";
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid,"
+    "conn_state,history,community_id\n";
 
 /* Runs synfin with args (NULL-terminated, without argv[0]); stdin from
  * `in` (or /dev/null). Returns the exit code, or 128+signal. Fills
@@ -118,7 +119,23 @@ static void test_client_close_whole_row(void **state)
                         /* established_ts, client_fin_ts, server_fin_ts, keepalives, max_idle */
                         "1700000000.146935,1700000000.174610,1700000000.174875,0,,"
                         /* conn_uid: first_ts in ns, the 4-tuple's hash (README) */
-                        "17979cfe3d85ca006440087c8b5204bb\n");
+                        "17979cfe3d85ca006440087c8b5204bb,"
+                        /* Zeek's conn_state and history, community_id (computed
+                         * apart, in Python, from the spec) */
+                        "SF,ShADadFf,1:3k1SoWXs/FltHw2aBCgUTgbDQF4=\n");
+}
+
+/* --community-id-seed: the seed goes into community_id (computed apart, in
+ * Python, from the spec); out of 0..65535 it is a usage error. */
+static void test_community_id_seed_option(void **state)
+{
+    (void)state;
+    assert_int_equal(RUN("--no-header", "--community-id-seed", "1", SAMPLES "close_client.pcap"),
+                     0);
+    assert_non_null(strstr(out_text, ",SF,ShADadFf,1:YxAtKrkKjKn/ryxJz2h4htUv+5M=\n"));
+    assert_int_equal(RUN("--community-id-seed", "65536", SAMPLES "close_client.pcap"), 2);
+    assert_non_null(strstr(err_text, "--community-id-seed"));
+    assert_int_equal(RUN("--community-id-seed", "-1", SAMPLES "close_client.pcap"), 2);
 }
 
 static void test_time_wait_expired_and_msl_option(void **state)
@@ -640,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_strict_csv_reader_rejects_malformed_text),
         cmocka_unit_test(test_header_is_the_spec_column_list),
         cmocka_unit_test(test_client_close_whole_row),
+        cmocka_unit_test(test_community_id_seed_option),
         cmocka_unit_test(test_time_wait_expired_and_msl_option),
         cmocka_unit_test(test_crossed_fins_row),
         cmocka_unit_test(test_idle_timeout_option),

@@ -69,6 +69,11 @@ static void test_row_with_ipv6_empty_fields_and_anomaly_order(void **state)
     c.server_fin_ts = INT64_C(1700000000500000000);
     c.keepalives = 2;
     c.max_idle = INT64_C(1500000000);
+    c.zeek_state = ZEEK_OTH;
+    /* three letters: the responder's d, the originator's A, the responder's r */
+    c.history = 3 | (uint64_t)(HL_DATA | HISTORY_RESP) << 4 | (uint64_t)HL_ACK << 8 |
+                (uint64_t)(HL_RST | HISTORY_RESP) << 12;
+    c.history_flipped = 1;
     report_row(r, &c);
     report_flush(r);
     fclose(out);
@@ -78,9 +83,34 @@ static void test_row_with_ipv6_empty_fields_and_anomaly_order(void **state)
                              "1700000000.500000,2,1.500000,"
                              /* conn_uid: first_ts in ns, the 4-tuple's hash (computed
                               * apart, in Python, from README's definition) */
-                             "17979cfe362a03e8e68fdbd83615cd45\n");
+                             "17979cfe362a03e8e68fdbd83615cd45,"
+                             /* Zeek's conn_state and history; community_id (computed
+                              * apart, in Python, from the spec) */
+                             "OTH,^dAr,1:1D9+835qlwHi3qCGJwqbZFKK04g=\n");
     report_free(r);
     free(buf);
+}
+
+/* Community ID v1: the spec's published TCP vectors, both directions, seed
+ * 0 and 1; equal addresses order by port. */
+static void test_community_id_spec_vectors(void **state)
+{
+    (void)state;
+    static const uint8_t a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8}, h[4] = {10, 0, 0, 1};
+    char out[REPORT_COMMUNITY_ID_LEN + 1];
+    out[report_community_id(out, 0, 4, a, 1122, b, 3344)] = '\0';
+    assert_string_equal(out, "1:wCb3OG7yAFWelaUydu0D+125CLM=");
+    out[report_community_id(out, 0, 4, b, 3344, a, 1122)] = '\0';
+    assert_string_equal(out, "1:wCb3OG7yAFWelaUydu0D+125CLM=");
+    out[report_community_id(out, 1, 4, a, 1122, b, 3344)] = '\0';
+    assert_string_equal(out, "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk=");
+    out[report_community_id(out, 1, 4, b, 3344, a, 1122)] = '\0';
+    assert_string_equal(out, "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk=");
+    /* computed apart, in Python */
+    out[report_community_id(out, 0, 4, h, 40000, h, 80)] = '\0';
+    assert_string_equal(out, "1:VSepksiL0eg8U15xNTOfjO9fI8M=");
+    out[report_community_id(out, 0, 4, h, 80, h, 40000)] = '\0';
+    assert_string_equal(out, "1:VSepksiL0eg8U15xNTOfjO9fI8M=");
 }
 
 static char *summary_of(report *r)
@@ -498,6 +528,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timestamps_keep_the_capture_precision),
         cmocka_unit_test(test_row_with_ipv6_empty_fields_and_anomaly_order),
+        cmocka_unit_test(test_community_id_spec_vectors),
         cmocka_unit_test(test_duration_quantiles_stay_bounded_and_close),
         cmocka_unit_test(test_time_wait_durations_are_over_the_expired_only),
         cmocka_unit_test(test_census_per_host_busiest_first_without_closed),

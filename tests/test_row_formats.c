@@ -104,7 +104,9 @@ static void test_a_row_as_json_lines(void **state)
         "\"anomalies\":[\"rst_out_of_window\",\"evicted\"],\"keepalives\":0,"
         "\"conn_uid\":\"17979cfe362a03e8"; /* first_ts in ns, then the tuple's hash */
     assert_memory_equal(json, want, strlen(want));
-    assert_string_equal(json + strlen(want) + 16, "\"}\n");
+    /* Then Zeek's state (no packet of a history here) and the community ID. */
+    assert_string_equal(json + strlen(want) + 16, "\",\"conn_state\":\"S0\",\"community_id\":"
+                                                  "\"1:B4H0bMN0Rih3qr9C82AA7esBYLM=\"}\n");
     free(json);
 }
 
