@@ -31,6 +31,8 @@
 typedef struct input_stats {
     uint64_t read, tcp, filtered;
     uint64_t skipped[DISSECT_RESULT_COUNT];
+    /* Packets through each encapsulation, and of them the TCP segments. */
+    uint64_t encap[DISSECT_ENC_COUNT], encap_tcp[DISSECT_ENC_COUNT];
 } input_stats;
 
 typedef struct filter_cache {
@@ -167,6 +169,15 @@ static void show_progress(run *R, const synfin_input *in, int final)
 
 /* ---- the run ----------------------------------------------------------- */
 
+static void count_encaps(input_stats *st, uint32_t encaps, int tcp)
+{
+    for (; encaps; encaps &= encaps - 1) {
+        int e = __builtin_ctz(encaps);
+        st->encap[e]++;
+        st->encap_tcp[e] += (uint64_t)tcp;
+    }
+}
+
 static void read_input(run *R, size_t idx)
 {
     const char *path = R->opt.files[idx];
@@ -205,9 +216,14 @@ static void read_input(run *R, size_t idx)
         /* Dissected straight into the batch's next slot (taken only when
          * the packet is a TCP segment). */
         seg_batch *b = R->pipe ? pipeline_batch(R->pipe) : NULL;
-        dissect_segment scratch;
-        dissect_result dr = dissect_packet(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen,
-                                           b ? &b->seg[b->n] : &scratch);
+        dissect_segment scratch, *seg = b ? &b->seg[b->n] : &scratch;
+        dissect_tunnel scratch_tun;
+        dissect_result dr = dissect_packet_ex(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, seg,
+                                              R->opt.no_tunnels ? NULL
+                                              : b               ? &b->tun[b->n]
+                                                                : &scratch_tun);
+        if (seg->encaps)
+            count_encaps(st, seg->encaps, dr == DISSECT_OK);
         if (dr != DISSECT_OK) {
             st->skipped[dr]++;
             continue;
@@ -235,6 +251,10 @@ static void read_input(run *R, size_t idx)
 
 static void add_stats(input_stats *to, const input_stats *from)
 {
+    for (int i = 0; i < DISSECT_ENC_COUNT; i++) {
+        to->encap[i] += from->encap[i];
+        to->encap_tcp[i] += from->encap_tcp[i];
+    }
     to->read += from->read;
     to->tcp += from->tcp;
     to->filtered += from->filtered;
@@ -269,6 +289,18 @@ static void print_stats(FILE *f, const run *R)
     for (size_t i = 0; i < R->opt.n_files; i++)
         print_stats_row(f, width, R->opt.files[i], &R->per_input[i]);
     print_stats_row(f, width, "total", &R->total);
+    /* Then, in total, a line per encapsulation seen (packets through it, of
+     * them TCP segments; a packet through several counts for each). */
+    int first = 1;
+    for (int i = 0; i < DISSECT_ENC_COUNT; i++) {
+        if (!R->total.encap[i])
+            continue;
+        if (first)
+            fprintf(f, "%-*s %10s %10s\n", width, "encapsulation", "packets", "tcp");
+        first = 0;
+        fprintf(f, "%-*s %10llu %10llu\n", width, dissect_encap_name((dissect_encap)i),
+                (unsigned long long)R->total.encap[i], (unsigned long long)R->total.encap_tcp[i]);
+    }
 }
 
 static int finish_output(run *R)

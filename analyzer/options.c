@@ -77,6 +77,9 @@ static const char usage_more[] =
     "      --state-in FILE   go on from a state --state-out saved (same options)\n"
     "      --stats           print packet accounting per input instead of the CSV\n"
     "      --no-header       omit the CSV header row\n"
+    "      --no-tunnels      do not look inside tunnels (GRE, VXLAN, Geneve, GTP-U,\n"
+    "                        IP in IP, Teredo, MPLS pseudowires): their packets are\n"
+    "                        not_tcp, as before synfin decoded them\n"
     "  -q, --quiet           no progress line, no warnings about damaged input\n"
     "  -h, --help            this help\n"
     "  -V, --version         the version\n"
@@ -135,6 +138,7 @@ enum {
     OPT_SUMMARY,
     OPT_STATS,
     OPT_NO_HEADER,
+    OPT_NO_TUNNELS,
     OPT_FINDINGS,
     OPT_PORT_RANGE,
     OPT_MAX_TW_BUCKETS,
@@ -165,6 +169,7 @@ static const struct option longopts[] = {
     {"summary", no_argument, NULL, OPT_SUMMARY},
     {"stats", no_argument, NULL, OPT_STATS},
     {"no-header", no_argument, NULL, OPT_NO_HEADER},
+    {"no-tunnels", no_argument, NULL, OPT_NO_TUNNELS},
     {"findings", required_argument, NULL, OPT_FINDINGS},
     {"port-range", required_argument, NULL, OPT_PORT_RANGE},
     {"max-tw-buckets", required_argument, NULL, OPT_MAX_TW_BUCKETS},
@@ -411,6 +416,30 @@ static int options_init(int argc, options *o)
 
 static int check_options(options *o);
 
+/* The options without a value; 0 when c is none of them. */
+static int set_flag(int c, options *o)
+{
+    switch (c) {
+    case OPT_SUMMARY:
+        o->summary = 1;
+        return 1;
+    case OPT_STATS:
+        o->stats = 1;
+        return 1;
+    case OPT_NO_HEADER:
+        o->header = 0;
+        return 1;
+    case OPT_NO_TUNNELS:
+        o->no_tunnels = 1;
+        return 1;
+    case 'q':
+        o->quiet = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Returns -1 to go on, else an exit code. getopt's state is the caller's
  * (synfin_main resets it). */
 int options_parse(int argc, char **argv, options *o)
@@ -428,6 +457,8 @@ int options_parse(int argc, char **argv, options *o)
                 return rc;
             continue;
         }
+        if (set_flag(c, o))
+            continue;
         switch (c) {
         case 1:
         case 'r':
@@ -465,18 +496,6 @@ int options_parse(int argc, char **argv, options *o)
             break;
         case OPT_STATE_OUT:
             o->state_out = optarg;
-            break;
-        case OPT_SUMMARY:
-            o->summary = 1;
-            break;
-        case OPT_STATS:
-            o->stats = 1;
-            break;
-        case OPT_NO_HEADER:
-            o->header = 0;
-            break;
-        case 'q':
-            o->quiet = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);

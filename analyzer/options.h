@@ -26,6 +26,7 @@ typedef struct options {
     const char *state_in;        /* --state-in FILE */
     const char *state_out;       /* --state-out FILE */
     int summary, stats, header, quiet;
+    int no_tunnels; /* --no-tunnels: dissect_packet, not dissect_packet_ex */
 } options;
 
 /* Parses the command line into *o (o->files and o->servers are allocated:

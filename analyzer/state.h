@@ -18,7 +18,7 @@
 #include "flows.h"
 #include "report.h"
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 
 /* What the reader carries across runs (and the census's grid, to check a
  * state against a run's options before anything is opened). */

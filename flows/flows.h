@@ -128,6 +128,9 @@ typedef struct conn_record {
     int64_t client_fin_ts, server_fin_ts; /* each side's first FIN */
     uint32_t keepalives;                  /* keepalive probes, both sides */
     int64_t max_idle; /* ns: the longest gap between two packets, when >= 1 s; else -1 */
+    /* The tunnel it ran in ("vxlan:42", "gre/mpls"; README "Tunnels"), or
+     * NULL; valid while the table lives. */
+    const char *tunnel;
     /* For the findings, not in the CSV. */
     conn_side fin_wait2_side; /* the endpoint that went through FIN_WAIT2 (at most one) */
     /* When synfin ended the row (END_CAPTURE_END, END_IDLE, END_EVICTED:

@@ -23,7 +23,7 @@ static const char *const csv_columns =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle\n";
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,tunnel\n";
 
 struct report {
     FILE *out;
@@ -393,7 +393,9 @@ static size_t put_appended(const report *r, const conn_record *c, char *b, size_
     n = put_opt_ts(r, b, n, c->server_fin_ts);
     n = put_c(b, n, ',');
     n = put_u64(b, n, c->keepalives);
-    return put_opt_ts(r, b, n, c->max_idle);
+    n = put_opt_ts(r, b, n, c->max_idle);
+    n = put_c(b, n, ',');
+    return c->tunnel ? put_str(b, n, c->tunnel) : n; /* issue 16 */
 }
 
 size_t report_format(const report *r, const conn_record *c, char *b)

@@ -33,7 +33,7 @@ static const char header[] =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle\n";
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,tunnel\n";
 
 /* Runs synfin with args (NULL-terminated, without argv[0]); stdin from
  * `in` (or /dev/null). Returns the exit code, or 128+signal. Fills
@@ -115,8 +115,9 @@ static void test_client_close_whole_row(void **state)
                         "1,1700000000.123456,1700000000.198292,4,10.0.0.1,40000,10.0.0.2,80,syn,"
                         "complete,0,0,0.023479,client,fin,0,client,1700000000.174875,"
                         "1700000000.198292,capture_end,0.023417,TIME_WAIT,CLOSED,6,5,329,417,0,,"
-                        /* established_ts, client_fin_ts, server_fin_ts, keepalives, max_idle */
-                        "1700000000.146935,1700000000.174610,1700000000.174875,0,\n");
+                        /* established_ts, client_fin_ts, server_fin_ts, keepalives, max_idle,
+                           tunnel */
+                        "1700000000.146935,1700000000.174610,1700000000.174875,0,,\n");
 }
 
 static void test_time_wait_expired_and_msl_option(void **state)

@@ -69,13 +69,14 @@ static void test_row_with_ipv6_empty_fields_and_anomaly_order(void **state)
     c.server_fin_ts = INT64_C(1700000000500000000);
     c.keepalives = 2;
     c.max_idle = INT64_C(1500000000);
+    c.tunnel = "gre/vxlan:42";
     report_row(r, &c);
     report_flush(r);
     fclose(out);
     assert_string_equal(buf, "7,1700000000.000001,1700000001.000000,6,2001:db8::1,50000,::1,443,"
                              "port,midstream,0,0,,server,rst,0,none,,,,,CLOSED,CLOSED,3,0,0,"
                              "1000,0,rst_out_of_window;rst_ttl_changed;evicted,,,"
-                             "1700000000.500000,2,1.500000\n");
+                             "1700000000.500000,2,1.500000,gre/vxlan:42\n");
     report_free(r);
     free(buf);
 }
