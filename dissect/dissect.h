@@ -35,7 +35,7 @@ enum {
     DISSECT_LINK_IPV4 = 228,
     DISSECT_LINK_IPV6 = 229,
     DISSECT_LINK_NFLOG = 239, /* Linux NFLOG: TLVs, the payload one is IP */
-    DISSECT_LINK_IPOIB = 242, /* IP over InfiniBand (RFC 4391): EtherType, reserved */
+    DISSECT_LINK_IPOIB = 242, /* IP over InfiniBand: addresses, EtherType, reserved */
     DISSECT_LINK_LINUX_SLL2 = 276,
 };
 

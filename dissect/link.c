@@ -36,7 +36,8 @@ enum {
     SNAP_HDR_LEN = 8,
     FDDI_HDR_LEN = 13,
     CHDLC_HDR_LEN = 4,
-    IPOIB_HDR_LEN = 4,
+    IPOIB_HDR_LEN = 44, /* as tcpdump's print-ipoib.c: addresses (40), type, reserved */
+    IPOIB_TYPE_AT = 40,
     NFLOG_HDR_LEN = 4,
     NFLOG_TLV_LEN = 4,
     NFULA_PAYLOAD = 9,
@@ -414,12 +415,13 @@ static dissect_result dissect_fddi(dctx *x, cursor *c, uint8_t *ipver)
     return r != DISSECT_OK ? r : dissect_ethertype(x, c, type, ipver);
 }
 
-/* IP over InfiniBand (RFC 4391): an EtherType and two reserved bytes. */
+/* IP over InfiniBand (LINKTYPE_IPOIB): link addresses, then RFC 4391's
+ * header: an EtherType and two reserved bytes. */
 static dissect_result dissect_ipoib(dctx *x, cursor *c, uint8_t *ipver)
 {
     uint16_t type = 0;
 
-    if (!cursor_get_be16(c, 0, &type))
+    if (!cursor_get_be16(c, IPOIB_TYPE_AT, &type))
         return DISSECT_TRUNCATED;
     (void)cursor_skip(c, IPOIB_HDR_LEN);
     return dissect_ethertype(x, c, type, ipver);
