@@ -39,6 +39,8 @@ enum {
     GRE_ACK = 0x0080, /* enhanced GRE only */
     GRE_VERSION = 0x0007,
     GRE_PROTO_PPP = 0x880b,
+    GRE_PROTO_WCCP = 0x883e, /* WCCP redirection: IP, after a 4-byte header in v2 */
+    WCCP2_HDR_LEN = 4,
     GRE_PROTO_ERSPAN = 0x88be, /* type I without a sequence number, II with */
     GRE_PROTO_ERSPAN3 = 0x22eb,
     GRE_PROTO_ARUBA_LO = 0x8200, /* Aruba's 802.11 tunnels: 0x8200, 0x8210, ... */
@@ -255,6 +257,14 @@ static dissect_result gre(dctx *x, cursor c, uint32_t len)
     case GRE_PROTO_PPP:
         what = IN_PPP;
         break;
+    case GRE_PROTO_WCCP: { /* version 1 has no redirect header: IP at once */
+        uint8_t b = 0;
+        if (!cursor_get_u8(&c, 0, &b))
+            return DISSECT_TRUNCATED;
+        if (b >> 4 != 4 && !cursor_skip(&c, WCCP2_HDR_LEN))
+            return DISSECT_TRUNCATED;
+        break;
+    }
     case GRE_PROTO_ERSPAN:
     case GRE_PROTO_ERSPAN3: {
         bool type3 = proto == GRE_PROTO_ERSPAN3, type2 = !type3 && (fl & GRE_SEQ);
