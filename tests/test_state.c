@@ -185,7 +185,8 @@ static void check_pieces(const char *sample, const double *cut, int n)
 }
 
 /* Samples that carry something across a cut: TIME_WAIT, timers the wire
- * does not show, a clock step back, timestamps, roles by listener. */
+ * does not show, a clock step back, timestamps, roles by listener, tunnels
+ * (their numbers in the keys of the instances carried). */
 static void test_pieces_give_one_run(void **state)
 {
     (void)state;
@@ -193,6 +194,7 @@ static void test_pieces_give_one_run(void **state)
         "busy_server.pcap",     "syn_gave_up.pcap",    "fin_wait2_orphan.pcap",
         "clock_step_back.pcap", "nat_timestamps.pcap", "accept_queue_overflow.pcap",
         "port_pressure.pcap",   "keepalive.pcap",      "handshake_no_ack.pcap",
+        "tunnels.pcap",
     };
     static const double halves[] = {0.1, 0.3, 0.5, 0.8, 0.95};
     for (size_t s = 0; s < sizeof(samples) / sizeof(samples[0]); s++) {
@@ -316,8 +318,8 @@ static void test_crafted_states_never_crash(void **state)
         assert_non_null(c);
         memcpy(c, d, len);
         c[at] = (char)(c[at] ^ (char)(1u << (seed % 8)) ^ (char)((seed >> 3) & 0xf0));
-        uint32_t crc = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), (const Bytef *)c + header,
-                                         len - header);
+        uint32_t crc =
+            (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), (const Bytef *)c + header, len - header);
         memcpy(c + 32, &crc, 4);
         write_file(tmp("crafted"), c, len);
         free(c);
