@@ -326,6 +326,8 @@ void tunnels_free(tunnels *u);
 uint32_t tunnels_intern(tunnels *u, const dissect_tunnel *tun);
 /* Its text for the row ("vxlan:42"), valid until tunnels_free; NULL for 0. */
 const char *tunnels_text(const tunnels *u, uint32_t id);
+/* A number interned so far (or 0, TUNNEL_OTHER): a loaded key's check. */
+int tunnels_known(const tunnels *u, uint32_t id);
 /* Segments whose tunnel got TUNNEL_OTHER. */
 uint64_t tunnels_others(const tunnels *u);
 void tunnels_save(const tunnels *u, flows_buf *b);

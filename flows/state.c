@@ -205,7 +205,7 @@ static int load_pool(flows_table *t, flows_buf *b, char *err, size_t errlen)
         (void)flows_buf_get(b, cold_at(t, i), sizeof(conn_cold));
         if (c->list == LIST_FREE)
             continue;
-        if (!sound(c))
+        if (!sound(c) || !tunnels_known(t->tunnels, key_tunnel(&c->key)))
             return snprintf(err, errlen, "damaged: instance %u is not one synfin writes", i), -1;
         if (conntab_insert(t->tab, i, key_hash(&c->key)) < 0)
             return snprintf(err, errlen, "out of memory loading the state"), -1;

@@ -196,13 +196,21 @@ uint32_t tunnels_intern(tunnels *u, const dissect_tunnel *tun)
     return find_or_add(u, ident, n, tun);
 }
 
+/* On the replaying thread too: reads only the entry, written before any
+ * segment carrying its number crossed (not u->count, which the reading
+ * thread moves on). */
 const char *tunnels_text(const tunnels *u, uint32_t id)
 {
     if (id == 0)
         return NULL;
-    if (id >= TUNNEL_OTHER || id > u->count)
+    if (id >= TUNNEL_OTHER)
         return "other";
     return entry(u, id)->text;
+}
+
+int tunnels_known(const tunnels *u, uint32_t id)
+{
+    return id <= u->count || id == TUNNEL_OTHER;
 }
 
 uint64_t tunnels_others(const tunnels *u)
