@@ -325,26 +325,19 @@ static dissect_result dissect_radiotap(dctx *x, cursor *c, uint8_t *ipver)
 
 /* ---- link types ------------------------------------------------------------ */
 
-/* Linux cooked v1: packet type, ARPHRD, address length, 8-byte address,
- * protocol (an EtherType for everything synfin cares about). */
-static dissect_result dissect_sll(dctx *x, cursor *c, uint8_t *ipver)
+/* A header of `len` bytes with an EtherType at `type_at`: Linux cooked v1
+ * (packet type, ARPHRD, address length, 8-byte address, protocol) and v2
+ * (the protocol first), Cisco HDLC (address, control, EtherType), IP over
+ * InfiniBand (LINKTYPE_IPOIB: link addresses, then RFC 4391's EtherType
+ * and two reserved bytes). */
+static dissect_result ethertype_header(dctx *x, cursor *c, size_t type_at, size_t len,
+                                       uint8_t *ipver)
 {
-    uint16_t proto = 0;
+    uint16_t type = 0;
 
-    if (!cursor_get_be16(c, 14, &proto))
+    if (!cursor_get_be16(c, type_at, &type) || !cursor_skip(c, len))
         return DISSECT_TRUNCATED;
-    (void)cursor_skip(c, SLL_HDR_LEN);
-    return dissect_ethertype(x, c, proto, ipver);
-}
-
-/* Linux cooked v2: the protocol comes first. */
-static dissect_result dissect_sll2(dctx *x, cursor *c, uint8_t *ipver)
-{
-    uint16_t proto = 0;
-
-    if (!cursor_get_be16(c, 0, &proto) || !cursor_skip(c, SLL2_HDR_LEN))
-        return DISSECT_TRUNCATED;
-    return dissect_ethertype(x, c, proto, ipver);
+    return dissect_ethertype(x, c, type, ipver);
 }
 
 /* A BSD address family; IPv6 has a different number on every BSD. */
@@ -381,17 +374,6 @@ static dissect_result dissect_null(cursor *c, uint8_t *ipver, int network_order)
     return bsd_af(af, ipver);
 }
 
-/* Cisco HDLC: address (unicast or multicast), control, EtherType. */
-static dissect_result dissect_chdlc(dctx *x, cursor *c, uint8_t *ipver)
-{
-    uint16_t type = 0;
-
-    if (!cursor_get_be16(c, 2, &type))
-        return DISSECT_TRUNCATED;
-    (void)cursor_skip(c, CHDLC_HDR_LEN);
-    return dissect_ethertype(x, c, type, ipver);
-}
-
 /* PPP in HDLC-like framing; Cisco HDLC frames share the link type. */
 static dissect_result dissect_ppp_hdlc(dctx *x, cursor *c, uint8_t *ipver)
 {
@@ -400,7 +382,7 @@ static dissect_result dissect_ppp_hdlc(dctx *x, cursor *c, uint8_t *ipver)
     if (!cursor_get_u8(c, 0, &a))
         return DISSECT_TRUNCATED;
     if (a == CHDLC_UNICAST || a == CHDLC_MULTICAST)
-        return dissect_chdlc(x, c, ipver);
+        return ethertype_header(x, c, 2, CHDLC_HDR_LEN, ipver);
     return dissect_ppp(x, c, ipver);
 }
 
@@ -413,18 +395,6 @@ static dissect_result dissect_fddi(dctx *x, cursor *c, uint8_t *ipver)
         return DISSECT_TRUNCATED;
     dissect_result r = llc_snap(x, c, &type);
     return r != DISSECT_OK ? r : dissect_ethertype(x, c, type, ipver);
-}
-
-/* IP over InfiniBand (LINKTYPE_IPOIB): link addresses, then RFC 4391's
- * header: an EtherType and two reserved bytes. */
-static dissect_result dissect_ipoib(dctx *x, cursor *c, uint8_t *ipver)
-{
-    uint16_t type = 0;
-
-    if (!cursor_get_be16(c, IPOIB_TYPE_AT, &type))
-        return DISSECT_TRUNCATED;
-    (void)cursor_skip(c, IPOIB_HDR_LEN);
-    return dissect_ethertype(x, c, type, ipver);
 }
 
 /* Linux NFLOG: family, version, group, then TLVs (length and type in the
@@ -495,7 +465,7 @@ dissect_result dissect_link(dctx *x, uint32_t linktype, cursor *c, uint8_t *ipve
     case DISSECT_LINK_RAW:
         return ip_by_version(c, ipver);
     case DISSECT_LINK_LINUX_SLL:
-        return dissect_sll(x, c, ipver);
+        return ethertype_header(x, c, 14, SLL_HDR_LEN, ipver);
     case DISSECT_LINK_IPV4:
         *ipver = 4;
         return DISSECT_OK;
@@ -503,13 +473,13 @@ dissect_result dissect_link(dctx *x, uint32_t linktype, cursor *c, uint8_t *ipve
         *ipver = 6;
         return DISSECT_OK;
     case DISSECT_LINK_LINUX_SLL2:
-        return dissect_sll2(x, c, ipver);
+        return ethertype_header(x, c, 0, SLL2_HDR_LEN, ipver);
     case DISSECT_LINK_PPP:
         return dissect_ppp(x, c, ipver);
     case DISSECT_LINK_PPP_HDLC:
         return dissect_ppp_hdlc(x, c, ipver);
     case DISSECT_LINK_C_HDLC:
-        return dissect_chdlc(x, c, ipver);
+        return ethertype_header(x, c, 2, CHDLC_HDR_LEN, ipver);
     case DISSECT_LINK_FDDI:
         return dissect_fddi(x, c, ipver);
     case DISSECT_LINK_IEEE802_11:
@@ -519,7 +489,7 @@ dissect_result dissect_link(dctx *x, uint32_t linktype, cursor *c, uint8_t *ipve
     case DISSECT_LINK_NFLOG:
         return dissect_nflog(c, ipver);
     case DISSECT_LINK_IPOIB:
-        return dissect_ipoib(x, c, ipver);
+        return ethertype_header(x, c, IPOIB_TYPE_AT, IPOIB_HDR_LEN, ipver);
     case DISSECT_LINK_JUNIPER_ETHER:
         return dissect_juniper_ether(x, c, ipver);
     default:
