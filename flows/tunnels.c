@@ -26,8 +26,8 @@
 
 #define CHUNK_BITS 10
 #define CHUNK      (1u << CHUNK_BITS)
-#define IDENT_MAX  (DISSECT_MAX_TUNNELS * (3 + 4 + 32))
-#define TEXT_MAX   (DISSECT_MAX_TUNNELS * 20)
+#define IDENT_MAX  ((size_t)DISSECT_MAX_TUNNELS * (3 + 4 + 32))
+#define TEXT_MAX   ((size_t)DISSECT_MAX_TUNNELS * 20)
 
 typedef struct tunnel_entry {
     uint64_t fp;
@@ -150,7 +150,9 @@ static uint32_t add(tunnels *u, uint64_t fp, const uint8_t *ident, size_t n,
     if (id >= TUNNEL_OTHER || ((u->count + 1) * 2 > u->mask && grow(u) < 0))
         return TUNNEL_OTHER;
     tunnel_entry ***chunk = &u->chunk[id >> CHUNK_BITS];
-    if (!*chunk && !(*chunk = calloc(CHUNK, sizeof(**chunk))))
+    /* an array of entry pointers: sizeof(tunnel_entry *) is meant */
+    if (!*chunk &&
+        !(*chunk = calloc(CHUNK, sizeof(tunnel_entry *)))) // NOLINT(bugprone-sizeof-expression)
         return TUNNEL_OTHER;
     tunnel_entry *e = malloc(sizeof(*e) + n);
     if (!e)
