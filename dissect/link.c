@@ -224,6 +224,16 @@ dissect_result dissect_ethertype(dctx *x, cursor *c, uint16_t type, uint8_t *ipv
     }
 }
 
+/* IP straight after the EtherType, the common case, without a call. */
+static inline dissect_result ethertype_ip_first(dctx *x, cursor *c, uint16_t type, uint8_t *ipver)
+{
+    if (type == ETHERTYPE_IPV4 || type == ETHERTYPE_IPV6) {
+        *ipver = type == ETHERTYPE_IPV4 ? 4 : 6;
+        return DISSECT_OK;
+    }
+    return dissect_ethertype(x, c, type, ipver);
+}
+
 dissect_result dissect_ethernet(dctx *x, cursor *c, uint8_t *ipver)
 {
     uint16_t type = 0;
@@ -231,7 +241,7 @@ dissect_result dissect_ethernet(dctx *x, cursor *c, uint8_t *ipver)
     if (!cursor_get_be16(c, ETH_ADDRS_LEN, &type))
         return DISSECT_TRUNCATED;
     (void)cursor_skip(c, ETH_HDR_LEN);
-    return dissect_ethertype(x, c, type, ipver);
+    return ethertype_ip_first(x, c, type, ipver);
 }
 
 /* ---- 802.11 -------------------------------------------------------------- */
@@ -337,7 +347,7 @@ static dissect_result ethertype_header(dctx *x, cursor *c, size_t type_at, size_
 
     if (!cursor_get_be16(c, type_at, &type) || !cursor_skip(c, len))
         return DISSECT_TRUNCATED;
-    return dissect_ethertype(x, c, type, ipver);
+    return ethertype_ip_first(x, c, type, ipver);
 }
 
 /* A BSD address family; IPv6 has a different number on every BSD. */
