@@ -29,11 +29,7 @@
 #include "pipeline.h"
 #include "report.h"
 #include "state.h"
-
-typedef struct input_stats {
-    uint64_t read, tcp, filtered;
-    uint64_t skipped[DISSECT_RESULT_COUNT];
-} input_stats;
+#include "stats.h"
 
 typedef struct filter_cache {
     uint32_t linktype;
@@ -252,7 +248,13 @@ static void take_packet(run *R, size_t which, const input_packet *pkt)
      * packet is a TCP segment). */
     seg_batch *b = R->pipe ? pipeline_batch(R->pipe) : NULL;
     dissect_segment scratch, *seg = b ? &b->seg[b->n] : &scratch;
-    dissect_result dr = dissect_packet(pkt->linktype, pkt->data, pkt->caplen, pkt->wirelen, seg);
+    dissect_tunnel scratch_tun;
+    dissect_result dr = dissect_packet_ex(pkt->linktype, pkt->data, pkt->caplen, pkt->wirelen, seg,
+                                          R->opt.no_tunnels ? NULL
+                                          : b               ? &b->tun[b->n]
+                                                            : &scratch_tun);
+    if (seg->encaps)
+        count_encaps(st, seg->encaps, dr == DISSECT_OK);
     if (dr != DISSECT_OK) {
         st->skipped[dr]++;
         return;
@@ -310,46 +312,6 @@ static void read_input(run *R)
     live_stop(lv);
     R->opened = (int)input_set_opened(set);
     input_set_free(set);
-}
-
-static void add_stats(input_stats *to, const input_stats *from)
-{
-    to->read += from->read;
-    to->tcp += from->tcp;
-    to->filtered += from->filtered;
-    for (int i = 0; i < DISSECT_RESULT_COUNT; i++)
-        to->skipped[i] += from->skipped[i];
-}
-
-static void print_stats_row(FILE *f, int width, const char *name, const input_stats *s)
-{
-    uint64_t skipped = s->filtered;
-    for (int i = 1; i < DISSECT_RESULT_COUNT; i++)
-        skipped += s->skipped[i];
-    fprintf(f, "%-*s %10llu %10llu %10llu", width, name, (unsigned long long)s->read,
-            (unsigned long long)s->tcp, (unsigned long long)skipped);
-    for (int i = 1; i < DISSECT_RESULT_COUNT; i++)
-        fprintf(f, " %*llu", (int)strlen(dissect_result_name((dissect_result)i)),
-                (unsigned long long)s->skipped[i]);
-    fprintf(f, " %8llu\n", (unsigned long long)s->filtered);
-}
-
-/* Packet accounting: per input and in total; read = tcp + skipped. */
-static void print_stats(FILE *f, const run *R)
-{
-    int width = 5;
-    for (size_t i = 0; i < R->opt.n_files; i++)
-        if ((int)strlen(R->opt.files[i]) > width)
-            width = (int)strlen(R->opt.files[i]);
-    fprintf(f, "%-*s %10s %10s %10s", width, "input", "read", "tcp", "skipped");
-    for (int i = 1; i < DISSECT_RESULT_COUNT; i++)
-        fprintf(f, " %s", dissect_result_name((dissect_result)i));
-    fprintf(f, " %8s\n", "filtered");
-    for (size_t k = 0; k < R->opt.n_files; k++) {
-        size_t i = R->order ? R->order[k] : k; /* the order they were read in */
-        print_stats_row(f, width, R->opt.files[i], &R->per_input[i]);
-    }
-    print_stats_row(f, width, "total", &R->total);
 }
 
 static int finish_output(run *R)
@@ -591,7 +553,7 @@ static int finish_run(run *R)
     check_snaplen(R);
     int werr = R->rep ? report_failed(R->rep) : 0;
     if (o->stats && R->out)
-        print_stats(R->out, R);
+        print_stats(R->out, R->opt.files, R->opt.n_files, R->order, R->per_input, &R->total);
     int ferr = finish_output(R);
     if (!werr)
         werr = ferr;
@@ -599,7 +561,7 @@ static int finish_run(run *R)
     if (o->summary && R->rep) {
         report_summary(R->rep, flows_get_stats(R->flows), stderr);
         fprintf(stderr, "packets:\n");
-        print_stats(stderr, R);
+        print_stats(stderr, R->opt.files, R->opt.n_files, R->order, R->per_input, &R->total);
         report_findings_short(R->rep, stderr);
     }
     int find_err = R->rep ? write_findings(R) : 0;

@@ -32,6 +32,7 @@ typedef struct options {
     uint32_t shard_k, shard_n; /* --shard K/N; shard_n 0: the whole capture */
     int keep_order;            /* --keep-order: the inputs as given, not in time order */
     uint16_t community_seed;   /* --community-id-seed */
+    int no_tunnels;            /* --no-tunnels: dissect_packet, not dissect_packet_ex */
 } options;
 
 /* Parses the command line into *o (o->files and o->servers are allocated:
@@ -40,5 +41,8 @@ typedef struct options {
  * return EXIT_OK; usage errors print a hint and return EXIT_USAGE).
  * getopt's state is the caller's (synfin_main resets it). */
 int options_parse(int argc, char **argv, options *o);
+
+/* help.c: prints --help on standard output; returns EXIT_OK. */
+int print_help(void);
 
 #endif

@@ -32,6 +32,7 @@
 typedef struct seg_batch {
     dissect_segment seg[PIPELINE_BATCH];
     int64_t ts[PIPELINE_BATCH];
+    dissect_tunnel tun[PIPELINE_BATCH]; /* seg[i].tunnel points here when set */
     size_t n;
     const char *path; /* the input, for messages; must outlive the run */
 } seg_batch;

@@ -19,7 +19,7 @@
 #include "options.h"
 #include "report.h"
 
-#define STATE_VERSION 2 /* 2: issue 15, the instances carry Zeek's history (112-byte cold record) */
+#define STATE_VERSION 3 /* 2: Zeek's history (112-byte cold record); 3: the tunnels' table */
 
 /* What the reader carries across runs (and the census's grid, to check a
  * state against a run's options before anything is opened). */

@@ -20,42 +20,12 @@
  *
  * All packet bytes are read through cursor.h. No allocation, no globals.
  */
-#include "dissect.h"
-
+#include <stddef.h>
 #include <string.h>
 
-#include "cursor.h"
+#include "dissect_int.h"
 
 enum {
-    ETHERTYPE_IPV4 = 0x0800,
-    ETHERTYPE_IPV6 = 0x86dd,
-    ETHERTYPE_VLAN = 0x8100,     /* 802.1Q */
-    ETHERTYPE_QINQ = 0x88a8,     /* 802.1ad service tag */
-    ETHERTYPE_QINQ_OLD = 0x9100, /* pre-standard QinQ */
-    ETHERTYPE_PPPOE = 0x8864,    /* PPPoE session stage */
-    ETHERTYPE_MPLS = 0x8847,
-    ETHERTYPE_MPLS_MC = 0x8848,
-
-    ETH_HDR_LEN = 14,
-    VLAN_TAG_LEN = 4,
-    SLL_HDR_LEN = 16,
-    SLL2_HDR_LEN = 20,
-    NULL_HDR_LEN = 4,
-    PPPOE_HDR_LEN = 6,
-    PPP_PROTO_LEN = 2,
-    MPLS_LABEL_LEN = 4,
-
-    PPPOE_VER_TYPE = 0x11,
-    PPP_IPV4 = 0x0021,
-    PPP_IPV6 = 0x0057,
-
-    /* BSD address families as DLT_NULL / DLT_LOOP carry them. */
-    BSD_AF_INET = 2,
-    BSD_AF_INET6_LINUX = 10,
-    BSD_AF_INET6_BSD = 24, /* NetBSD, OpenBSD, BSD/OS */
-    BSD_AF_INET6_FREEBSD = 28,
-    BSD_AF_INET6_DARWIN = 30,
-
     IPV4_HDR_LEN = 20,
     IPV4_OFFMASK = 0x1fff,
     IPV4_MF = 0x2000,
@@ -68,7 +38,11 @@ enum {
     IPV6_OPT_JUMBO_LEN = 4,
 
     PROTO_HOPOPTS = 0,
+    PROTO_IPIP = 4,
     PROTO_TCP = 6,
+    PROTO_UDP = 17,
+    PROTO_IPV6 = 41,
+    PROTO_GRE = 47,
     PROTO_ROUTING = 43,
     PROTO_FRAGMENT = 44,
     PROTO_AH = 51,
@@ -193,9 +167,32 @@ static dissect_result dissect_tcp(cursor c, uint32_t ip_len, bool first_fragment
 
 /* ---- IPv4 --------------------------------------------------------------- */
 
-/* wire_left: bytes of the packet on the wire from the IP header on. */
-static dissect_result dissect_ipv4(cursor c, uint32_t wire_left, dissect_segment *seg)
+/* What may carry a tunnel (dissect_tunnel_payload). */
+static bool may_tunnel(uint8_t proto)
 {
+    return proto == PROTO_UDP || proto == PROTO_GRE || proto == PROTO_IPIP || proto == PROTO_IPV6;
+}
+
+/* An IPv4 packet that is not TCP: a tunnel's, perhaps. Out of the TCP
+ * path's way (no inlining: the segments outside tunnels do not pay for its
+ * code). */
+__attribute__((noinline)) static dissect_result
+ipv4_other(dctx *x, cursor c, uint8_t proto, uint16_t frag, uint32_t hdr_len, uint32_t ip_len)
+{
+    if (!x->tun || !may_tunnel(proto))
+        return DISSECT_NOT_TCP;
+    if ((frag & (IPV4_OFFMASK | IPV4_MF)) != 0)
+        return DISSECT_FRAGMENT; /* a tunnel's packet in pieces: not reassembled */
+    if (!cursor_skip(&c, hdr_len))
+        return DISSECT_TRUNCATED;
+    return dissect_tunnel_payload(x, c, proto, ip_len - hdr_len);
+}
+
+/* wire_left: bytes of the packet on the wire from the IP header on. */
+__attribute__((always_inline)) static inline dissect_result dissect_ipv4(dctx *x, cursor c,
+                                                                         uint32_t wire_left)
+{
+    dissect_segment *seg = x->seg;
     uint8_t vhl = 0, proto = 0;
     uint16_t total_len = 0, frag = 0;
 
@@ -216,7 +213,7 @@ static dissect_result dissect_ipv4(cursor c, uint32_t wire_left, dissect_segment
     if (ip_len < hdr_len)
         return DISSECT_MALFORMED;
     if (proto != PROTO_TCP)
-        return DISSECT_NOT_TCP;
+        return ipv4_other(x, c, proto, frag, hdr_len, ip_len);
     if ((frag & IPV4_OFFMASK) != 0)
         return DISSECT_FRAGMENT;
     if (!cursor_skip(&c, hdr_len))
@@ -269,8 +266,10 @@ static bool ipv6_is_extension(uint8_t nh)
 }
 
 /* wire_left: bytes of the packet on the wire from the IP header on. */
-static dissect_result dissect_ipv6(cursor c, uint32_t wire_left, dissect_segment *seg)
+__attribute__((always_inline)) static inline dissect_result dissect_ipv6(dctx *x, cursor c,
+                                                                         uint32_t wire_left)
 {
+    dissect_segment *seg = x->seg;
     uint8_t vtc = 0, nh = 0;
     uint16_t payload_len = 0;
     bool first_fragment = false;
@@ -321,7 +320,11 @@ static dissect_result dissect_ipv6(cursor c, uint32_t wire_left, dissect_segment
             hdr_len = IPV6_FRAG_HDR_LEN;
             break;
         default:
-            return DISSECT_NOT_TCP; /* no next header (59), ESP, UDP, ICMPv6, ... */
+            if (!x->tun || !may_tunnel(nh))
+                return DISSECT_NOT_TCP; /* no next header (59), ESP, UDP, ICMPv6, ... */
+            if (first_fragment)
+                return DISSECT_FRAGMENT;
+            return dissect_tunnel_payload(x, c, nh, ip_len);
         }
         if (hdr_len > ip_len)
             return DISSECT_MALFORMED;
@@ -332,222 +335,49 @@ static dissect_result dissect_ipv6(cursor c, uint32_t wire_left, dissect_segment
     }
 }
 
-/* ---- link layer ----------------------------------------------------------
- * Each function moves the cursor past its header(s) to the IP header and
- * stores in *ipver which IP version the link layer announces (4 or 6);
- * dissect_ipv4 / dissect_ipv6 then check the version field itself. */
+/* ---- public API ---------------------------------------------------------- */
 
-/* MPLS label stack: no next-protocol field, so after the bottom-of-stack
- * label guess by the version nibble, as every analyzer does. */
-static dissect_result dissect_mpls(cursor *c, uint8_t *ipver)
+dissect_result dissect_ip(dctx *x, cursor c, uint8_t ipver, uint32_t wire_left)
 {
-    uint32_t label = 0;
-    uint8_t vhl = 0;
-
-    do {
-        if (!cursor_get_be32(c, 0, &label))
-            return DISSECT_TRUNCATED;
-        (void)cursor_skip(c, MPLS_LABEL_LEN);
-    } while ((label & 0x100) == 0); /* S bit */
-    if (!cursor_get_u8(c, 0, &vhl))
-        return DISSECT_TRUNCATED;
-    if (vhl >> 4 != 4 && vhl >> 4 != 6)
-        return DISSECT_NOT_IP; /* pseudowire control word, Ethernet PW, ... */
-    *ipver = vhl >> 4;
-    return DISSECT_OK;
-}
-
-/* PPPoE session header, then the PPP protocol number. */
-static dissect_result dissect_pppoe(cursor *c, uint8_t *ipver)
-{
-    uint8_t ver_type = 0;
-    uint16_t proto = 0;
-
-    if (!cursor_get_u8(c, 0, &ver_type) || !cursor_get_be16(c, PPPOE_HDR_LEN, &proto))
-        return DISSECT_TRUNCATED;
-    if (ver_type != PPPOE_VER_TYPE)
-        return DISSECT_NOT_IP;
-    (void)cursor_skip(c, PPPOE_HDR_LEN + PPP_PROTO_LEN);
-    switch (proto) {
-    case PPP_IPV4:
-        *ipver = 4;
-        return DISSECT_OK;
-    case PPP_IPV6:
-        *ipver = 6;
-        return DISSECT_OK;
-    default:
-        return DISSECT_NOT_IP; /* LCP, IPCP, CCP, ... */
-    }
-}
-
-/* c starts right after an EtherType field holding `type`: peels any number
- * of VLAN tags, then PPPoE or MPLS if present. */
-static dissect_result dissect_ethertype(cursor *c, uint16_t type, uint8_t *ipver)
-{
-    for (;;) {
-        switch (type) {
-        case ETHERTYPE_IPV4:
-            *ipver = 4;
-            return DISSECT_OK;
-        case ETHERTYPE_IPV6:
-            *ipver = 6;
-            return DISSECT_OK;
-        case ETHERTYPE_VLAN:
-        case ETHERTYPE_QINQ:
-        case ETHERTYPE_QINQ_OLD:
-            /* TCI, then the EtherType of what the tag encloses. */
-            if (!cursor_get_be16(c, 2, &type))
-                return DISSECT_TRUNCATED;
-            (void)cursor_skip(c, VLAN_TAG_LEN);
-            break;
-        case ETHERTYPE_PPPOE:
-            return dissect_pppoe(c, ipver);
-        case ETHERTYPE_MPLS:
-        case ETHERTYPE_MPLS_MC:
-            return dissect_mpls(c, ipver);
-        default:
-            return DISSECT_NOT_IP; /* ARP, LLDP, 802.3 length (< 0x0600), ... */
-        }
-    }
-}
-
-static dissect_result dissect_ethernet(cursor *c, uint8_t *ipver)
-{
-    uint16_t type = 0;
-
-    if (!cursor_get_be16(c, 12, &type))
-        return DISSECT_TRUNCATED;
-    (void)cursor_skip(c, ETH_HDR_LEN);
-    return dissect_ethertype(c, type, ipver);
-}
-
-/* Linux cooked v1: packet type, ARPHRD, address length, 8-byte address,
- * protocol (an EtherType for everything synfin cares about). */
-static dissect_result dissect_sll(cursor *c, uint8_t *ipver)
-{
-    uint16_t proto = 0;
-
-    if (!cursor_get_be16(c, 14, &proto))
-        return DISSECT_TRUNCATED;
-    (void)cursor_skip(c, SLL_HDR_LEN);
-    return dissect_ethertype(c, proto, ipver);
-}
-
-/* Linux cooked v2: the protocol comes first. */
-static dissect_result dissect_sll2(cursor *c, uint8_t *ipver)
-{
-    uint16_t proto = 0;
-
-    if (!cursor_get_be16(c, 0, &proto) || !cursor_skip(c, SLL2_HDR_LEN))
-        return DISSECT_TRUNCATED;
-    return dissect_ethertype(c, proto, ipver);
-}
-
-/* A BSD address family; IPv6 has a different number on every BSD. */
-static dissect_result bsd_af(uint32_t af, uint8_t *ipver)
-{
-    switch (af) {
-    case BSD_AF_INET:
-        *ipver = 4;
-        return DISSECT_OK;
-    case BSD_AF_INET6_LINUX:
-    case BSD_AF_INET6_BSD:
-    case BSD_AF_INET6_FREEBSD:
-    case BSD_AF_INET6_DARWIN:
-        *ipver = 6;
-        return DISSECT_OK;
-    default:
-        return DISSECT_NOT_IP;
-    }
-}
-
-/* DLT_NULL: the AF in the capturing machine's byte order, which the file
- * does not record. Families are small numbers, so a value with any of the
- * upper 16 bits set was written by the other byte order. */
-static dissect_result dissect_null(cursor *c, uint8_t *ipver)
-{
-    uint32_t af = 0;
-
-    if (!cursor_get_be32(c, 0, &af))
-        return DISSECT_TRUNCATED;
-    if ((af & 0xffff0000u) != 0)
-        (void)cursor_get_le32(c, 0, &af);
-    (void)cursor_skip(c, NULL_HDR_LEN);
-    return bsd_af(af, ipver);
-}
-
-/* DLT_LOOP: the same AF, always in network byte order. */
-static dissect_result dissect_loop(cursor *c, uint8_t *ipver)
-{
-    uint32_t af = 0;
-
-    if (!cursor_get_be32(c, 0, &af))
-        return DISSECT_TRUNCATED;
-    (void)cursor_skip(c, NULL_HDR_LEN);
-    return bsd_af(af, ipver);
-}
-
-/* Raw IP: no link header; the version nibble says which IP. */
-static dissect_result dissect_raw(const cursor *c, uint8_t *ipver)
-{
-    uint8_t vhl = 0;
-
-    if (!cursor_get_u8(c, 0, &vhl))
-        return DISSECT_TRUNCATED;
-    if (vhl >> 4 != 4 && vhl >> 4 != 6)
-        return DISSECT_MALFORMED; /* the link type promised IP */
-    *ipver = vhl >> 4;
-    return DISSECT_OK;
-}
-
-static dissect_result dissect_link(uint32_t linktype, cursor *c, uint8_t *ipver)
-{
-    switch (linktype) {
-    case DISSECT_LINK_NULL:
-        return dissect_null(c, ipver);
-    case DISSECT_LINK_ETHERNET:
-        return dissect_ethernet(c, ipver);
-    case DISSECT_LINK_RAW_DLT:
-    case DISSECT_LINK_RAW_DLT14:
-    case DISSECT_LINK_RAW:
-        return dissect_raw(c, ipver);
-    case DISSECT_LINK_LOOP:
-        return dissect_loop(c, ipver);
-    case DISSECT_LINK_LINUX_SLL:
-        return dissect_sll(c, ipver);
-    case DISSECT_LINK_IPV4:
-        *ipver = 4;
-        return DISSECT_OK;
-    case DISSECT_LINK_IPV6:
-        *ipver = 6;
-        return DISSECT_OK;
-    case DISSECT_LINK_LINUX_SLL2:
-        return dissect_sll2(c, ipver);
-    default:
-        return DISSECT_UNSUPPORTED_LINK;
-    }
+    return ipver == 4 ? dissect_ipv4(x, c, wire_left) : dissect_ipv6(x, c, wire_left);
 }
 
 /* ---- public API ---------------------------------------------------------- */
 
-dissect_result dissect_packet(uint32_t linktype, const uint8_t *data, uint32_t caplen,
-                              uint32_t wirelen, dissect_segment *seg)
+dissect_result dissect_packet_ex(uint32_t linktype, const uint8_t *data, uint32_t caplen,
+                                 uint32_t wirelen, dissect_segment *seg, dissect_tunnel *tun)
 {
     cursor c = {data, caplen};
+    dctx x = {seg, tun};
     uint8_t ipver = 0;
 
-    memset(seg, 0, sizeof *seg);
-    dissect_result r = dissect_link(linktype, &c, &ipver);
+    /* Zeroed in two parts: the whole 88 bytes at once is a `rep stos`,
+     * which costs the TCP path more than the rest of the dissection. */
+    memset(seg, 0, offsetof(dissect_segment, encaps));
+    seg->encaps = 0;
+    seg->tunnel = NULL;
+    if (tun)
+        tun->depth = 0;
+    dissect_result r = dissect_link(&x, linktype, &c, &ipver);
     if (r != DISSECT_OK)
         return r;
 
     /* Bytes on the wire from the IP header on; only for IP headers that
      * state no length. A wirelen below caplen is the caller's slip. */
-    uint32_t link_len = caplen - (uint32_t)c.len;
+    uint32_t link_len = (uint32_t)(c.p - data);
     uint32_t wire = wirelen > caplen ? wirelen : caplen;
-    uint32_t wire_left = wire - link_len;
+    /* Not through dissect_ip: the tunnels' way in, which the TCP path would
+     * otherwise share as a call. */
+    r = ipver == 4 ? dissect_ipv4(&x, c, wire - link_len) : dissect_ipv6(&x, c, wire - link_len);
+    if (r == DISSECT_OK && tun && tun->depth)
+        seg->tunnel = tun;
+    return r;
+}
 
-    return ipver == 4 ? dissect_ipv4(c, wire_left, seg) : dissect_ipv6(c, wire_left, seg);
+dissect_result dissect_packet(uint32_t linktype, const uint8_t *data, uint32_t caplen,
+                              uint32_t wirelen, dissect_segment *seg)
+{
+    return dissect_packet_ex(linktype, data, caplen, wirelen, seg, NULL);
 }
 
 int dissect_link_supported(uint32_t linktype)
@@ -563,6 +393,15 @@ int dissect_link_supported(uint32_t linktype)
     case DISSECT_LINK_IPV4:
     case DISSECT_LINK_IPV6:
     case DISSECT_LINK_LINUX_SLL2:
+    case DISSECT_LINK_PPP:
+    case DISSECT_LINK_FDDI:
+    case DISSECT_LINK_PPP_HDLC:
+    case DISSECT_LINK_C_HDLC:
+    case DISSECT_LINK_IEEE802_11:
+    case DISSECT_LINK_RADIOTAP:
+    case DISSECT_LINK_JUNIPER_ETHER:
+    case DISSECT_LINK_NFLOG:
+    case DISSECT_LINK_IPOIB:
         return 1;
     default:
         return 0;
@@ -590,4 +429,13 @@ const char *dissect_result_name(dissect_result r)
         break;
     }
     return "unknown";
+}
+
+const char *dissect_encap_name(dissect_encap e)
+{
+    static const char *const n[DISSECT_ENC_COUNT] = {
+        "vlan",  "pppoe",  "pbb", "vntag",   "etag",    "fabricpath", "llc",  "ppp",
+        "wlan",  "mpls",   "gre", "erspan1", "erspan2", "erspan3",    "pptp", "aruba",
+        "vxlan", "geneve", "gtp", "4in4",    "6in4",    "4in6",       "6in6", "teredo"};
+    return (unsigned)e < DISSECT_ENC_COUNT ? n[e] : "?";
 }

@@ -20,13 +20,22 @@
 enum {
     DISSECT_LINK_NULL = 0,       /* BSD loopback, AF in host byte order */
     DISSECT_LINK_ETHERNET = 1,   /* 802.3 / Ethernet II, 802.1Q, QinQ */
+    DISSECT_LINK_PPP = 9,        /* PPP, address and control optional */
+    DISSECT_LINK_FDDI = 10,      /* FDDI with LLC/SNAP */
     DISSECT_LINK_RAW_DLT = 12,   /* DLT_RAW as libpcap reports it on Linux */
     DISSECT_LINK_RAW_DLT14 = 14, /* DLT_RAW on OpenBSD */
+    DISSECT_LINK_PPP_HDLC = 50,  /* PPP in HDLC-like framing */
     DISSECT_LINK_RAW = 101,      /* LINKTYPE_RAW: IPv4 or IPv6 by version */
-    DISSECT_LINK_LOOP = 108,     /* OpenBSD loopback, AF in network order */
+    DISSECT_LINK_C_HDLC = 104,   /* Cisco HDLC: address, control, EtherType */
+    DISSECT_LINK_IEEE802_11 = 105,
+    DISSECT_LINK_LOOP = 108, /* OpenBSD loopback, AF in network order */
     DISSECT_LINK_LINUX_SLL = 113,
+    DISSECT_LINK_RADIOTAP = 127,      /* 802.11 behind a radiotap header */
+    DISSECT_LINK_JUNIPER_ETHER = 178, /* Juniper's header (its length given), then Ethernet */
     DISSECT_LINK_IPV4 = 228,
     DISSECT_LINK_IPV6 = 229,
+    DISSECT_LINK_NFLOG = 239, /* Linux NFLOG: TLVs, the payload one is IP */
+    DISSECT_LINK_IPOIB = 242, /* IP over InfiniBand: addresses, EtherType, reserved */
     DISSECT_LINK_LINUX_SLL2 = 276,
 };
 
@@ -70,6 +79,64 @@ enum {
     DISSECT_OPT_MALFORMED = 0x80,
 };
 
+/*
+ * Encapsulations a packet can pass through on its way to TCP: headers
+ * between the link layer and IP (not tunnels: the same connection with or
+ * without them), and tunnels (the inner TCP connection is the row, and
+ * the tunnel is part of its identity; see dissect_tunnel). Bits of
+ * dissect_segment.encaps; names by dissect_encap_name().
+ */
+typedef enum dissect_encap {
+    /* headers */
+    DISSECT_ENC_VLAN = 0, /* 802.1Q, 802.1ad, QinQ tags */
+    DISSECT_ENC_PPPOE,
+    DISSECT_ENC_PBB,        /* 802.1ah I-tag (0x88e7) */
+    DISSECT_ENC_VNTAG,      /* 0x8926 */
+    DISSECT_ENC_ETAG,       /* 802.1BR (0x893f) */
+    DISSECT_ENC_FABRICPATH, /* Cisco FabricPath (0x8903) */
+    DISSECT_ENC_LLC,        /* 802.2 LLC/SNAP */
+    DISSECT_ENC_PPP,        /* PPP inside a tunnel (PPTP) */
+    DISSECT_ENC_WLAN,       /* an 802.11 data frame inside a tunnel (Aruba) */
+    /* tunnels */
+    DISSECT_ENC_MPLS, /* also a header when tunnels are not decoded */
+    DISSECT_ENC_GRE,
+    DISSECT_ENC_ERSPAN1,
+    DISSECT_ENC_ERSPAN2,
+    DISSECT_ENC_ERSPAN3,
+    DISSECT_ENC_PPTP,  /* enhanced GRE (version 1) carrying PPP */
+    DISSECT_ENC_ARUBA, /* Aruba's GRE carrying 802.11 frames */
+    DISSECT_ENC_VXLAN,
+    DISSECT_ENC_GENEVE,
+    DISSECT_ENC_GTP, /* GTP-U */
+    DISSECT_ENC_4IN4,
+    DISSECT_ENC_6IN4,
+    DISSECT_ENC_4IN6,
+    DISSECT_ENC_6IN6,
+    DISSECT_ENC_TEREDO,
+    DISSECT_ENC_COUNT
+} dissect_encap;
+
+/* "vlan", "pppoe", ..., "gre", "vxlan", "gtp", "4in6", ... */
+const char *dissect_encap_name(dissect_encap e);
+
+/* Tunnels inside tunnels: at most this many (a deeper packet is counted
+ * as not_tcp), so a crafted packet costs bounded work. */
+#define DISSECT_MAX_TUNNELS 4
+
+/* One tunnel a segment came through, outermost first. */
+typedef struct dissect_tunnel_layer {
+    uint8_t kind;          /* DISSECT_ENC_MPLS ... DISSECT_ENC_TEREDO */
+    uint8_t has_id;        /* id is one both directions carry (VXLAN VNI, GRE key, session) */
+    uint8_t outer_version; /* 4 or 6: the IP header that carried it; 0: a link layer */
+    uint32_t id;
+    uint8_t outer_src[16], outer_dst[16]; /* with outer_version; IPv4: first 4 bytes */
+} dissect_tunnel_layer;
+
+typedef struct dissect_tunnel {
+    uint8_t depth; /* layers used */
+    dissect_tunnel_layer layer[DISSECT_MAX_TUNNELS];
+} dissect_tunnel;
+
 typedef struct dissect_segment {
     uint8_t src[16]; /* IPv4: first 4 bytes, the rest zero */
     uint8_t dst[16];
@@ -91,6 +158,12 @@ typedef struct dissect_segment {
     /* A digest of the captured TCP options and payload bytes: segments with
      * equal headers but other SACK blocks or other data differ here. */
     uint32_t content;
+    /* Bits (1u << DISSECT_ENC_*) of every encapsulation passed through.
+     * Set whatever the result, for the accounting (--stats). */
+    uint32_t encaps;
+    /* The tunnels the segment came through (dissect_packet_ex's `tun`), or
+     * NULL when none (or tunnels were not asked for). */
+    const dissect_tunnel *tunnel;
 } dissect_segment;
 
 /*
@@ -102,6 +175,19 @@ typedef struct dissect_segment {
  */
 dissect_result dissect_packet(uint32_t linktype, const uint8_t *data, uint32_t caplen,
                               uint32_t wirelen, dissect_segment *seg);
+
+/*
+ * The same, and tunnels too when `tun` is not NULL: GRE (with its keys,
+ * sequence numbers, Ethernet bridging, ERSPAN I-III, PPTP, Aruba),
+ * VXLAN (UDP 4789, 8472), Geneve (6081), GTP-U (2152), IP in IP (4in4,
+ * 6in4, 4in6, 6in6), Teredo (3544), MPLS (pseudowires with and without the
+ * control word), nested up to DISSECT_MAX_TUNNELS. The segment is then the
+ * innermost TCP segment, and on DISSECT_OK seg->tunnel points to *tun when
+ * it came through any. dissect_packet is this with tun NULL: MPLS carrying
+ * IP is still decoded (as a header), UDP and GRE are not_tcp.
+ */
+dissect_result dissect_packet_ex(uint32_t linktype, const uint8_t *data, uint32_t caplen,
+                                 uint32_t wirelen, dissect_segment *seg, dissect_tunnel *tun);
 
 /* 1 when the link type is one dissect_packet understands. */
 int dissect_link_supported(uint32_t linktype);

@@ -107,9 +107,11 @@ flows_table *flows_new(const flows_config *cfg, flows_emit_fn emit, void *ctx)
     t->dedup = calloc(DEDUP_SLOTS, sizeof(*t->dedup));
     t->tab = conntab_new(sizeof(conn), sizeof(flow_key), sizeof(conn_cold), CONN_ALIGN);
     t->listeners = listeners_new();
-    if (!t->dedup || !t->tab || !t->listeners) {
+    t->tunnels = tunnels_new();
+    if (!t->dedup || !t->tab || !t->listeners || !t->tunnels) {
         conntab_free(t->tab);
         listeners_free(t->listeners);
+        tunnels_free(t->tunnels);
         free(t->dedup);
         free(t);
         return NULL;
@@ -662,6 +664,7 @@ void flows_free(flows_table *t)
     census_free(t);
     conntab_free(t->tab);
     listeners_free(t->listeners);
+    tunnels_free(t->tunnels);
     free(t->dedup);
     free(t);
 }

@@ -164,6 +164,9 @@ typedef struct conn_record {
     uint64_t history;
     uint8_t history_flipped;
     conn_zeek_state zeek_state;
+    /* The tunnel it ran in ("vxlan:42", "gre/mpls"; README "Tunnels"), or
+     * NULL; valid while the table lives. */
+    const char *tunnel;
     /* For the findings, not in the CSV. */
     conn_side fin_wait2_side; /* the endpoint that went through FIN_WAIT2 (at most one) */
     /* When synfin ended the row (END_CAPTURE_END, END_IDLE, END_EVICTED:

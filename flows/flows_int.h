@@ -51,6 +51,15 @@ static inline uint8_t key_ip_version(const flow_key *k)
     return (uint8_t)(k->w[4] >> 32);
 }
 
+/* The tunnel the connection runs in (tunnels.c), in w[4]'s top bits; 0:
+ * none, so a key outside tunnels is what it always was. */
+#define KEY_TUNNEL_SHIFT 40
+
+static inline uint32_t key_tunnel(const flow_key *k)
+{
+    return (uint32_t)(k->w[4] >> KEY_TUNNEL_SHIFT);
+}
+
 /* Sequence space comparisons, modulo 2^32 (RFC 793 §3.3). */
 #define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
 #define SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
@@ -288,6 +297,7 @@ struct flows_table {
         uint64_t fp;
         int64_t ts;
     } * dedup;
+    struct tunnels *tunnels; /* the reading thread's, as dedup is (tunnels.c) */
     int clock_set;
     /* expire_due() has nothing to do while clock < due: the earliest time a
      * list head can end. A lower bound, lowered (to INT64_MIN) whenever a
@@ -334,6 +344,26 @@ static inline int64_t clamp_ts(int64_t ts)
 
 /* A timer's length as the table keeps it (below 2^60 ns). */
 int64_t clamp_duration(int64_t d);
+
+/* ---- tunnels.c: the tunnels' numbers in the keys ---------------------- */
+
+#define TUNNELS_MAX  (1u << 20)  /* tunnels told apart, 1 .. TUNNELS_MAX - 1 */
+#define TUNNEL_OTHER TUNNELS_MAX /* every later one */
+
+typedef struct tunnels tunnels;
+
+tunnels *tunnels_new(void); /* NULL when out of memory */
+void tunnels_free(tunnels *u);
+/* The number of tun's tunnel (the reading thread only). */
+uint32_t tunnels_intern(tunnels *u, const dissect_tunnel *tun);
+/* Its text for the row ("vxlan:42"), valid until tunnels_free; NULL for 0. */
+const char *tunnels_text(const tunnels *u, uint32_t id);
+/* A number interned so far (or 0, TUNNEL_OTHER): a loaded key's check. */
+int tunnels_known(const tunnels *u, uint32_t id);
+/* Segments whose tunnel got TUNNEL_OTHER. */
+uint64_t tunnels_others(const tunnels *u);
+void tunnels_save(const tunnels *u, flows_buf *b);
+int tunnels_load(tunnels *u, flows_buf *b); /* -1: short, damaged, out of memory */
 
 /* ---- prepare.c ---------------------------------------------------------- */
 

@@ -115,6 +115,7 @@ void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *t
 {
     /* Read once: the rest of t's cache line is the replaying thread's. */
     struct dedup_slot *const dedup = t->dedup;
+    tunnels *const tun = t->tunnels;
     for (size_t i = 0; i < n; i++) {
         const dissect_segment *s = &segs[i];
         flows_seg *o = &out[i];
@@ -133,6 +134,8 @@ void flows_prepare(flows_table *t, const dissect_segment *segs, const int64_t *t
                                         : s->sport <= s->dport;
         flow_key k;
         segment_key(s, from_a, &k);
+        if (__builtin_expect(s->tunnel != NULL, 0))
+            k.w[4] |= (uint64_t)tunnels_intern(tun, s->tunnel) << KEY_TUNNEL_SHIFT;
         memcpy(o->key, k.w, sizeof(o->key));
         o->hash = key_hash(&k);
         o->ts = clamp_ts(ts[i]);

@@ -153,6 +153,7 @@ void record_fill(const flows_table *t, const conn *c, conn_record *r)
     r->anomalies = c->anomalies;
     fill_times(c, cc, r);
     history_fill(t, c, r);
+    r->tunnel = tunnels_text(t->tunnels, key_tunnel(k));
 }
 
 void record_first_ts(const flows_table *t, const conn *c, int64_t ts)

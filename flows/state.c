@@ -137,6 +137,7 @@ int flows_save(flows_table *t, flows_buf *b)
     flows_buf_put(b, clocks, sizeof(clocks));
     flows_buf_put(b, t->dedup, DEDUP_SLOTS * sizeof(*t->dedup));
     listeners_save(t->listeners, b);
+    tunnels_save(t->tunnels, b);
     uint8_t census = t->census != NULL;
     flows_buf_put(b, &census, sizeof(census));
     if (t->census)
@@ -204,7 +205,7 @@ static int load_pool(flows_table *t, flows_buf *b, char *err, size_t errlen)
         (void)flows_buf_get(b, cold_at(t, i), sizeof(conn_cold));
         if (c->list == LIST_FREE)
             continue;
-        if (!sound(c))
+        if (!sound(c) || !tunnels_known(t->tunnels, key_tunnel(&c->key)))
             return snprintf(err, errlen, "damaged: instance %u is not one synfin writes", i), -1;
         if (conntab_insert(t->tab, i, key_hash(&c->key)) < 0)
             return snprintf(err, errlen, "out of memory loading the state"), -1;
@@ -268,6 +269,8 @@ int flows_load(flows_table *t, flows_buf *b, char *err, size_t errlen)
     t->next_id = (uint64_t)clocks[3];
     if (listeners_load(t->listeners, b) < 0)
         return snprintf(err, errlen, "the state ends early (its servers), or out of memory"), -1;
+    if (tunnels_load(t->tunnels, b) < 0)
+        return snprintf(err, errlen, "the state's tunnels are damaged, or out of memory"), -1;
     if (flows_buf_get(b, &census, sizeof(census)) < 0)
         return snprintf(err, errlen, "the state ends early"), -1;
     if (census != (t->census != NULL))

@@ -37,7 +37,8 @@ static const char header[] =
     "handshake,syn_retransmits,synack_retransmits,handshake_rtt_s,close_initiator,close_type,"
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
-    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid\n";
+    "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid,"
+    "conn_state,history,community_id,tunnel\n";
 #define N_FIELDS 35
 #define MAX_ROWS 100000
 

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 
 # fuzz_dissect.c's `links`, in order.
-LINKS = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147]
+LINKS = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147, 9, 50, 104, 10, 105, 127, 239, 242, 178]
 
 
 def pcap_packets(path):
@@ -50,9 +50,13 @@ def dissect_seeds():
     for path in sorted(glob.glob(os.path.join(ROOT, "samples", "*.pcap"))):
         name = os.path.basename(path)
         if not (name.startswith("link_") or name in ("mixed_nontcp.pcap", "ipv6_close.pcap",
-                                                      "syn_with_data.pcap")):
+                                                      "syn_with_data.pcap", "tunnels.pcap",
+                                                      "l2_headers.pcap")):
             continue
-        for i, (lt, pkt, wire) in enumerate(pcap_packets(path)[:6]):
+        packets = pcap_packets(path)
+        # the tunnel samples: the first packet of each connection (11 a piece)
+        step = 11 if name in ("tunnels.pcap", "l2_headers.pcap") else 1
+        for i, (lt, pkt, wire) in enumerate(packets[::step][:16] if step > 1 else packets[:6]):
             if lt not in LINKS:
                 continue
             extra = wire - len(pkt)

@@ -48,6 +48,8 @@ static const report_column columns[] = {
     {"conn_state", REPORT_COL_TEXT},
     {"history", REPORT_COL_TEXT},
     {"community_id", REPORT_COL_TEXT},
+    /* Issue 16: the tunnel the connection ran in, empty outside tunnels. */
+    {"tunnel", REPORT_COL_TEXT},
 };
 
 const report_column *report_columns(size_t *n)

@@ -505,8 +505,10 @@ static size_t put_appended(const report *r, const conn_record *c, char *b, size_
     n = put_c(b, n, ',');
     n += conn_history_text(c->history, c->history_flipped, b + n);
     n = put_c(b, n, ',');
-    return n + report_community_id(b + n, r->community_seed, c->ip_version, c->client_ip,
+    n += report_community_id(b + n, r->community_seed, c->ip_version, c->client_ip,
                                    c->client_port, c->server_ip, c->server_port);
+    n = put_c(b, n, ',');
+    return c->tunnel ? put_str(b, n, c->tunnel) : n; /* issue 16 */
 }
 
 /* The row as a CSV line. */

@@ -657,6 +657,127 @@ static size_t l4_header_len(const gen_pkt *p, size_t optlen)
     }
 }
 
+/* An LLC/SNAP header carrying `ethertype`; 8 bytes. */
+static size_t snap(uint8_t *h, uint32_t ethertype)
+{
+    h[0] = 0xaa;
+    h[1] = 0xaa;
+    h[2] = 0x03;
+    h[3] = h[4] = h[5] = 0;
+    put_be16(h + 6, ethertype);
+    return 8;
+}
+
+/* An 802.11 data frame header from a station to its AP (ToDS), then
+ * LLC/SNAP; 32 bytes. */
+static size_t wlan_header(uint8_t *h, const gen_pkt *p, uint32_t ethertype)
+{
+    h[0] = 0x08;                           /* data */
+    h[1] = 0x01;                           /* ToDS */
+    mac_of(h + 4, p->ip_version, p->dst);  /* BSSID */
+    mac_of(h + 10, p->ip_version, p->src); /* source */
+    mac_of(h + 16, p->ip_version, p->dst); /* destination */
+    return 24 + snap(h + 24, ethertype);
+}
+
+/* The Ethernet headers after the MAC addresses (at hdr + n) for the L2
+ * encapsulations; returns the new length. */
+static size_t l2_headers(const gen_link *l, const gen_pkt *p, uint32_t iplen, uint8_t *hdr,
+                         size_t n)
+{
+    uint32_t ethertype = p->ip_version == 6 ? ETH_IPV6 : ETH_IPV4;
+    switch (l->encap) {
+    case GEN_ENCAP_PBB:
+        put_be16(hdr + n, 0x88e7);
+        put_be32(hdr + n + 2, 0x00012345); /* I-SID */
+        mac_of(hdr + n + 6, p->ip_version, p->dst);
+        mac_of(hdr + n + 12, p->ip_version, p->src);
+        n += 18;
+        break;
+    case GEN_ENCAP_VNTAG:
+        put_be16(hdr + n, 0x8926);
+        put_be32(hdr + n + 2, 0x00050000);
+        n += 6;
+        break;
+    case GEN_ENCAP_ETAG:
+        put_be16(hdr + n, 0x893f);
+        put_be32(hdr + n + 2, 0x00000123);
+        n += 8;
+        break;
+    case GEN_ENCAP_FABRICPATH: /* the MACs so far were the outer ones */
+        put_be16(hdr + n, 0x8903);
+        put_be16(hdr + n + 2, 0x0420); /* FTag, TTL */
+        mac_of(hdr + n + 4, p->ip_version, p->dst);
+        mac_of(hdr + n + 10, p->ip_version, p->src);
+        n += 16;
+        break;
+    case GEN_ENCAP_LLC:
+        put_be16(hdr + n, iplen + 8); /* an 802.3 length */
+        return n + 2 + snap(hdr + n + 2, ethertype);
+    default:
+        break;
+    }
+    put_be16(hdr + n, ethertype);
+    return n + 2;
+}
+
+/* The link types beyond Ethernet, cooked, raw and loopback. */
+static size_t other_link_header(const gen_link *l, const gen_pkt *p, uint32_t iplen, uint8_t *hdr)
+{
+    int v6 = p->ip_version == 6;
+    uint32_t ethertype = v6 ? ETH_IPV6 : ETH_IPV4;
+    switch (l->linktype) {
+    case DISSECT_LINK_PPP: /* address and control compressed away: the protocol */
+        put_be16(hdr, v6 ? 0x0057 : 0x0021);
+        return 2;
+    case DISSECT_LINK_PPP_HDLC:
+        hdr[0] = 0xff;
+        hdr[1] = 0x03;
+        put_be16(hdr + 2, v6 ? 0x0057 : 0x0021);
+        return 4;
+    case DISSECT_LINK_C_HDLC:
+        hdr[0] = 0x0f;
+        put_be16(hdr + 2, ethertype);
+        return 4;
+    case DISSECT_LINK_FDDI:
+        hdr[0] = 0x50; /* LLC frame */
+        mac_of(hdr + 1, p->ip_version, p->dst);
+        mac_of(hdr + 7, p->ip_version, p->src);
+        return 13 + snap(hdr + 13, ethertype);
+    case DISSECT_LINK_IEEE802_11:
+        return wlan_header(hdr, p, ethertype);
+    case DISSECT_LINK_RADIOTAP: /* version, pad, length 8 (LE), no fields */
+        hdr[2] = 8;
+        return 8 + wlan_header(hdr + 8, p, ethertype);
+    case DISSECT_LINK_NFLOG: /* family, version, group; a prefix TLV; the payload TLV */
+        hdr[0] = v6 ? 10 : 2;
+        put_le16(hdr + 4, 8);
+        put_le16(hdr + 6, 10); /* NFULA_PREFIX */
+        memcpy(hdr + 8, "tun", 4);
+        put_le16(hdr + 12, iplen + 4);
+        put_le16(hdr + 14, 9); /* NFULA_PAYLOAD */
+        return 16;
+    case DISSECT_LINK_IPOIB: /* 40 bytes of addresses, type, reserved */
+        hdr[16] = 0x2f;
+        put_be16(hdr + 40, ethertype);
+        return 44;
+    case DISSECT_LINK_JUNIPER_ETHER: /* "MGC", flags: extensions of 4 bytes given */
+        hdr[0] = 'M';
+        hdr[1] = 'G';
+        hdr[2] = 'C';
+        hdr[3] = 0x80 | 0x01;
+        put_be16(hdr + 4, 4);
+        hdr[6] = 1; /* an interface index TLV */
+        hdr[7] = 2;
+        mac_of(hdr + 10, p->ip_version, p->dst);
+        mac_of(hdr + 16, p->ip_version, p->src);
+        put_be16(hdr + 22, ethertype);
+        return 24;
+    default:
+        return 0;
+    }
+}
+
 /* Link-layer header for an IP packet of `iplen` bytes; returns its length
  * (0 for raw IP). link_carries has vetted the pair. `hdr` has room for 64. */
 static size_t link_header(const gen_link *l, const gen_pkt *p, uint32_t iplen, uint8_t *hdr)
@@ -678,14 +799,20 @@ static size_t link_header(const gen_link *l, const gen_pkt *p, uint32_t iplen, u
             put_be16(hdr + n + 2, l->vlan_id[i] & 0x0fff);
             n += 4;
         }
-        if (l->encap == GEN_ENCAP_PPPOE) {
+        if (l->encap == GEN_ENCAP_PPPOE || l->encap == GEN_ENCAP_PPPOE_PFC) {
+            int pfc = l->encap == GEN_ENCAP_PPPOE_PFC;
             put_be16(hdr + n, ETH_PPPOE_SESSION);
             hdr[n + 2] = 0x11; /* version 1, type 1 */
             hdr[n + 3] = 0x00; /* code: session data */
             put_be16(hdr + n + 4, 0x2a17);
-            put_be16(hdr + n + 6, iplen + 2);
-            put_be16(hdr + n + 8, v6 ? 0x0057 : 0x0021);
-            n += 10;
+            put_be16(hdr + n + 6, iplen + (pfc ? 1 : 2));
+            if (pfc) {
+                hdr[n + 8] = v6 ? 0x57 : 0x21;
+                n += 9;
+            } else {
+                put_be16(hdr + n + 8, v6 ? 0x0057 : 0x0021);
+                n += 10;
+            }
         } else if (l->encap == GEN_ENCAP_MPLS) {
             int labels = l->mpls_labels ? l->mpls_labels : 1;
             if (labels > 3) {
@@ -700,8 +827,7 @@ static size_t link_header(const gen_link *l, const gen_pkt *p, uint32_t iplen, u
                 n += 4;
             }
         } else {
-            put_be16(hdr + n, ethertype);
-            n += 2;
+            n = l2_headers(l, p, iplen, hdr, n);
         }
         return n;
     }
@@ -737,7 +863,7 @@ static size_t link_header(const gen_link *l, const gen_pkt *p, uint32_t iplen, u
         put_be32(hdr, af);
         return 4;
     default:
-        return 0;
+        return other_link_header(l, p, iplen, hdr);
     }
 }
 
@@ -757,12 +883,22 @@ static int link_carries(const gen_link *l, int ip_version)
         return ip_version == 4;
     case DISSECT_LINK_IPV6:
         return ip_version == 6;
+    case DISSECT_LINK_PPP:
+    case DISSECT_LINK_PPP_HDLC:
+    case DISSECT_LINK_C_HDLC:
+    case DISSECT_LINK_FDDI:
+    case DISSECT_LINK_IEEE802_11:
+    case DISSECT_LINK_RADIOTAP:
+    case DISSECT_LINK_NFLOG:
+    case DISSECT_LINK_IPOIB:
+    case DISSECT_LINK_JUNIPER_ETHER:
+        return 1;
     default:
         return 0;
     }
 }
 
-size_t gen_build(const gen_link *link, const gen_pkt *p, uint8_t *buf, size_t cap)
+static size_t build_plain(const gen_link *link, const gen_pkt *p, uint8_t *buf, size_t cap)
 {
     if ((p->ip_version != 4 && p->ip_version != 6) || !link_carries(link, p->ip_version)) {
         return 0;
@@ -850,6 +986,274 @@ size_t gen_build(const gen_link *link, const gen_pkt *p, uint8_t *buf, size_t ca
         put_be16(l4 + 2, csum_fold(csum_add(sum, l4, 8)));
     }
     return total;
+}
+
+/* ---- tunnels ---------------------------------------------------------- */
+
+/* An outer IP header (version v) carrying `len` bytes of protocol `proto`
+ * at out; returns its length (20 or 40). */
+static size_t outer_ip(uint8_t *out, int v, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+                       size_t len)
+{
+    if (v == 4) {
+        memset(out, 0, 20);
+        out[0] = 0x45;
+        put_be16(out + 2, (uint32_t)(20 + len));
+        put_be16(out + 6, 0x4000);
+        out[8] = 64;
+        out[9] = proto;
+        memcpy(out + 12, src, 4);
+        memcpy(out + 16, dst, 4);
+        put_be16(out + 10, csum_fold(csum_add(0, out, 20)));
+        return 20;
+    }
+    memset(out, 0, 40);
+    put_be32(out, 0x60000000u);
+    put_be16(out + 4, (uint32_t)len);
+    out[6] = proto;
+    out[7] = 64;
+    memcpy(out + 8, src, 16);
+    memcpy(out + 24, dst, 16);
+    return 40;
+}
+
+/* An Ethernet header for a packet of IP version v; 14 bytes. */
+static size_t eth_header(uint8_t *h, int v)
+{
+    static const uint8_t macs[12] = {2, 0, 0, 0, 0, 0xaa, 2, 0, 0, 0, 0, 0xbb};
+    memcpy(h, macs, 12);
+    put_be16(h + 12, v == 6 ? ETH_IPV6 : ETH_IPV4);
+    return 14;
+}
+
+/* The GRE header of t carrying protocol `proto`; returns its length. */
+static size_t gre_header(uint8_t *h, const gen_tunnel *t, uint32_t proto, size_t payload)
+{
+    size_t n = 4;
+    unsigned fl = 0;
+    if (t->kind == GEN_TUN_PPTP) {
+        fl = 0x2000 | 0x1000 | 1; /* key, sequence, version 1 */
+        put_be16(h + 4, (uint32_t)payload);
+        put_be16(h + 6, t->id & 0xffff); /* the peer's call ID */
+        put_be32(h + 8, 7);
+        n = 12;
+    } else {
+        int seq =
+            (t->flags & GEN_TUN_SEQ) || t->kind == GEN_TUN_ERSPAN2 || t->kind == GEN_TUN_ERSPAN3;
+        if (t->flags & GEN_TUN_CSUM) {
+            fl |= 0x8000;
+            n += 4; /* checksum left 0: nothing checks it */
+        }
+        if (t->flags & GEN_TUN_KEY) {
+            fl |= 0x2000;
+            put_be32(h + n, t->id);
+            n += 4;
+        }
+        if (seq) {
+            fl |= 0x1000;
+            put_be32(h + n, 1);
+            n += 4;
+        }
+    }
+    put_be16(h, fl);
+    put_be16(h + 2, proto);
+    return n;
+}
+
+/* Wraps the packet `in` (len bytes, an IP packet of version v) in t, one
+ * layer (t->inner is applied by the caller first); the result, at out, is
+ * an IP packet of t->outer_version. Returns its length, 0 on failure. */
+static size_t tun_wrap(const gen_tunnel *t, int reverse, const uint8_t *in, size_t len, int v,
+                       uint8_t *out, size_t cap)
+{
+    uint8_t h[96];
+    size_t n = 0;
+    uint8_t proto = 47;
+    uint16_t sport = 0, dport = 0;
+    uint32_t id = t->id;
+    memset(h, 0, sizeof h);
+    switch (t->kind) {
+    case GEN_TUN_GRE:
+        n = gre_header(h, t, v == 6 ? ETH_IPV6 : ETH_IPV4, len);
+        break;
+    case GEN_TUN_GRE_TEB:
+        n = gre_header(h, t, 0x6558, len);
+        n += eth_header(h + n, v);
+        break;
+    case GEN_TUN_ERSPAN1:
+    case GEN_TUN_ERSPAN2:
+        n = gre_header(h, t, 0x88be, len);
+        if (t->kind == GEN_TUN_ERSPAN2) {
+            put_be16(h + n, 0x1000); /* version 1, VLAN 0 */
+            put_be16(h + n + 2, id & 0x3ff);
+            n += 8;
+        }
+        n += eth_header(h + n, v);
+        break;
+    case GEN_TUN_ERSPAN3:
+        n = gre_header(h, t, 0x22eb, len);
+        put_be16(h + n, 0x2000); /* version 2 */
+        put_be16(h + n + 2, id & 0x3ff);
+        put_be16(h + n + 10, (t->flags & GEN_TUN_OPTIONS) ? 1 : 0); /* FT 0, O */
+        n += (t->flags & GEN_TUN_OPTIONS) ? 20 : 12;
+        n += eth_header(h + n, v);
+        break;
+    case GEN_TUN_PPTP: {
+        size_t ppp = (t->flags & GEN_TUN_PFC) ? 3 : 4;
+        n = gre_header(h, t, 0x880b, len + ppp);
+        h[n] = 0xff;
+        h[n + 1] = 0x03;
+        if (ppp == 3)
+            h[n + 2] = v == 6 ? 0x57 : 0x21;
+        else
+            put_be16(h + n + 2, v == 6 ? 0x0057 : 0x0021);
+        n += ppp;
+        break;
+    }
+    case GEN_TUN_ARUBA: {
+        gen_pkt w = gen_pkt_default();
+        w.ip_version = 4;
+        n = gre_header(h, t, 0x8210, len);
+        n += wlan_header(h + n, &w, v == 6 ? ETH_IPV6 : ETH_IPV4);
+        break;
+    }
+    case GEN_TUN_VXLAN:
+        proto = 17;
+        dport = (t->flags & GEN_TUN_ALT_PORT) ? 8472 : 4789;
+        sport = 50000;
+        h[8] = 0x08;
+        put_be32(h + 12, id << 8);
+        n = 16 + eth_header(h + 16, v);
+        break;
+    case GEN_TUN_GENEVE: {
+        int opt = (t->flags & GEN_TUN_OPTIONS) != 0;
+        proto = 17;
+        dport = 6081;
+        sport = 50001;
+        h[8] = opt ? 2 : 0; /* option length in 4-byte words */
+        put_be16(h + 10, 0x6558);
+        put_be32(h + 12, id << 8);
+        n = 16;
+        if (opt) {
+            put_be16(h + n, 0x0102); /* option class */
+            h[n + 2] = 0x80;         /* type */
+            h[n + 3] = 1;            /* length: 4 bytes */
+            n += 8;
+        }
+        n += eth_header(h + n, v);
+        break;
+    }
+    case GEN_TUN_GTPU: {
+        int ext = (t->flags & GEN_TUN_OPTIONS) != 0;
+        proto = 17;
+        sport = dport = 2152;
+        h[8] = ext ? 0x34 : 0x30;
+        h[9] = 0xff;
+        put_be32(h + 12, reverse ? id + 1 : id);
+        n = 16;
+        if (ext) {
+            h[n + 3] = 0x85; /* next: PDU session container */
+            h[n + 4] = 1;    /* 4 bytes */
+            h[n + 5] = 0x10;
+            h[n + 6] = 0x09; /* QFI */
+            h[n + 7] = 0;    /* no next */
+            n += 8;
+        }
+        put_be16(h + 10, (uint32_t)(n - 16 + len));
+        break;
+    }
+    case GEN_TUN_IPIP:
+        proto = v == 6 ? 41 : 4;
+        break;
+    case GEN_TUN_TEREDO:
+        proto = 17;
+        sport = reverse ? 3544 : 40000;
+        dport = reverse ? 40000 : 3544;
+        n = 8;
+        if (t->flags & GEN_TUN_OPTIONS) { /* origin indication */
+            put_be16(h + 10, 0xc000);
+            n += 8;
+        }
+        break;
+    default:
+        return 0;
+    }
+    if (proto == 17) {
+        /* Both ways to the tunnel's port (Teredo's set by direction above). */
+        put_be16(h, sport);
+        put_be16(h + 2, dport);
+        put_be16(h + 4, (uint32_t)(n + len));
+    }
+    const uint8_t *src = reverse ? t->outer_dst : t->outer_src;
+    const uint8_t *dst = reverse ? t->outer_src : t->outer_dst;
+    size_t ip = t->outer_version == 6 ? 40 : 20;
+    if (ip + n + len > cap || ip + n + len > 65535)
+        return 0;
+    memmove(out + ip + n, in, len);
+    memcpy(out + ip, h, n);
+    outer_ip(out, t->outer_version, src, dst, proto, n + len);
+    return ip + n + len;
+}
+
+/* p inside the tunnels of link (outermost first in the chain). */
+static size_t build_tunneled(const gen_link *link, const gen_pkt *p, uint8_t *buf, size_t cap)
+{
+    const gen_tunnel *chain[8];
+    int depth = 0;
+    for (const gen_tunnel *t = link->tunnel; t && depth < 8; t = t->inner)
+        chain[depth++] = t;
+    uint8_t *pk = malloc(GEN_MAX_FRAME), *tmp = malloc(GEN_MAX_FRAME);
+    size_t n = 0, total = 0;
+    if (!pk || !tmp)
+        goto out;
+    gen_link raw = gen_link_of(DISSECT_LINK_RAW);
+    n = build_plain(&raw, p, pk, GEN_MAX_FRAME);
+    int v = p->ip_version;
+    for (int i = depth - 1; i >= 0 && n; i--) {
+        if (chain[i]->kind == GEN_TUN_MPLS_PW)
+            break; /* outermost, below */
+        n = tun_wrap(chain[i], link->tunnel_reverse, pk, n, v, tmp, GEN_MAX_FRAME);
+        memcpy(pk, tmp, n);
+        v = chain[i]->outer_version;
+    }
+    if (!n)
+        goto out;
+    uint8_t lh[64];
+    size_t ln;
+    memset(lh, 0, sizeof lh);
+    if (chain[0]->kind == GEN_TUN_MPLS_PW) {
+        if (link->linktype != DISSECT_LINK_ETHERNET)
+            goto out;
+        ln = 12;
+        put_be16(lh + ln, ETH_MPLS);
+        put_be32(lh + ln + 2, chain[0]->id << 12 | 1u << 8 | 64);
+        ln += 6;
+        if (chain[0]->flags & GEN_TUN_CW)
+            ln += 4;
+        ln += eth_header(lh + ln, v);
+    } else {
+        gen_pkt op = *p;
+        op.ip_version = (uint8_t)v;
+        gen_link outer = *link;
+        outer.tunnel = NULL;
+        ln = link_header(&outer, &op, (uint32_t)n, lh);
+    }
+    if (ln + n <= cap) {
+        memcpy(buf, lh, ln);
+        memcpy(buf + ln, pk, n);
+        total = ln + n;
+    }
+out:
+    free(pk);
+    free(tmp);
+    return total;
+}
+
+size_t gen_build(const gen_link *link, const gen_pkt *p, uint8_t *buf, size_t cap)
+{
+    if (link->tunnel)
+        return build_tunneled(link, p, buf, cap);
+    return build_plain(link, p, buf, cap);
 }
 
 size_t gen_build_arp(const uint8_t sender[4], const uint8_t target[4], uint8_t *buf)

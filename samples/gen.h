@@ -92,22 +92,71 @@ int gen_close(gen_file *f);
 
 /* What an Ethernet frame carries between the MAC header (and VLAN tags) and IP. */
 typedef enum gen_encap {
-    GEN_ENCAP_NONE = 0, /* EtherType 0x0800 / 0x86dd */
-    GEN_ENCAP_PPPOE,    /* PPPoE session (0x8864), PPP protocol 0x0021 / 0x0057 */
-    GEN_ENCAP_MPLS,     /* MPLS unicast (0x8847), `mpls_labels` labels */
+    GEN_ENCAP_NONE = 0,   /* EtherType 0x0800 / 0x86dd */
+    GEN_ENCAP_PPPOE,      /* PPPoE session (0x8864), PPP protocol 0x0021 / 0x0057 */
+    GEN_ENCAP_MPLS,       /* MPLS unicast (0x8847), `mpls_labels` labels */
+    GEN_ENCAP_PPPOE_PFC,  /* PPPoE with a 1-byte PPP protocol (0x21 / 0x57) */
+    GEN_ENCAP_PBB,        /* 802.1ah I-tag (0x88e7), customer addresses, EtherType */
+    GEN_ENCAP_VNTAG,      /* VN-Tag (0x8926) */
+    GEN_ENCAP_ETAG,       /* 802.1BR E-tag (0x893f) */
+    GEN_ENCAP_FABRICPATH, /* FabricPath (0x8903): FTag/TTL, then the classical header */
+    GEN_ENCAP_LLC,        /* 802.3 length, LLC/SNAP */
 } gen_encap;
+
+/* Tunnels (issue 16): the IP packet is carried inside `kind`, whose outer
+ * addresses are outer_src -> outer_dst for the client's packets (swapped for
+ * the server's: gen_link.tunnel_reverse). */
+typedef enum gen_tun_kind {
+    GEN_TUN_GRE = 0, /* GRE carrying IP; GEN_TUN_KEY, GEN_TUN_SEQ, GEN_TUN_CSUM */
+    GEN_TUN_GRE_TEB, /* GRE carrying Ethernet (0x6558) */
+    GEN_TUN_ERSPAN1, /* GRE 0x88be, no sequence number, Ethernet */
+    GEN_TUN_ERSPAN2, /* GRE 0x88be with a sequence number, 8-byte header (session id) */
+    GEN_TUN_ERSPAN3, /* GRE 0x22eb, 12-byte header; GEN_TUN_OPTIONS: the 8-byte subheader */
+    GEN_TUN_PPTP,    /* enhanced GRE (version 1) carrying PPP; GEN_TUN_PFC */
+    GEN_TUN_ARUBA,   /* GRE 0x8210 carrying an 802.11 data frame */
+    GEN_TUN_VXLAN,   /* UDP 4789 (8472 with GEN_TUN_ALT_PORT), VNI id */
+    GEN_TUN_GENEVE,  /* UDP 6081, VNI id; GEN_TUN_OPTIONS: one 8-byte option */
+    GEN_TUN_GTPU,    /* UDP 2152, TEID id (id + 1 the other way); GEN_TUN_OPTIONS: an
+                        extension header */
+    GEN_TUN_IPIP,    /* IP in IP: 4 or 41 by the carried packet's version */
+    GEN_TUN_TEREDO,  /* UDP 3544 carrying IPv6; GEN_TUN_OPTIONS: an origin indication */
+    GEN_TUN_MPLS_PW, /* Ethernet link only, outermost: a label, the control word with
+                        GEN_TUN_CW, an Ethernet frame */
+} gen_tun_kind;
+
+enum {
+    GEN_TUN_KEY = 1u << 0,
+    GEN_TUN_SEQ = 1u << 1,
+    GEN_TUN_CSUM = 1u << 2,
+    GEN_TUN_PFC = 1u << 3,
+    GEN_TUN_ALT_PORT = 1u << 4,
+    GEN_TUN_OPTIONS = 1u << 5,
+    GEN_TUN_CW = 1u << 6,
+};
+
+typedef struct gen_tunnel {
+    gen_tun_kind kind;
+    unsigned flags; /* GEN_TUN_* */
+    uint32_t id;    /* VNI, GRE key, ERSPAN session, TEID, MPLS label */
+    uint8_t outer_version;
+    uint8_t outer_src[16], outer_dst[16];
+    const struct gen_tunnel *inner; /* a tunnel inside this one, or NULL */
+} gen_tunnel;
 
 /* A link layer: the link type plus the variants some link types have. */
 typedef struct gen_link {
-    uint32_t linktype;     /* DISSECT_LINK_* (0, 1, 101, 108, 113, 228, 229, 276) */
-    uint8_t vlan_count;    /* Ethernet: 0..3 tags, outermost first */
-    uint16_t vlan_tpid[3]; /* 0x8100 (802.1Q) or 0x88a8 (802.1ad) */
-    uint16_t vlan_id[3];   /* 1..4094 */
-    gen_encap encap;       /* Ethernet only */
-    uint8_t mpls_labels;   /* GEN_ENCAP_MPLS: 1..3 (0 means 1) */
-    uint8_t af_big_endian; /* NULL: the 4-byte AF is big-endian (file of a BE host) */
-    uint32_t af_inet6;     /* NULL/LOOP: AF value for IPv6: 24 (BSD), 28 (FreeBSD), 30
-                              (macOS); 0 means 24 */
+    uint32_t linktype;        /* DISSECT_LINK_* (0, 1, 101, 108, 113, 228, 229, 276; 9, 10,
+                                 50, 104, 105, 127, 178, 239, 242) */
+    uint8_t vlan_count;       /* Ethernet: 0..3 tags, outermost first */
+    uint16_t vlan_tpid[3];    /* 0x8100 (802.1Q) or 0x88a8 (802.1ad) */
+    uint16_t vlan_id[3];      /* 1..4094 */
+    gen_encap encap;          /* Ethernet only */
+    uint8_t mpls_labels;      /* GEN_ENCAP_MPLS: 1..3 (0 means 1) */
+    uint8_t af_big_endian;    /* NULL: the 4-byte AF is big-endian (file of a BE host) */
+    uint32_t af_inet6;        /* NULL/LOOP: AF value for IPv6: 24 (BSD), 28 (FreeBSD), 30
+                                 (macOS); 0 means 24 */
+    const gen_tunnel *tunnel; /* NULL: none (not owned; must outlive the calls) */
+    uint8_t tunnel_reverse;   /* the server's packets: outer addresses swapped */
 } gen_link;
 
 /* The default gen_link of a link type (no VLAN, little-endian AF, AF 24). */

@@ -226,6 +226,102 @@ static void link_samples(void)
     link_sample("link_null_swapped.pcap", l, GEN_BIG_ENDIAN, 1);
 }
 
+/* Issue 16: the link types beyond these, one file each. */
+static void more_link_samples(void)
+{
+    static const struct {
+        const char *name;
+        uint32_t linktype;
+    } more[] = {
+        {"link_ppp.pcap", DISSECT_LINK_PPP},
+        {"link_ppp_hdlc.pcap", DISSECT_LINK_PPP_HDLC},
+        {"link_chdlc.pcap", DISSECT_LINK_C_HDLC},
+        {"link_fddi.pcap", DISSECT_LINK_FDDI},
+        {"link_80211.pcap", DISSECT_LINK_IEEE802_11},
+        {"link_radiotap.pcap", DISSECT_LINK_RADIOTAP},
+        {"link_nflog.pcap", DISSECT_LINK_NFLOG},
+        {"link_ipoib.pcap", DISSECT_LINK_IPOIB},
+        {"link_juniper.pcap", DISSECT_LINK_JUNIPER_ETHER},
+    };
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        link_sample(more[i].name, gen_link_of(more[i].linktype), 0, 1);
+}
+
+/* One short connection from client port `port` through `link` (the
+ * server's packets with the tunnel's outer addresses swapped). */
+static uint64_t through(gen_file *f, gen_link link, uint16_t port, uint64_t t0)
+{
+    gen_conv c = conv(f, "10.0.0.1", port, "10.0.0.2", 80, t0);
+    c.link[C2S] = c.link[S2C] = link;
+    c.link[S2C].tunnel_reverse = 1;
+    short_connection(&c);
+    return c.now_ns;
+}
+
+static gen_tunnel tunnel_of(gen_tun_kind kind, unsigned flags, uint32_t id)
+{
+    gen_tunnel t;
+    memset(&t, 0, sizeof t);
+    t.kind = kind;
+    t.flags = flags;
+    t.id = id;
+    t.outer_version = 4;
+    (void)gen_parse_ip("192.0.2.1", t.outer_src);
+    (void)gen_parse_ip("192.0.2.2", t.outer_dst);
+    return t;
+}
+
+/* tunnels.pcap: one connection per tunnel, the same inner addresses, client
+ * ports 41000 + i; l2_headers.pcap: one per L2 header, ports 42000 + i. */
+static void tunnel_samples(void)
+{
+    static gen_tunnel t[16];
+    int n = 0;
+    t[n++] = tunnel_of(GEN_TUN_GRE, GEN_TUN_KEY | GEN_TUN_SEQ, 7);
+    t[n++] = tunnel_of(GEN_TUN_GRE_TEB, 0, 0);
+    t[n++] = tunnel_of(GEN_TUN_ERSPAN1, 0, 0);
+    t[n++] = tunnel_of(GEN_TUN_ERSPAN2, 0, 12);
+    t[n++] = tunnel_of(GEN_TUN_ERSPAN3, GEN_TUN_OPTIONS, 13);
+    t[n++] = tunnel_of(GEN_TUN_PPTP, GEN_TUN_PFC, 0x4242);
+    t[n++] = tunnel_of(GEN_TUN_ARUBA, 0, 0);
+    t[n++] = tunnel_of(GEN_TUN_VXLAN, 0, 42);
+    t[n++] = tunnel_of(GEN_TUN_GENEVE, GEN_TUN_OPTIONS, 11);
+    t[n++] = tunnel_of(GEN_TUN_GTPU, GEN_TUN_OPTIONS, 0x1234);
+    t[n++] = tunnel_of(GEN_TUN_IPIP, 0, 0);
+    t[n++] = tunnel_of(GEN_TUN_MPLS_PW, GEN_TUN_CW, 100);
+    t[n] = tunnel_of(GEN_TUN_VXLAN, 0, 5001); /* GRE carrying VXLAN */
+    t[n + 1] = tunnel_of(GEN_TUN_GRE, 0, 0);
+    t[n + 1].inner = &t[n];
+    n += 2;
+    const char *name = "tunnels.pcap";
+    gen_file *f = open_pcap_snaplen(name, DISSECT_LINK_ETHERNET, 256, 0);
+    if (f == NULL)
+        return;
+    uint64_t at = START;
+    for (int i = 0; i < n; i++) {
+        if (i == n - 2)
+            continue; /* the inner half of the nested pair */
+        gen_link l = gen_link_of(DISSECT_LINK_ETHERNET);
+        l.tunnel = &t[i];
+        at = through(f, l, (uint16_t)(41000 + i), at + MS(100));
+    }
+    finish(f, name);
+
+    static const gen_encap l2[] = {GEN_ENCAP_PBB,        GEN_ENCAP_VNTAG, GEN_ENCAP_ETAG,
+                                   GEN_ENCAP_FABRICPATH, GEN_ENCAP_LLC,   GEN_ENCAP_PPPOE_PFC};
+    name = "l2_headers.pcap";
+    f = open_pcap_snaplen(name, DISSECT_LINK_ETHERNET, 256, 0);
+    if (f == NULL)
+        return;
+    at = START;
+    for (size_t i = 0; i < sizeof l2 / sizeof l2[0]; i++) {
+        gen_link l = gen_link_of(DISSECT_LINK_ETHERNET);
+        l.encap = l2[i];
+        at = through(f, l, (uint16_t)(42000 + i), at + MS(100));
+    }
+    finish(f, name);
+}
+
 /* Client packets on eth0 (Ethernet, microseconds), server packets on tun0
  * (raw IP, nanoseconds): the two IDBs have different link types. */
 static void two_interfaces(void)
@@ -1262,6 +1358,8 @@ int main(int argc, char **argv)
     }
 
     link_samples();
+    more_link_samples();
+    tunnel_samples();
     two_interfaces();
     mixed_nontcp();
 

@@ -588,7 +588,7 @@ static void test_ieee8023_length_frame_is_not_ip(void **state)
 static void test_unknown_link_type_is_unsupported(void **state)
 {
     (void)state;
-    static const uint32_t unknown[] = {105 /* 802.11 */, 127 /* radiotap */, 9, 0xffffffffu};
+    static const uint32_t unknown[] = {6 /* token ring */, 107 /* frame relay */, 147, 0xffffffffu};
     pkt t = tcp(), p = {.n = 0};
     ipv4(&p, &t, 100);
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
@@ -597,7 +597,7 @@ static void test_unknown_link_type_is_unsupported(void **state)
     }
     /* Even with nothing captured, the link type is judged first. */
     dissect_segment s;
-    assert_int_equal(run_cap(105, &p, 0, 0, &s), DISSECT_UNSUPPORTED_LINK);
+    assert_int_equal(run_cap(107, &p, 0, 0, &s), DISSECT_UNSUPPORTED_LINK);
 }
 
 static void test_link_supported_for_every_dissected_type(void **state)

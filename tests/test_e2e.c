@@ -34,7 +34,7 @@ static const char header[] =
     "closing,time_wait_side,time_wait_start,time_wait_end,time_wait_end_reason,time_wait_s,"
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
     "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid,"
-    "conn_state,history,community_id\n";
+    "conn_state,history,community_id,tunnel\n";
 
 /* Runs synfin with args (NULL-terminated, without argv[0]); stdin from
  * `in` (or /dev/null). Returns the exit code, or 128+signal. Fills
@@ -122,7 +122,7 @@ static void test_client_close_whole_row(void **state)
                         "17979cfe3d85ca006440087c8b5204bb,"
                         /* Zeek's conn_state and history, community_id (computed
                          * apart, in Python, from the spec) */
-                        "SF,ShADadFf,1:3k1SoWXs/FltHw2aBCgUTgbDQF4=\n");
+                        "SF,ShADadFf,1:3k1SoWXs/FltHw2aBCgUTgbDQF4=,\n"); /* no tunnel */
 }
 
 /* --community-id-seed: the seed goes into community_id (computed apart, in
@@ -132,7 +132,7 @@ static void test_community_id_seed_option(void **state)
     (void)state;
     assert_int_equal(RUN("--no-header", "--community-id-seed", "1", SAMPLES "close_client.pcap"),
                      0);
-    assert_non_null(strstr(out_text, ",SF,ShADadFf,1:YxAtKrkKjKn/ryxJz2h4htUv+5M=\n"));
+    assert_non_null(strstr(out_text, ",SF,ShADadFf,1:YxAtKrkKjKn/ryxJz2h4htUv+5M=,\n"));
     assert_int_equal(RUN("--community-id-seed", "65536", SAMPLES "close_client.pcap"), 2);
     assert_non_null(strstr(err_text, "--community-id-seed"));
     assert_int_equal(RUN("--community-id-seed", "-1", SAMPLES "close_client.pcap"), 2);

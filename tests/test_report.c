@@ -74,6 +74,7 @@ static void test_row_with_ipv6_empty_fields_and_anomaly_order(void **state)
     c.history = 3 | (uint64_t)(HL_DATA | HISTORY_RESP) << 4 | (uint64_t)HL_ACK << 8 |
                 (uint64_t)(HL_RST | HISTORY_RESP) << 12;
     c.history_flipped = 1;
+    c.tunnel = "gre/vxlan:42";
     report_row(r, &c);
     report_flush(r);
     fclose(out);
@@ -86,7 +87,7 @@ static void test_row_with_ipv6_empty_fields_and_anomaly_order(void **state)
                              "17979cfe362a03e8e68fdbd83615cd45,"
                              /* Zeek's conn_state and history; community_id (computed
                               * apart, in Python, from the spec) */
-                             "OTH,^dAr,1:1D9+835qlwHi3qCGJwqbZFKK04g=\n");
+                             "OTH,^dAr,1:1D9+835qlwHi3qCGJwqbZFKK04g=,gre/vxlan:42\n");
     report_free(r);
     free(buf);
 }

@@ -185,7 +185,8 @@ static void check_pieces(const char *sample, const double *cut, int n)
 }
 
 /* Samples that carry something across a cut: TIME_WAIT, timers the wire
- * does not show, a clock step back, timestamps, roles by listener. */
+ * does not show, a clock step back, timestamps, roles by listener, tunnels
+ * (their numbers in the keys of the instances carried). */
 static void test_pieces_give_one_run(void **state)
 {
     (void)state;
@@ -193,6 +194,7 @@ static void test_pieces_give_one_run(void **state)
         "busy_server.pcap",     "syn_gave_up.pcap",    "fin_wait2_orphan.pcap",
         "clock_step_back.pcap", "nat_timestamps.pcap", "accept_queue_overflow.pcap",
         "port_pressure.pcap",   "keepalive.pcap",      "handshake_no_ack.pcap",
+        "tunnels.pcap",
     };
     static const double halves[] = {0.1, 0.3, 0.5, 0.8, 0.95};
     for (size_t s = 0; s < sizeof(samples) / sizeof(samples[0]); s++) {
