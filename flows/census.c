@@ -140,7 +140,7 @@ static void wheel_add(flows_table *t, uint32_t idx, int64_t at)
         sl->cap = cap;
     }
     sl->v[sl->n++] = idx;
-    int64_t due = (s + 1) << WHEEL_SHIFT;
+    int64_t due = (int64_t)((uint64_t)(s + 1) << WHEEL_SHIFT);
     if (due < t->due)
         t->due = due;
 }

@@ -101,7 +101,9 @@ static int same_config(const flows_config *c, flows_buf *b)
         flows_server s;
         if (flows_buf_get(b, &s, sizeof(s)) < 0)
             return -1;
-        if (memcmp(&s, &c->servers[i], sizeof(s)) != 0)
+        const flows_server *w = &c->servers[i];
+        if (memcmp(s.addr, w->addr, sizeof(s.addr)) != 0 || s.ip_version != w->ip_version ||
+            s.port != w->port)
             return 0;
     }
     return 1;

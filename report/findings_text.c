@@ -154,7 +154,7 @@ static void offer_top(void **top, size_t n, void *e, int (*cmp)(const void *, co
 // NOLINTBEGIN(bugprone-sizeof-expression)
 static pair_entry **pairs_sorted(const findings *f)
 {
-    pair_entry **v = f->n_pairs ? malloc(SHOWN_MAX * sizeof(*v)) : NULL;
+    pair_entry **v = f->n_pairs ? calloc(SHOWN_MAX, sizeof(*v)) : NULL;
     if (!v)
         return NULL;
     size_t n = 0;
@@ -285,7 +285,7 @@ static int cmp_twhost(const void *a, const void *b)
 // NOLINTBEGIN(bugprone-sizeof-expression)
 static twhost_entry **twhosts_sorted(const findings *f)
 {
-    twhost_entry **v = f->n_twhosts ? malloc(SHOWN_MAX * sizeof(*v)) : NULL;
+    twhost_entry **v = f->n_twhosts ? calloc(SHOWN_MAX, sizeof(*v)) : NULL;
     if (!v)
         return NULL;
     size_t n = 0;
