@@ -39,7 +39,7 @@ static const char header[] =
     "client_state,server_state,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,fin_retransmits,"
     "anomalies,established_ts,client_fin_ts,server_fin_ts,keepalives,max_idle,conn_uid,"
     "conn_state,history,community_id,tunnel\n";
-#define N_FIELDS 35
+#define N_FIELDS 39 /* through conn_state, history, community_id (issue 15), tunnel (issue 16) */
 #define MAX_ROWS 100000
 
 static int in_fd = -1, out_fd = -1;
