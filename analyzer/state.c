@@ -72,8 +72,9 @@ int state_read(const char *path, flows_buf *payload, uint32_t *flags, char *err,
 
 /* The reader's section: its tag, then capture_end, have_ts, what the
  * census was (interval, 0 for none; moments over time or not) and the
- * shard (K << 32 | N; 0: the whole capture). */
-enum { READER_WORDS = 5 };
+ * shard (K << 32 | N; 0: the whole capture), and whether tunnels were
+ * looked into (1) or not (--no-tunnels, 0). */
+enum { READER_WORDS = 6 };
 
 int state_check(flows_buf *payload, uint32_t flags, const state_want *want, char *err,
                 size_t errlen)
@@ -102,6 +103,10 @@ int state_check(flows_buf *payload, uint32_t flags, const state_want *want, char
                -1;
     if (v[4] != want->shard)
         return snprintf(err, errlen, "written for another --shard: each shard carries its own"), -1;
+    if (v[5] != want->tunnels)
+        return snprintf(err, errlen, "written %s --no-tunnels: give the same in every run",
+                        v[5] ? "without" : "with"),
+               -1;
     int r = flows_state_check(want->flows, payload, err, errlen);
     payload->pos = 0;
     return r;
@@ -133,8 +138,9 @@ static int write_all(FILE *f, const state_reader *r, const flows_buf *census,
 {
     flows_buf rd = {0};
     const uint64_t tag = READER_TAG;
-    const int64_t v[READER_WORDS] = {r->capture_end, r->have_ts, census ? r->census_interval : 0,
-                                     r->census_over_time, r->shard};
+    const int64_t v[READER_WORDS] = {
+        r->capture_end,      r->have_ts, census ? r->census_interval : 0,
+        r->census_over_time, r->shard,   r->tunnels};
     flows_buf_put(&rd, &tag, sizeof(tag));
     flows_buf_put(&rd, v, sizeof(v));
     const flows_buf *parts[3] = {&rd, flows, census};
@@ -225,8 +231,12 @@ int state_begin(const options *o, state_carry *c)
         fprintf(stderr, "synfin: %s\n", err);
         return EXIT_USAGE;
     }
-    state_want want = {&o->flows, o->census || o->cen.n_at || o->cen.plot, o->census || o->cen.plot,
-                       o->cen.interval, shard_word(o)};
+    state_want want = {&o->flows,
+                       o->census || o->cen.n_at || o->cen.plot,
+                       o->census || o->cen.plot,
+                       o->cen.interval,
+                       shard_word(o),
+                       !o->no_tunnels};
     if (state_check(&c->in, c->flags, &want, err, sizeof(err)) < 0) {
         fprintf(stderr, "synfin: %s: refused: %s\n", o->state_in, err);
         return EXIT_USAGE;
@@ -256,8 +266,8 @@ int state_end(const options *o, state_carry *c, int has_census, int64_t capture_
     if (!o->state_out)
         return 0;
     char err[640];
-    state_reader sr = {capture_end, have_ts, o->cen.interval, o->census || o->cen.plot,
-                       shard_word(o)};
+    state_reader sr = {capture_end,   have_ts,       o->cen.interval, o->census || o->cen.plot,
+                       shard_word(o), !o->no_tunnels};
     if (!c->saved || c->census.failed) {
         fprintf(stderr, "synfin: %s: not written (out of memory, or the run stopped)\n",
                 o->state_out);

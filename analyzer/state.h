@@ -29,6 +29,7 @@ typedef struct state_reader {
     int64_t census_interval;
     int census_over_time;
     int64_t shard; /* --shard K/N as K << 32 | N; 0: none */
+    int tunnels;   /* 1: tunnels looked into; 0: --no-tunnels */
 } state_reader;
 
 /* What a run wants of a state: its options. */
@@ -38,6 +39,7 @@ typedef struct state_want {
     int over_time; /* --census or --plot */
     int64_t interval;
     int64_t shard; /* as state_reader's */
+    int tunnels;   /* likewise */
 } state_want;
 
 /* Reads and checks FILE into *payload (freed by the caller) and *flags

@@ -288,6 +288,7 @@ static void test_other_options_refused(void **state)
     expect_refused(tmp("st"), "other replay options", (const char *const[]){"--msl", "10", NULL});
     expect_refused(tmp("st"), "other replay options",
                    (const char *const[]){"--server", "8080", NULL});
+    expect_refused(tmp("st"), "--no-tunnels", (const char *const[]){"--no-tunnels", NULL});
     expect_refused(tmp("st"), "needs one from the first run",
                    (const char *const[]){"--census", tmp("c.csv"), NULL});
     /* A census state read without one, and with another --interval. */
