@@ -391,6 +391,9 @@ static int set_flag(int c, options *o)
     case OPT_NO_TUNNELS:
         o->no_tunnels = 1;
         return 1;
+    case OPT_KEEP_ORDER:
+        o->keep_order = 1;
+        return 1;
     case 'q':
         o->quiet = 1;
         return 1;
@@ -474,8 +477,9 @@ static int check_format(options *o)
     return -1;
 }
 
-/* The archives' options (issue 14): --shard, --state-in, --state-out,
- * --keep-order. Returns -1 to go on, else EXIT_USAGE. */
+/* The archives' options with a value (issue 14: --shard, --state-in,
+ * --state-out) and --community-id-seed. Returns -1 to go on, else
+ * EXIT_USAGE. */
 static int parse_archive_option(int c, const char *arg, options *o)
 {
     if (c == OPT_SHARD)
@@ -487,9 +491,7 @@ static int parse_archive_option(int c, const char *arg, options *o)
         o->community_seed = (uint16_t)seed;
         return -1;
     }
-    if (c == OPT_KEEP_ORDER)
-        o->keep_order = 1;
-    else if (c == OPT_STATE_IN)
+    if (c == OPT_STATE_IN)
         o->state_in = arg;
     else
         o->state_out = arg;
@@ -543,7 +545,6 @@ int options_parse(int argc, char **argv, options *o)
         case OPT_COMMUNITY_SEED:
         case OPT_STATE_IN:
         case OPT_STATE_OUT:
-        case OPT_KEEP_ORDER:
             if ((rc = parse_archive_option(c, optarg, o)) >= 0)
                 return rc;
             break;

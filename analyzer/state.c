@@ -76,15 +76,24 @@ int state_read(const char *path, flows_buf *payload, uint32_t *flags, char *err,
  * looked into (1) or not (--no-tunnels, 0). */
 enum { READER_WORDS = 6 };
 
+/* Reads the reader's section from the payload's start into v; 0, or -1
+ * with a message in err. */
+static int read_reader(flows_buf *payload, int64_t v[READER_WORDS], char *err, size_t errlen)
+{
+    uint64_t tag;
+    payload->pos = 0;
+    if (flows_buf_get(payload, &tag, sizeof(tag)) < 0 || tag != READER_TAG ||
+        flows_buf_get(payload, v, READER_WORDS * sizeof(*v)) < 0)
+        return snprintf(err, errlen, "damaged: no reader's state where one should be"), -1;
+    return 0;
+}
+
 int state_check(flows_buf *payload, uint32_t flags, const state_want *want, char *err,
                 size_t errlen)
 {
-    uint64_t tag;
     int64_t v[READER_WORDS];
-    payload->pos = 0;
-    if (flows_buf_get(payload, &tag, sizeof(tag)) < 0 || tag != READER_TAG ||
-        flows_buf_get(payload, v, sizeof(v)) < 0)
-        return snprintf(err, errlen, "damaged: no reader's state where one should be"), -1;
+    if (read_reader(payload, v, err, errlen) < 0)
+        return -1;
     int census = (flags & STATE_CENSUS) != 0;
     if (census != want->census)
         return snprintf(err, errlen,
@@ -115,12 +124,9 @@ int state_check(flows_buf *payload, uint32_t flags, const state_want *want, char
 int state_apply(flows_buf *payload, state_reader *r, report_census *rc, flows_table *f, char *err,
                 size_t errlen)
 {
-    uint64_t tag;
     int64_t v[READER_WORDS];
-    payload->pos = 0;
-    if (flows_buf_get(payload, &tag, sizeof(tag)) < 0 || tag != READER_TAG ||
-        flows_buf_get(payload, v, sizeof(v)) < 0)
-        return snprintf(err, errlen, "damaged: no reader's state where one should be"), -1;
+    if (read_reader(payload, v, err, errlen) < 0)
+        return -1;
     r->capture_end = v[0];
     r->have_ts = v[1] != 0;
     if (flows_load(f, payload, err, errlen) < 0)

@@ -178,6 +178,14 @@ static int ends_then(const flows_table *t, const conn *c, int64_t due)
     return c->list == LIST_CLOSING && cold(t, c)->deadline == due + t->offset;
 }
 
+/* c's next timer runs out at `next` (packet time; INT64_MAX: none): on the
+ * wheel, unless c ends then anyway. */
+static void wheel_rearm(flows_table *t, conn *c, int64_t next)
+{
+    if (next != INT64_MAX && !ends_then(t, c, next))
+        wheel_add(t, conntab_index(t->tab, c), next + t->offset);
+}
+
 /* Tells what changed for c by `now`; `changed_at` is the time of a segment
  * that may have changed a state. Adds c to the wheel when a timer runs on
  * and `rearm` (the segment changed something, or the wheel looked at c). */
@@ -195,8 +203,8 @@ static void evaluate(flows_table *t, conn *c, int64_t now, int64_t changed_at, i
         if (due < next)
             next = due;
     }
-    if (rearm && next != INT64_MAX && !ends_then(t, c, next))
-        wheel_add(t, conntab_index(t->tab, c), next + t->offset);
+    if (rearm)
+        wheel_rearm(t, c, next);
 }
 
 /* Is this listener another shard's to count (--shard)? */
@@ -424,7 +432,8 @@ void census_restore(flows_table *t)
             continue;
         if (c->ep[0].census & CENSUS_DIRTY) {
             c->ep[0].census &= (uint8_t)~CENSUS_DIRTY;
-            census_segment_dirty(t, c);
+            /* Without room, its change is told at its next segment or end. */
+            (void)census_segment_dirty(t, c);
         }
         int64_t next = INT64_MAX;
         for (int e = 0; e < 2; e++) {
@@ -433,7 +442,6 @@ void census_restore(flows_table *t)
             if (due < next)
                 next = due;
         }
-        if (next != INT64_MAX && !ends_then(t, c, next))
-            wheel_add(t, i, next + t->offset);
+        wheel_rearm(t, c, next);
     }
 }
