@@ -21,30 +21,25 @@
 
 #define SAMPLES SYNFIN_SOURCE_DIR "/samples/"
 
-static char tmpdir[] = "/tmp/synfin-first-XXXXXX";
-static char out_path[300], err_path[300];
-static char *out_text, *err_text;
+/* The scratch directory and the last run's streams (testkit). */
+static tk_work W;
+#define out_text        (W.out)
+#define err_text        (W.err)
+#define tmp(name)       tk_work_path(&W, name)
+#define tmpdir          (W.dir)
+#define run_synfin(...) tk_work_run(&W, SYNFIN_BINARY, NULL, __VA_ARGS__)
+#define RUN(...)        run_synfin((const char *const[]){__VA_ARGS__, NULL})
 
-static int run_synfin(const char *const *args)
+static int setup(void **state)
 {
-    int rc = tk_run(SYNFIN_BINARY, args, NULL, out_path, err_path, 120);
-    assert_true(rc >= 0);
-    free(out_text);
-    free(err_text);
-    out_text = tk_slurp(out_path, NULL);
-    err_text = tk_slurp(err_path, NULL);
-    return rc;
+    (void)state;
+    return tk_work_open(&W, "synfin-first");
 }
 
-#define RUN(...) run_synfin((const char *const[]){__VA_ARGS__, NULL})
-
-static const char *tmp(const char *name)
+static int teardown(void **state)
 {
-    static char p[4][300];
-    static int k;
-    char *s = p[k++ % 4];
-    snprintf(s, 300, "%s/%s", tmpdir, name);
-    return s;
+    (void)state;
+    return tk_work_close(&W);
 }
 
 static int exists(const char *path)
@@ -174,26 +169,6 @@ static void test_snaplen_cutting_every_tcp_header_says_why(void **state)
     assert_int_equal(RUN("--no-header", tmp("s96.pcap")), 0);
     assert_string_equal(err_text, "");
     assert_true(strlen(out_text) > 0);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    if (!mkdtemp(tmpdir))
-        return -1;
-    snprintf(out_path, sizeof(out_path), "%s/out", tmpdir);
-    snprintf(err_path, sizeof(err_path), "%s/err", tmpdir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    free(out_text);
-    free(err_text);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)

@@ -22,28 +22,24 @@
 
 #define SAMPLES SYNFIN_SOURCE_DIR "/samples/"
 
-static char tmpdir[] = "/tmp/synfin-state-XXXXXX";
-static char out_path[300], err_path[300];
-static char *err_text;
+/* The scratch directory and the last run's streams (testkit). */
+static tk_work W;
+#define out_text        (W.out)
+#define err_text        (W.err)
+#define tmp(name)       tk_work_path(&W, name)
+#define run_synfin(...) tk_work_run(&W, SYNFIN_BINARY, NULL, __VA_ARGS__)
+#define RUN(...)        run_synfin((const char *const[]){__VA_ARGS__, NULL})
 
-static int run_synfin(const char *const *args)
+static int setup(void **state)
 {
-    int rc = tk_run(SYNFIN_BINARY, args, NULL, out_path, err_path, 120);
-    assert_true(rc >= 0);
-    free(err_text);
-    err_text = tk_slurp(err_path, NULL);
-    return rc;
+    (void)state;
+    return tk_work_open(&W, "synfin-state");
 }
 
-#define RUN(...) run_synfin((const char *const[]){__VA_ARGS__, NULL})
-
-static const char *tmp(const char *name)
+static int teardown(void **state)
 {
-    static char p[16][300];
-    static int k;
-    char *s = p[k++ % 16];
-    snprintf(s, 300, "%s/%s", tmpdir, name);
-    return s;
+    (void)state;
+    return tk_work_close(&W);
 }
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -339,25 +335,6 @@ static void test_state_out_unwritable(void **state)
                          SAMPLES "busy_server.pcap"),
                      1);
     assert_non_null(strstr(err_text, "/nonexistent-dir/st"));
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    if (!mkdtemp(tmpdir))
-        return -1;
-    snprintf(out_path, sizeof(out_path), "%s/stdout", tmpdir);
-    snprintf(err_path, sizeof(err_path), "%s/stderr", tmpdir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    free(err_text);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)

@@ -199,3 +199,47 @@ const char *tk_cell(const tk_table *t, int row, const char *col)
             return t->cell[(row + 1) * t->cols + c];
     return NULL;
 }
+
+/* ---- a scratch directory and the last run's streams ------------------- */
+
+int tk_work_open(tk_work *w, const char *prefix)
+{
+    memset(w, 0, sizeof(*w));
+    snprintf(w->dir, sizeof(w->dir), "/tmp/%s-XXXXXX", prefix);
+    if (!mkdtemp(w->dir))
+        return -1;
+    snprintf(w->out_path, sizeof(w->out_path), "%s/stdout", w->dir);
+    snprintf(w->err_path, sizeof(w->err_path), "%s/stderr", w->dir);
+    return 0;
+}
+
+int tk_work_close(tk_work *w)
+{
+    free(w->out);
+    free(w->err);
+    w->out = w->err = NULL;
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int tk_work_run(tk_work *w, const char *binary, const char *in, const char *const *args)
+{
+    int rc = tk_run(binary, args, in, w->out_path, w->err_path, 120);
+    if (rc < 0) {
+        fprintf(stderr, "testkit: %s could not be started\n", binary);
+        abort();
+    }
+    free(w->out);
+    free(w->err);
+    w->out = tk_slurp(w->out_path, NULL);
+    w->err = tk_slurp(w->err_path, NULL);
+    return rc;
+}
+
+const char *tk_work_path(tk_work *w, const char *name)
+{
+    char *p = w->paths[w->next_path++ % 16];
+    snprintf(p, sizeof(w->paths[0]), "%s/%s", w->dir, name);
+    return p;
+}

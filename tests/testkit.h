@@ -28,6 +28,28 @@ int tk_exit_code(int status);
 int tk_run(const char *binary, const char *const *args, const char *in, const char *out,
            const char *err, unsigned time_limit_s);
 
+/* A scratch directory for a test program that runs synfin many times, and
+ * the last run's standard output and errors (cmocka's group setup opens it,
+ * its teardown closes it). */
+typedef struct tk_work {
+    char dir[64];
+    char out_path[128], err_path[128];
+    char *out, *err; /* the last tk_work_run's output and errors, NUL-terminated */
+    char paths[16][300];
+    unsigned next_path;
+} tk_work;
+
+/* Makes /tmp/PREFIX-XXXXXX. Returns 0, or -1. */
+int tk_work_open(tk_work *w, const char *prefix);
+/* Frees the texts and removes the directory. Returns 0, or -1. */
+int tk_work_close(tk_work *w);
+/* tk_run with stdin from `in` (NULL: /dev/null), output and errors read
+ * back into w->out and w->err; the exit code (a run that cannot start
+ * aborts the test program). */
+int tk_work_run(tk_work *w, const char *binary, const char *in, const char *const *args);
+/* DIR/name, in one of 16 buffers used in turn. */
+const char *tk_work_path(tk_work *w, const char *name);
+
 /* A parsed CSV: row 0 of `cell` is the header. */
 typedef struct tk_table {
     int cols, rows; /* rows without the header */
