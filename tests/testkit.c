@@ -240,6 +240,8 @@ int tk_work_run(tk_work *w, const char *binary, const char *in, const char *cons
 const char *tk_work_path(tk_work *w, const char *name)
 {
     char *p = w->paths[w->next_path++ % 16];
-    snprintf(p, sizeof(w->paths[0]), "%s/%s", w->dir, name);
+    char buf[sizeof(w->paths[0])]; /* not straight into w: w->dir is a source */
+    snprintf(buf, sizeof(buf), "%s/%s", w->dir, name);
+    memcpy(p, buf, sizeof(buf));
     return p;
 }
