@@ -78,6 +78,10 @@ while [ $# -gt 0 ]; do
 done
 shift
 [ "${1:-}" = "--" ] && shift
+# sshd starts the command in a login environment: SHELL and HOME come
+# from the password entry. parallel's remote worker execs $SHELL, so a
+# caller without them (CI runs with a bare environment) must get them.
+export SHELL="${SHELL:-/bin/sh}" HOME="${HOME:-/tmp}"
 exec sh -c "$*"
 EOF
 chmod +x "$tmp/ssh"
