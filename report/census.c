@@ -53,6 +53,7 @@ void report_census_free(report_census *rc)
         free(l);
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
+    aid_free(&rc->listen_aid);
     if (rc->tmp)
         (void)fclose(rc->tmp); /* a temporary file, read and done with */
     free(rc->by_idx);
@@ -154,7 +155,10 @@ int census_new_listener(report_census *rc, const service_key *key)
     service_key k = *key;
     struct census_listener *l;
     uint32_t known = rc->n_listeners;
-    TABLE_GET(rc->listeners, rc->n_listeners, LISTEN_MAX, struct census_listener, k, l);
+    /* A busy capture tells a listener again and again (the worker's cache
+     * of those told is direct-mapped): the aid finds it in one load. */
+    TABLE_GET_AID(rc->listeners, rc->n_listeners, LISTEN_MAX, struct census_listener, k, l,
+                  &rc->listen_aid);
     if (!l) {
         rc->listen_untold++;
         return 0;

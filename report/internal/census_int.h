@@ -66,6 +66,7 @@ struct report_census {
     uint32_t n_hosts;
     census_host overflow;              /* the hosts past HOSTS_MAX, summed */
     struct census_listener *listeners; /* uthash of server endpoints */
+    table_aid listen_aid;
     uint32_t n_listeners;
     uint64_t listen_untold;
     int32_t all[CONN_STATE_COUNT];
