@@ -45,6 +45,12 @@ need parallel /usr/bin/parallel
 need libsqlite3-dev /usr/include/sqlite3.h
 need sqlite3 /usr/bin/sqlite3
 need jq /usr/bin/jq
+# README "Output formats"' pandas and DuckDB examples (tests/formats.sh):
+# pandas from Debian; DuckDB, which Debian does not package, through its
+# Node.js API from the npm registry (tests/duckdb, below).
+need python3-pandas /usr/lib/python3/dist-packages/pandas/__init__.py
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ "${1:-}" = "--tidy" ] || [ -n "${CI:-}" ]; then
     command -v clang-tidy >/dev/null 2>&1 || missing="$missing clang-tidy"
 fi
@@ -53,7 +59,19 @@ if [ "${1:-}" = "--slurm" ] || [ -n "${CI:-}" ]; then
     need munge /usr/sbin/munged
 fi
 
+# DuckDB's Node.js API for the formats test, at the version
+# tests/duckdb/package-lock.json pins.
+duckdb_examples() {
+    dir=$(cd "$(dirname "$0")/.." && pwd)/tests/duckdb
+    if [ ! -d "$dir/node_modules/@duckdb/node-api" ] && command -v npm >/dev/null 2>&1; then
+        echo "bootstrap: npm ci in tests/duckdb (DuckDB for the formats test)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) ||
+            echo "bootstrap: DuckDB not installed: the formats test will not run its examples" >&2
+    fi
+}
+
 if [ -z "$missing" ]; then
+    duckdb_examples
     exit 0
 fi
 
@@ -70,4 +88,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+duckdb_examples
 echo "bootstrap: done"

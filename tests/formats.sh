@@ -9,8 +9,9 @@
 # input and a write error leave a database that PRAGMA integrity_check
 # (the sqlite3 CLI) calls ok, with every row written before; --census and
 # --findings as tables; live input; the usage errors; and README "Output
-# formats"' examples with jq, the sqlite3 CLI and python3 (pandas when it
-# is installed). Exit 77 (skipped) without python3, sqlite3 or jq.
+# formats"' examples with jq, the sqlite3 CLI, python3, pandas and DuckDB
+# (pandas and DuckDB when installed: scripts/bootstrap.sh installs them).
+# Exit 77 (skipped) without python3, sqlite3 or jq.
 set -eu
 synfin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 src=$2
@@ -206,8 +207,17 @@ db = sqlite3.connect("conns.sqlite")
 n, = db.execute("SELECT count(*) FROM connections WHERE close_initiator = 'server'").fetchone()
 assert n == sum(r["close_initiator"] == "server" for r in rows) == 51, n
 PY
-if python3 -c 'import pandas' 2>/dev/null; then
-    python3 - <<'PY' && ok || bad "README pandas example"
+# pandas: Debian's python3-pandas is for /usr/bin/python3, which may not be
+# the python3 first on PATH (a pyenv's).
+py=""
+for p in python3 /usr/bin/python3; do
+    if "$p" -c 'import pandas' 2>/dev/null; then
+        py=$p
+        break
+    fi
+done
+if [ -n "$py" ]; then
+    "$py" - <<'PY' && ok || bad "README pandas example"
 import sqlite3
 import pandas as pd
 csv = pd.read_csv("conns.csv")
@@ -215,9 +225,28 @@ js = pd.read_json("conns.jsonl", lines=True)
 db = pd.read_sql("SELECT * FROM connections", sqlite3.connect("conns.sqlite"))
 assert len(csv) == len(js) == len(db) == 60
 assert (csv.groupby("close_initiator").size() == db.groupby("close_initiator").size()).all()
+assert csv["time_wait_s"].dtype == "float64" and (csv["time_wait_s"] > 9).sum() == 47
 PY
 else
-    echo "pandas not installed: its README example not run"
+    echo "pandas not installed (scripts/bootstrap.sh installs python3-pandas): its README example not run"
+fi
+# DuckDB: README's examples through DuckDB's Node.js API (tests/duckdb,
+# installed by scripts/bootstrap.sh from the npm registry), each answer
+# against the sqlite3 CLI's on the database. The third example, which needs
+# DuckDB's sqlite extension (a download from extensions.duckdb.org), is not.
+duck() { node "$src/tests/duckdb/query.mjs" "$@"; }
+if command -v node >/dev/null 2>&1 && [ -d "$src/tests/duckdb/node_modules/@duckdb/node-api" ]; then
+    [ "$(duck "SELECT close_initiator, count(*) FROM 'conns.csv' GROUP BY ALL" | sort)" = \
+        "$(sqlite3 conns.sqlite 'SELECT close_initiator, count(*) FROM connections GROUP BY 1' | sort)" ] &&
+        ok || bad "README DuckDB example 1"
+    [ "$(duck "SELECT handshake, count(*) FROM read_json_auto('conns.jsonl') GROUP BY ALL" | sort)" = \
+        "$(sqlite3 conns.sqlite 'SELECT handshake, count(*) FROM connections GROUP BY 1' | sort)" ] &&
+        ok || bad "README DuckDB example 2"
+    [ "$(duck "SELECT count(*) FROM 'conns.csv' WHERE time_wait_s > 9")" = \
+        "$(sqlite3 conns.sqlite 'SELECT count(*) FROM connections WHERE time_wait_s > 9')" ] &&
+        ok || bad "README DuckDB example 3 (the columns' types)"
+else
+    echo "DuckDB not installed (scripts/bootstrap.sh: node and tests/duckdb's npm packages): its README examples not run"
 fi
 
 echo "$passed passed, $failed failed"
