@@ -121,23 +121,27 @@ struct pipeline {
 static void drain_changes(pipeline *p)
 {
     uint32_t n;
+    uint64_t key[32]; /* the hosts' keys, worked out 16 changes ahead */
     while (p->changes && (n = ring_items(p->changes)) != 0) {
         uint64_t tail = ring_tail(p->changes);
+        flows_change ch;
+        for (uint32_t i = 0; i < n && i < 16; i++) {
+            ch = change_of(&p->change[(tail + i) % NCHANGE]);
+            key[i % 32] = report_census_key(&ch);
+        }
         for (uint32_t i = 0; i < n; i++) {
             /* The host lookups miss the caches: overlap them, in two
              * steps (the entry's address is in the slot of the first). */
-            flows_change ch;
             if (i + 16 < n) {
                 ch = change_of(&p->change[(tail + i + 16) % NCHANGE]);
-                report_census_prefetch(p->census, &ch, 0);
+                key[(i + 16) % 32] = report_census_key(&ch);
+                report_census_prefetch(p->census, key[(i + 16) % 32], 0);
             }
-            if (i + 8 < n) {
-                ch = change_of(&p->change[(tail + i + 8) % NCHANGE]);
-                report_census_prefetch(p->census, &ch, 1);
-            }
+            if (i + 8 < n)
+                report_census_prefetch(p->census, key[(i + 8) % 32], 1);
             /* The answer, the next moment, the worker knows already. */
             ch = change_of(&p->change[(tail + i) % NCHANGE]);
-            (void)report_census_change(p->census, &ch);
+            (void)report_census_change_key(p->census, &ch, key[i % 32]);
         }
         ring_consume(p->changes, n);
     }

@@ -100,12 +100,14 @@ int64_t report_census_moment_after(const report_census_config *cfg, int moments_
 
 /* ---- hosts ---------------------------------------------------------------- */
 
-/* The host of this address; the overflow past HOSTS_MAX hosts. */
-census_host *census_host_of(report_census *rc, uint8_t ip_version, const uint8_t *addr)
+/* The host of this address (fp: host_fp of it); the overflow past
+ * HOSTS_MAX hosts. */
+static census_host *host_of_fp(report_census *rc, uint8_t ip_version, const uint8_t *addr,
+                               uint64_t fp)
 {
     int added;
-    census_host *h =
-        (census_host *)host_table_get(&rc->hosts, ip_version, addr, sizeof(census_host), &added);
+    census_host *h = (census_host *)host_table_get_fp(&rc->hosts, ip_version, addr, fp,
+                                                      sizeof(census_host), &added);
     if (!h)
         return &rc->overflow;
     if (added) {
@@ -113,6 +115,11 @@ census_host *census_host_of(report_census *rc, uint8_t ip_version, const uint8_t
         rc->by_idx[h->idx] = h;
     }
     return h;
+}
+
+census_host *census_host_of(report_census *rc, uint8_t ip_version, const uint8_t *addr)
+{
+    return host_of_fp(rc, ip_version, addr, host_fp(ip_version, addr));
 }
 
 void census_mark_dirty(report_census *rc, census_host *h)
@@ -298,19 +305,23 @@ static void hold(report_census *rc, const flows_change *ch, census_host *h, uint
     rc->pending[rc->n_pending++] = (census_pending){ch->ts, h, from, to};
 }
 
-void report_census_prefetch(const report_census *rc, const flows_change *ch, int stage)
+uint64_t report_census_key(const flows_change *ch)
 {
-    if (ch->kind != FLOWS_CHANGE_STATE)
-        return;
-    if (stage == 0)
-        host_table_prefetch_slot(&rc->hosts, ch->ip_version, ch->addr);
-    else
-        host_table_prefetch(&rc->hosts, ch->ip_version, ch->addr);
+    return ch->kind == FLOWS_CHANGE_STATE ? host_fp(ch->ip_version, ch->addr) : 0;
 }
 
-int64_t report_census_change(void *ctx, const flows_change *ch)
+void report_census_prefetch(const report_census *rc, uint64_t key, int stage)
 {
-    report_census *rc = ctx;
+    if (!key)
+        return;
+    if (stage == 0)
+        host_table_prefetch_slot(&rc->hosts, key);
+    else
+        host_table_prefetch(&rc->hosts, key);
+}
+
+int64_t report_census_change_key(report_census *rc, const flows_change *ch, uint64_t key)
+{
     switch (ch->kind) {
     case FLOWS_CHANGE_START:
         if (!rc->started)
@@ -321,7 +332,7 @@ int64_t report_census_change(void *ctx, const flows_change *ch)
         break;
     case FLOWS_CHANGE_STATE:
         if (ch->from != ch->to)
-            hold(rc, ch, census_host_of(rc, ch->ip_version, ch->addr), ch->from, ch->to);
+            hold(rc, ch, host_of_fp(rc, ch->ip_version, ch->addr, key), ch->from, ch->to);
         break;
     case FLOWS_CHANGE_LISTEN:
         if (new_listener(rc, ch))
@@ -329,6 +340,11 @@ int64_t report_census_change(void *ctx, const flows_change *ch)
         break;
     }
     return rc->next;
+}
+
+int64_t report_census_change(void *ctx, const flows_change *ch)
+{
+    return report_census_change_key(ctx, ch, report_census_key(ch));
 }
 
 int report_census_finish(report_census *rc, int64_t capture_end)

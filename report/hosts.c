@@ -4,14 +4,14 @@
  */
 #include "report_int.h"
 
+#include <assert.h>
+
 /* The recent slots of a host table: 2^18 (4 MiB), about four per host of
  * a full table, so that most hosts are found in one load. */
 #define HOST_SLOTS_LOG2 18
 
-void host_table_prefetch_slot(const host_table *t, uint8_t ip_version, const uint8_t addr[16])
+void host_table_prefetch_slot(const host_table *t, uint64_t fp)
 {
-    host_key k = host_key_of(ip_version, addr);
-    uint64_t fp = key_fp(&k, sizeof(k));
     uint32_t bit = (uint32_t)fp & (MEMBER_BITS - 1);
     if (t->aid.bits)
         __builtin_prefetch(&t->aid.bits[bit / 64]);
@@ -20,10 +20,8 @@ void host_table_prefetch_slot(const host_table *t, uint8_t ip_version, const uin
         __builtin_prefetch(slot);
 }
 
-void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16])
+void host_table_prefetch(const host_table *t, uint64_t fp)
 {
-    host_key k = host_key_of(ip_version, addr);
-    uint64_t fp = key_fp(&k, sizeof(k));
     const struct aid_slot *slot = aid_slot_of(&t->aid, fp);
     if (slot && slot->fp == fp && slot->e)
         __builtin_prefetch(slot->e);
@@ -32,9 +30,15 @@ void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t 
 host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
                           int *added)
 {
+    return host_table_get_fp(t, ip_version, addr, host_fp(ip_version, addr), size, added);
+}
+
+host_head *host_table_get_fp(host_table *t, uint8_t ip_version, const uint8_t addr[16], uint64_t fp,
+                             size_t size, int *added)
+{
     host_key k = host_key_of(ip_version, addr);
     *added = 0;
-    uint64_t fp = key_fp(&k, sizeof(k));
+    assert(fp == key_fp(&k, sizeof(k)));
     /* The bit first (one line, no entry): a host not in the table is
      * added without walking a bucket, or left out of a full table. */
     int maybe = aid_maybe(&t->aid, fp);

@@ -95,10 +95,14 @@ report_census *report_census_new(const report_census_config *cfg, FILE *csv, FIL
 /* flows_change_fn. */
 int64_t report_census_change(void *census_ctx, const flows_change *ch);
 
-/* A hint: starts loading what counting ch will read (a thread that has
- * many changes to count calls it ahead: stage 0 some 16 changes ahead,
- * stage 1 some 8 ahead, once stage 0's loads are in). */
-void report_census_prefetch(const report_census *rc, const flows_change *ch, int stage);
+/* For a thread that has many changes to count: the key of ch's host (0 for
+ * a change that has none), worked out once; a hint that starts loading
+ * what counting it will read (stage 0 some 16 changes ahead, stage 1 some
+ * 8 ahead, once stage 0's loads are in); and report_census_change with
+ * that key. */
+uint64_t report_census_key(const flows_change *ch);
+void report_census_prefetch(const report_census *rc, uint64_t key, int stage);
+int64_t report_census_change_key(report_census *rc, const flows_change *ch, uint64_t key);
 
 /* After the last change (flows_finish): the moments up to capture_end,
  * then the CSV and the plot. Returns 0, or -1 after a message on stderr

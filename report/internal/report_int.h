@@ -171,6 +171,32 @@ static inline uint64_t key_fp(const void *key, size_t len)
     return h ^ (h >> 31);
 }
 
+/* key_fp of host_key_of(ip_version, addr), without building the key: the
+ * same three words, loaded whole (a lookup per census change). */
+static inline uint64_t host_fp(uint8_t ip_version, const uint8_t addr[16])
+{
+    uint64_t w0 = 0, w1 = 0;
+    if (ip_version == 4) { /* addr_len */
+        uint32_t a4;
+        memcpy(&a4, addr, 4);
+        memcpy(&w0, &a4, 4);
+    } else {
+        memcpy(&w0, addr, 8);
+        memcpy(&w1, addr + 8, 8);
+    }
+    uint64_t h = sizeof(host_key);
+    h = (h ^ w0) * UINT64_C(0x9e3779b97f4a7c15);
+    h ^= h >> 32;
+    h = (h ^ w1) * UINT64_C(0x9e3779b97f4a7c15);
+    h ^= h >> 32;
+    h = (h ^ ip_version) * UINT64_C(0x9e3779b97f4a7c15);
+    h ^= h >> 32;
+    h = (h ^ (h >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    h = (h ^ (h >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return h ^ (h >> 31);
+}
+_Static_assert(sizeof(host_key) == 17, "host_fp hashes host_key's three words as key_fp does");
+
 /* 0 when the key of fingerprint fp is certainly not in the table. */
 static inline int aid_maybe(const table_aid *a, uint64_t fp)
 {
@@ -257,11 +283,15 @@ typedef struct host_table {
  * runs out. */
 host_head *host_table_get(host_table *t, uint8_t ip_version, const uint8_t addr[16], size_t size,
                           int *added);
-/* Starts loading what host_table_get will read for addr (a hint):
- * host_table_prefetch_slot the cache's slot and the key's bit, some lookups
- * ahead; host_table_prefetch (fewer ahead, once they are in) the entry. */
-void host_table_prefetch_slot(const host_table *t, uint8_t ip_version, const uint8_t addr[16]);
-void host_table_prefetch(const host_table *t, uint8_t ip_version, const uint8_t addr[16]);
+/* host_table_get, the address's host_fp worked out already. */
+host_head *host_table_get_fp(host_table *t, uint8_t ip_version, const uint8_t addr[16], uint64_t fp,
+                             size_t size, int *added);
+/* Starts loading what host_table_get will read for the address of host_fp
+ * fp (a hint): host_table_prefetch_slot the cache's slot and the key's bit,
+ * some lookups ahead; host_table_prefetch (fewer ahead, once they are in)
+ * the entry. */
+void host_table_prefetch_slot(const host_table *t, uint64_t fp);
+void host_table_prefetch(const host_table *t, uint64_t fp);
 
 /* Frees every entry and the table's memory (not t itself). */
 void host_table_free(host_table *t);
