@@ -104,12 +104,40 @@ static int any(const int32_t *n)
     return 0;
 }
 
+/* Appends ",v" (v >= 0; a negative count, which a sound census never
+ * has, as 0). */
+static char *put_count(char *p, int32_t v)
+{
+    char d[12];
+    int k = 0;
+    uint32_t u = v > 0 ? (uint32_t)v : 0;
+    do
+        d[k++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    *p++ = ',';
+    while (k)
+        *p++ = d[--k];
+    return p;
+}
+
+/* One row, formatted by hand and written at once: fprintf per field was
+ * a third of the census's instructions on the bench trace. ts is at most 31
+ * characters (report_format_ts into 32 bytes), who an address, `*` or
+ * `other`. */
 static void csv_row(FILE *f, const char *ts, const char *who, const int32_t *n)
 {
-    fprintf(f, "%s,%s", ts, who);
+    char line[32 + INET6_ADDRSTRLEN + 12 * CONN_STATE_COUNT + 2];
+    size_t lt = strnlen(ts, 31), lw = strnlen(who, INET6_ADDRSTRLEN - 1);
+    char *p = line;
+    memcpy(p, ts, lt);
+    p += lt;
+    *p++ = ',';
+    memcpy(p, who, lw);
+    p += lw;
     for (int s = FIRST_STATE; s < CONN_STATE_COUNT; s++)
-        fprintf(f, ",%d", n[s] > 0 ? n[s] : 0);
-    fputc('\n', f);
+        p = put_count(p, n[s]);
+    *p++ = '\n';
+    (void)fwrite(line, 1, (size_t)(p - line), f); /* errors: ferror at the end */
 }
 
 /* What the read-back keeps: every host's counts as of the moment read, the
