@@ -147,6 +147,7 @@ typedef struct readback {
     int32_t all[CONN_STATE_COUNT], other[CONN_STATE_COUNT];
     int32_t *rank; /* by host index: its place among the busiest, or -1 */
     census_host **top;
+    char (*top_text)[INET6_ADDRSTRLEN]; /* their addresses, written once */
     uint32_t n_top;
 } readback;
 
@@ -167,8 +168,15 @@ static int readback_init(report_census *rc, readback *b)
     b->n_top = rc->n_hosts < rc->cfg.max_hosts ? rc->n_hosts : rc->cfg.max_hosts;
     while (b->n_top && b->top[b->n_top - 1]->peak == 0)
         b->n_top--; /* never open at a moment: no rows of its own */
-    for (uint32_t i = 0; i < b->n_top; i++)
+    /* An address as text costs as much as the rest of a row (inet_ntop):
+     * once per host, not once per row. */
+    b->top_text = malloc(((size_t)b->n_top + 1) * sizeof(*b->top_text));
+    if (!b->top_text)
+        return -1;
+    for (uint32_t i = 0; i < b->n_top; i++) {
         b->rank[b->top[i]->idx] = (int32_t)i;
+        census_host_text(b->top[i], b->top_text[i], sizeof(b->top_text[i]));
+    }
     return 0;
 }
 
@@ -177,6 +185,7 @@ static void readback_free(readback *b)
     free(b->cur);
     free(b->rank);
     free(b->top);
+    free(b->top_text);
 }
 
 /* One host's counts as of the moment being read. */
@@ -200,10 +209,8 @@ static void write_rows(report_census *rc, readback *b, uint64_t k)
     csv_row(rc->csv, ts, "*", b->all);
     for (uint32_t i = 0; i < b->n_top; i++) {
         const int32_t *n = b->cur[b->top[i]->idx];
-        if (any(n)) {
-            char a[INET6_ADDRSTRLEN];
-            csv_row(rc->csv, ts, census_host_text(b->top[i], a, sizeof(a)), n);
-        }
+        if (any(n))
+            csv_row(rc->csv, ts, b->top_text[i], n);
     }
     if (any(b->other))
         csv_row(rc->csv, ts, "other", b->other);
@@ -270,11 +277,19 @@ int census_write_all(report_census *rc)
     plot_point *pts = ph ? calloc(rc->moments - rc->moments0 + 1, sizeof(*pts)) : NULL;
     if (ph && !pts)
         ok = 0;
-    census_rec r;
+    census_rec buf[1024]; /* read in blocks: fread per record was dear */
+    size_t n_buf = 0, i_buf = 0;
     uint64_t k = rc->moments0 + 1; /* the moments before, an earlier run wrote */
-    while (ok && fread(&r, sizeof(r), 1, rc->tmp) == 1) {
-        if (r.host != CENSUS_END) {
-            readback_apply(&b, &r);
+    while (ok) {
+        if (i_buf == n_buf) {
+            n_buf = fread(buf, sizeof(*buf), sizeof(buf) / sizeof(*buf), rc->tmp);
+            i_buf = 0;
+            if (n_buf == 0)
+                break;
+        }
+        const census_rec *r = &buf[i_buf++];
+        if (r->host != CENSUS_END) {
+            readback_apply(&b, r);
             continue;
         }
         if (rc->csv)
