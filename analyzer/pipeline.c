@@ -40,10 +40,11 @@
 
 #include "ring.h"
 
-#define NBATCH  16
-#define NROWS   512  /* rows in flight from the worker to the reader */
-#define NCHANGE 4096 /* census changes in flight, likewise */
-#define NSYN    4096 /* client SYNs (finding 9) in flight, likewise */
+#define NBATCH        16
+#define NROWS         512        /* rows in flight from the worker to the reader */
+#define NCHANGE       (1u << 18) /* census changes in flight, likewise: a moment's flush (8 MiB) */
+#define CHANGE_BUDGET 32         /* census changes counted at a hand-over, at least */
+#define NSYN          4096       /* client SYNs (finding 9) in flight, likewise */
 
 /* A census change in flight, its address copied: 32 bytes, two to a cache
  * line (each line crosses from one core to the other). */
@@ -117,19 +118,24 @@ struct pipeline {
     const report_census_config *census_cfg;
 };
 
-/* The reader: counts every census change published so far. */
-static void drain_changes(pipeline *p)
+/* The reader: counts the census changes published so far, at most
+ * `budget` of them. */
+static void drain_changes(pipeline *p, uint32_t budget)
 {
     uint32_t n;
     uint64_t key[32]; /* the hosts' keys, worked out 16 changes ahead */
-    while (p->changes && (n = ring_items(p->changes)) != 0) {
+    while (budget && p->changes && (n = ring_items(p->changes)) != 0) {
+        /* Counts `take`; the prefetches look past them, into the changes
+         * the next hand-over counts. */
+        uint32_t take = n < budget ? n : budget;
+        budget -= take;
         uint64_t tail = ring_tail(p->changes);
         flows_change ch;
         for (uint32_t i = 0; i < n && i < 16; i++) {
             ch = change_of(&p->change[(tail + i) % NCHANGE]);
             key[i % 32] = report_census_key(&ch);
         }
-        for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t i = 0; i < take; i++) {
             /* The host lookups miss the caches: overlap them, in two
              * steps (the entry's address is in the slot of the first). */
             if (i + 16 < n) {
@@ -143,7 +149,7 @@ static void drain_changes(pipeline *p)
             ch = change_of(&p->change[(tail + i) % NCHANGE]);
             (void)report_census_change_key(p->census, &ch, key[i % 32]);
         }
-        ring_consume(p->changes, n);
+        ring_consume(p->changes, take);
     }
 }
 
@@ -172,13 +178,13 @@ static void drain_syns(pipeline *p)
     }
 }
 
-/* The reader: counts, formats and writes every row published so far. Also
- * the hook of its waits for room in the batch ring. */
-static void drain_rows(void *ctx)
+/* The reader: counts `budget` census changes, then counts, formats and
+ * writes every row published so far. (Rows and changes go to different
+ * outputs: neither waits for the other.) */
+static void drain_some(pipeline *p, uint32_t budget)
 {
-    pipeline *p = ctx;
     drain_syns(p);
-    drain_changes(p); /* first: a row's changes were pushed before it */
+    drain_changes(p, budget);
     uint32_t n;
     while ((n = ring_items(p->rows)) != 0) {
         uint64_t tail = ring_tail(p->rows);
@@ -186,6 +192,38 @@ static void drain_rows(void *ctx)
             report_row(p->rep, &p->row[(tail + i) % NROWS]);
         ring_consume(p->rows, n);
     }
+}
+
+/* Everything published so far. The hook of the reader's waits for the
+ * worker to finish (sync, finish). */
+static void drain_rows(void *ctx)
+{
+    drain_some(ctx, UINT32_MAX);
+}
+
+/* The census changes a hand-over counts. A census moment's flush pushes
+ * tens of thousands at once (the bench trace: about 30 k a second, all at
+ * the moment); a reader that counted them all at once left the worker
+ * without batches for milliseconds at every moment, the two threads taking
+ * turns. So a part at each hand-over: more while the worker has half the
+ * batch ring or more to replay, few when it is about to run dry, and more
+ * as they pile up. The ring holds a moment's. */
+static uint32_t change_budget(pipeline *p)
+{
+    if (!p->changes)
+        return 0;
+    uint32_t busy = !ring_room(p->batches, NBATCH / 2 + 1); /* NBATCH / 2 in flight or more */
+    return (busy ? 8 * CHANGE_BUDGET : CHANGE_BUDGET) + ring_items(p->changes) / 1024;
+}
+
+/* The hook of the reader's wait for a batch slot: the worker has every
+ * batch to replay; changes are counted until a slot frees. */
+static void drain_waiting(void *ctx)
+{
+    pipeline *p = ctx;
+    do
+        drain_some(p, CHANGE_BUDGET);
+    while (!ring_room(p->batches, 1) && p->changes && ring_items(p->changes));
 }
 
 /* The worker: the rows pushed so far go to the reader. */
@@ -398,7 +436,7 @@ void pipeline_submit(pipeline *p)
     if (in->n == 0)
         return;
     if (p->threaded)
-        ring_wait_room(p->batches, NBATCH - 1, drain_rows, p); /* a slot for this batch */
+        ring_wait_room(p->batches, NBATCH - 1, drain_waiting, p); /* a slot for this batch */
     prep_batch *b = &p->batch[p->threaded ? ring_head(p->batches) % NBATCH : 0];
     flows_prepare(p->flows, in->seg, in->ts, in->n, b->seg);
     b->n = in->n;
@@ -409,7 +447,7 @@ void pipeline_submit(pipeline *p)
         return;
     }
     ring_produce(p->batches, 1);
-    drain_rows(p);
+    drain_some(p, change_budget(p));
 }
 
 /* The reader: waits until every batch handed over is replayed and its rows
