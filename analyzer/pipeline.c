@@ -517,6 +517,13 @@ uint64_t pipeline_finish(pipeline *p)
  * gives the slot back once the text is formatted, so "the slot is free"
  * also means "the text is ready": this thread writes it then, before the
  * even chunk that follows it.
+ *
+ * When rows are counted too (--findings, --summary), counting is most of
+ * a row's cost (the findings' tables: a lookup in each per row) and cannot
+ * be split, so the work is split the other way (`counting`): this thread
+ * ends the instances and formats and writes every chunk, and hands each
+ * chunk, written, to the helper, which counts them in order while this
+ * thread fills the other.
  */
 typedef struct end_flush {
     report *rep;
@@ -526,6 +533,8 @@ typedef struct end_flush {
     char *text[2];     /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
     size_t helper_len; /* written by the helper before it gives the slot back */
     int pending;       /* an odd chunk is with the helper, not yet written */
+    int counting;      /* the helper counts every chunk; this thread formats them */
+    int counted;       /* counting: the chunk recs[counted] is the helper's */
     ring *todo;        /* this thread -> the helper */
     pthread_t helper;
 } end_flush;
@@ -542,10 +551,28 @@ static void *helper_main(void *arg)
 {
     end_flush *e = arg;
     while (ring_wait_items(e->todo, NULL, NULL)) { /* 0: closed */
-        e->helper_len = format_rows(e->rep, e->recs[1], e->n[1], e->text[1]);
+        if (e->counting) {
+            const conn_record *recs = e->recs[e->counted];
+            for (size_t i = 0, n = e->n[e->counted]; i < n; i++)
+                report_count(e->rep, &recs[i]);
+        } else {
+            e->helper_len = format_rows(e->rep, e->recs[1], e->n[1], e->text[1]);
+        }
         ring_consume(e->todo, 1);
     }
     return NULL;
+}
+
+/* counting: formats and writes chunk c here, then hands it to the helper
+ * to count, once it has counted the one before (whose records the next
+ * chunk is collected into). */
+static void chunk_written_then_counted(end_flush *e, int c)
+{
+    size_t len = format_rows(e->rep, e->recs[c], e->n[c], e->text[0]);
+    report_write(e->rep, e->text[0], len);
+    ring_wait_room(e->todo, 0, NULL, NULL);
+    e->counted = c;
+    ring_produce(e->todo, 1);
 }
 
 /* Writes the helper's chunk once it is formatted. */
@@ -564,6 +591,12 @@ static void chunk_complete(end_flush *e)
     int c = e->cur;
     if (e->n[c] == 0)
         return;
+    if (e->counting) {
+        chunk_written_then_counted(e, c);
+        e->cur = !c;
+        e->n[e->cur] = 0;
+        return;
+    }
     for (size_t i = 0; i < e->n[c]; i++)
         report_count(e->rep, &e->recs[c][i]);
     if (c == 1) {
@@ -592,7 +625,7 @@ static void collect(void *ctx, const conn_record *rec)
 
 void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
 {
-    end_flush e = {.rep = rep};
+    end_flush e = {.rep = rep, .counting = rep && report_counts(rep)};
     int ok = 0;
     if (rep) {
         for (int i = 0; i < 2; i++) {
@@ -610,6 +643,7 @@ void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
         flows_finish(flows, capture_end);
         chunk_complete(&e);
         write_helper_chunk(&e);
+        ring_wait_room(e.todo, 0, NULL, NULL); /* counting: the last chunk counted */
         ring_close(e.todo);
         pthread_join(e.helper, NULL);
         flows_set_emit(flows, report_row, rep);

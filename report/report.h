@@ -209,6 +209,10 @@ void report_row(void *report_ctx, const conn_record *rec);
 void report_count(report *r, const conn_record *rec);
 size_t report_format(const report *r, const conn_record *rec, char *buf);
 void report_write(report *r, const char *text, size_t len);
+/* 1 when report_count does something (the summary or the findings are
+ * on). report_count and report_write touch different parts of r: one
+ * thread may count while another writes. */
+int report_counts(const report *r);
 
 /* 0 while every write succeeded, else the errno of the first failure. */
 int report_failed(const report *r);

@@ -451,6 +451,11 @@ void report_count(report *r, const conn_record *rec)
         keep_row(r, rec);
 }
 
+int report_counts(const report *r)
+{
+    return r->keep;
+}
+
 void report_write(report *r, const char *text, size_t len)
 {
     if (r->failed || !has_output(r))
@@ -505,8 +510,8 @@ static size_t put_appended(const report *r, const conn_record *c, char *b, size_
     n = put_c(b, n, ',');
     n += conn_history_text(c->history, c->history_flipped, b + n);
     n = put_c(b, n, ',');
-    n += report_community_id(b + n, r->community_seed, c->ip_version, c->client_ip,
-                                   c->client_port, c->server_ip, c->server_port);
+    n += report_community_id(b + n, r->community_seed, c->ip_version, c->client_ip, c->client_port,
+                             c->server_ip, c->server_port);
     n = put_c(b, n, ',');
     return c->tunnel ? put_str(b, n, c->tunnel) : n; /* issue 16 */
 }
