@@ -519,11 +519,14 @@ uint64_t pipeline_finish(pipeline *p)
  * even chunk that follows it.
  *
  * When rows are counted too (--findings, --summary), counting is most of
- * a row's cost (the findings' tables: a lookup in each per row) and cannot
- * be split, so the work is split the other way (`counting`): this thread
- * ends the instances and formats and writes every chunk, and hands each
- * chunk, written, to the helper, which counts them in order while this
- * thread fills the other.
+ * a row's cost (the findings' tables: a lookup in each per row), so the
+ * work is split the other way (`counting`): this thread ends the instances
+ * and formats and writes every chunk, and hands each chunk, written, to
+ * the helper, which counts them in order while this thread fills the
+ * other. With the findings (`split`), whose counting can be split in two,
+ * the helper formats each chunk and counts its findings' per-pair and
+ * per-host tables while this thread counts the rest of it, then writes it
+ * once the helper is done.
  */
 typedef struct end_flush {
     report *rep;
@@ -534,6 +537,7 @@ typedef struct end_flush {
     size_t helper_len; /* written by the helper before it gives the slot back */
     int pending;       /* an odd chunk is with the helper, not yet written */
     int counting;      /* the helper counts every chunk; this thread formats them */
+    int split;         /* counting: the helper formats and counts REPORT_COUNT_HOSTS */
     int counted;       /* counting: the chunk recs[counted] is the helper's */
     ring *todo;        /* this thread -> the helper */
     pthread_t helper;
@@ -551,7 +555,12 @@ static void *helper_main(void *arg)
 {
     end_flush *e = arg;
     while (ring_wait_items(e->todo, NULL, NULL)) { /* 0: closed */
-        if (e->counting) {
+        if (e->split) {
+            int c = e->counted;
+            e->helper_len = format_rows(e->rep, e->recs[c], e->n[c], e->text[c]);
+            for (size_t i = 0; i < e->n[c]; i++)
+                report_count_part(e->rep, &e->recs[c][i], REPORT_COUNT_HOSTS);
+        } else if (e->counting) {
             const conn_record *recs = e->recs[e->counted];
             for (size_t i = 0, n = e->n[e->counted]; i < n; i++)
                 report_count(e->rep, &recs[i]);
@@ -565,14 +574,24 @@ static void *helper_main(void *arg)
 
 /* counting: formats and writes chunk c here, then hands it to the helper
  * to count, once it has counted the one before (whose records the next
- * chunk is collected into). */
+ * chunk is collected into). split: the helper has formatted the chunk
+ * before, which is written once it is done; c goes to the helper to be
+ * formatted and counted (REPORT_COUNT_HOSTS), and is counted here too
+ * (REPORT_COUNT_REST). */
 static void chunk_written_then_counted(end_flush *e, int c)
 {
-    size_t len = format_rows(e->rep, e->recs[c], e->n[c], e->text[0]);
-    report_write(e->rep, e->text[0], len);
+    if (!e->split) {
+        size_t len = format_rows(e->rep, e->recs[c], e->n[c], e->text[0]);
+        report_write(e->rep, e->text[0], len);
+    }
     ring_wait_room(e->todo, 0, NULL, NULL);
+    if (e->split && e->pending)
+        report_write(e->rep, e->text[e->counted], e->helper_len);
     e->counted = c;
+    e->pending = e->split;
     ring_produce(e->todo, 1);
+    for (size_t i = 0; e->split && i < e->n[c]; i++) /* the helper reads them too */
+        report_count_part(e->rep, &e->recs[c][i], REPORT_COUNT_REST);
 }
 
 /* Writes the helper's chunk once it is formatted. */
@@ -625,7 +644,8 @@ static void collect(void *ctx, const conn_record *rec)
 
 void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
 {
-    end_flush e = {.rep = rep, .counting = rep && report_counts(rep)};
+    int counts = rep ? report_counts(rep) : 0;
+    end_flush e = {.rep = rep, .counting = counts > 0, .split = counts == 2};
     int ok = 0;
     if (rep) {
         for (int i = 0; i < 2; i++) {
@@ -639,11 +659,18 @@ void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
     if (ok && pthread_create(&e.helper, NULL, helper_main, &e) != 0)
         ok = 0;
     if (ok) {
+        if (e.split)
+            report_count_settle(rep); /* the rows before: counted on this thread */
         flows_set_emit(flows, collect, &e);
         flows_finish(flows, capture_end);
         chunk_complete(&e);
+        if (e.counting) {
+            ring_wait_room(e.todo, 0, NULL, NULL); /* the last chunk counted */
+            if (e.pending)                         /* split: and formatted */
+                report_write(rep, e.text[e.counted], e.helper_len);
+            e.pending = 0;
+        }
         write_helper_chunk(&e);
-        ring_wait_room(e.todo, 0, NULL, NULL); /* counting: the last chunk counted */
         ring_close(e.todo);
         pthread_join(e.helper, NULL);
         flows_set_emit(flows, report_row, rep);

@@ -213,45 +213,40 @@ void *findings_syn_ctx(findings *f)
     return f->nat;
 }
 
-/* Adds the row q holds. */
+/* Adds the row q holds (the parts it was queued for). */
 static void add_row(findings *f, const queued_row *q)
 {
     const conn_record *c = &q->c;
+    if (q->part & FINDINGS_HOSTS) {
+        add_port(f, c, q->fp_pair);
+        if (c->time_wait_side != SIDE_NONE && c->time_wait_side != SIDE_SERVER)
+            add_tw_host(f, c, c->client_ip, q->fp_client);
+        if (c->time_wait_side != SIDE_NONE && c->time_wait_side != SIDE_CLIENT)
+            add_tw_host(f, c, c->server_ip, q->fp_server);
+    }
+    if (!(q->part & FINDINGS_REST))
+        return;
     f->rows++;
     f->close_by[c->close_initiator]++;
     f->tw_by[c->time_wait_side]++;
     example_add(&f->ex_tw[c->time_wait_side], c);
-    add_port(f, c, q->fp_pair);
-    if (c->time_wait_side != SIDE_NONE) {
-        if (c->time_wait_side != SIDE_SERVER)
-            add_tw_host(f, c, c->client_ip, q->fp_client);
-        if (c->time_wait_side != SIDE_CLIENT)
-            add_tw_host(f, c, c->server_ip, q->fp_server);
-        if (c->time_wait_end_reason == TW_REUSED)
-            add_reuse(f, c);
-    }
+    if (c->time_wait_side != SIDE_NONE && c->time_wait_end_reason == TW_REUSED)
+        add_reuse(f, c);
     add_backlog(f, c, q->fp_svc);
     waits_add(f, c, q->fp_cw);
 }
+
+static void fetch_hosts(findings *f, queued_row *q);
 
 /* The fingerprints of the keys row q will look up, and their first lines
  * fetched: the row is added ROWQ rows later, when they have come. */
 static void fetch_row(findings *f, queued_row *q)
 {
     const conn_record *c = &q->c;
-    pair_key pk = pair_key_of(c);
-    q->fp_pair = key_fp(&pk, sizeof(pk));
-    full_prefetch(f->pair_full, f->n_pairs, &f->pair_aid, q->fp_pair);
-    if (c->time_wait_side != SIDE_NONE) {
-        host_key ck = host_key_of(c->ip_version, c->client_ip);
-        host_key sk = host_key_of(c->ip_version, c->server_ip);
-        q->fp_client = key_fp(&ck, sizeof(ck));
-        q->fp_server = key_fp(&sk, sizeof(sk));
-        if (c->time_wait_side != SIDE_SERVER)
-            full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_client);
-        if (c->time_wait_side != SIDE_CLIENT)
-            full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_server);
-    }
+    if (q->part & FINDINGS_HOSTS)
+        fetch_hosts(f, q);
+    if (!(q->part & FINDINGS_REST))
+        return;
     service_key k = service_key_of(c);
     q->fp_svc = key_fp(&k, sizeof(k));
     aid_prefetch(&f->svc_aid, q->fp_svc, 1);
@@ -266,24 +261,56 @@ static void fetch_row(findings *f, queued_row *q)
 /* Rows wait in a queue of ROWQ while their lines are fetched (the tables
  * are far larger than the caches, and every row is another client); what
  * reads the findings adds the rest first (findings_sweep). */
+void findings_add_part(findings *f, const conn_record *c, unsigned part)
+{
+    unsigned k = part == FINDINGS_HOSTS;
+    if (f->nq[k] == ROWQ) {
+        add_row(f, &f->q[k][f->qhead[k]]);
+        f->qhead[k] = (f->qhead[k] + 1) % ROWQ;
+        f->nq[k]--;
+    }
+    queued_row *q = &f->q[k][(f->qhead[k] + f->nq[k]++) % ROWQ];
+    q->c = *c;
+    q->part = part;
+    fetch_row(f, q);
+}
+
 void findings_add(findings *f, const conn_record *c)
 {
-    if (f->nq == ROWQ) {
-        add_row(f, &f->q[f->qhead]);
-        f->qhead = (f->qhead + 1) % ROWQ;
-        f->nq--;
-    }
-    queued_row *q = &f->q[(f->qhead + f->nq++) % ROWQ];
-    q->c = *c;
-    fetch_row(f, q);
+    findings_add_part(f, c, FINDINGS_ALL);
 }
 
 /* Adds every row still queued. */
 static void add_queued(findings *f)
 {
-    for (; f->nq; f->nq--) {
-        add_row(f, &f->q[f->qhead]);
-        f->qhead = (f->qhead + 1) % ROWQ;
+    for (int k = 0; k < 2; k++)
+        for (; f->nq[k]; f->nq[k]--) {
+            add_row(f, &f->q[k][f->qhead[k]]);
+            f->qhead[k] = (f->qhead[k] + 1) % ROWQ;
+        }
+}
+
+void findings_settle(findings *f)
+{
+    add_queued(f);
+}
+
+/* The pairs' and hosts' keys of row q (FINDINGS_HOSTS). */
+static void fetch_hosts(findings *f, queued_row *q)
+{
+    const conn_record *c = &q->c;
+    pair_key pk = pair_key_of(c);
+    q->fp_pair = key_fp(&pk, sizeof(pk));
+    full_prefetch(f->pair_full, f->n_pairs, &f->pair_aid, q->fp_pair);
+    if (c->time_wait_side != SIDE_NONE) {
+        host_key ck = host_key_of(c->ip_version, c->client_ip);
+        host_key sk = host_key_of(c->ip_version, c->server_ip);
+        q->fp_client = key_fp(&ck, sizeof(ck));
+        q->fp_server = key_fp(&sk, sizeof(sk));
+        if (c->time_wait_side != SIDE_SERVER)
+            full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_client);
+        if (c->time_wait_side != SIDE_CLIENT)
+            full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_server);
     }
 }
 

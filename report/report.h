@@ -209,10 +209,18 @@ void report_row(void *report_ctx, const conn_record *rec);
 void report_count(report *r, const conn_record *rec);
 size_t report_format(const report *r, const conn_record *rec, char *buf);
 void report_write(report *r, const char *text, size_t len);
-/* 1 when report_count does something (the summary or the findings are
- * on). report_count and report_write touch different parts of r: one
- * thread may count while another writes. */
+/* 0 when report_count does nothing; 1 when it adds to the summary; 2 when
+ * it adds to the findings (and perhaps the summary), which can be split in
+ * two: report_count_part with REPORT_COUNT_HOSTS (the findings' per-pair and
+ * per-host tables) and with REPORT_COUNT_REST (the rest) count the same
+ * rows as report_count, and two threads may each do one, each in row
+ * order, once report_count_settle has finished the rows counted before (on
+ * the thread that counted them). report_count and report_write touch
+ * different parts of r: one thread may count while another writes. */
 int report_counts(const report *r);
+enum { REPORT_COUNT_HOSTS = 1, REPORT_COUNT_REST = 2 };
+void report_count_part(report *r, const conn_record *rec, int part);
+void report_count_settle(report *r);
 
 /* 0 while every write succeeded, else the errno of the first failure. */
 int report_failed(const report *r);

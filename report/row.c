@@ -451,9 +451,28 @@ void report_count(report *r, const conn_record *rec)
         keep_row(r, rec);
 }
 
+void report_count_part(report *r, const conn_record *rec, int part)
+{
+    if (part == REPORT_COUNT_HOSTS) {
+        if (r->find)
+            findings_add_part(r->find, rec, FINDINGS_HOSTS);
+        return;
+    }
+    if (r->summary)
+        report_stats_add(&r->stats, rec);
+    if (r->find)
+        findings_add_part(r->find, rec, FINDINGS_REST);
+}
+
+void report_count_settle(report *r)
+{
+    if (r->find)
+        findings_settle(r->find);
+}
+
 int report_counts(const report *r)
 {
-    return r->keep;
+    return !r->keep ? 0 : r->find ? 2 : 1;
 }
 
 void report_write(report *r, const char *text, size_t len)

@@ -126,15 +126,19 @@ static void submit_all(pipeline *p, const dissect_segment *segs, const int64_t *
 }
 
 typedef struct run {
-    char *csv, *summary, *census;
-    size_t csv_len, summary_len, census_len;
+    char *csv, *summary, *census, *findings;
+    size_t csv_len, summary_len, census_len, findings_len;
     flows_stats stats;
     uint64_t reader_waits, worker_waits;
 } run;
 
 /* Replays the traffic, then ends the capture; `threads` picks the pipeline
- * and pipeline_finish_flows, else replay_single and flows_finish. */
-static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int threads)
+ * and pipeline_finish_flows, else replay_single and flows_finish.
+ * `with_findings`: the findings on too (their capture end is counted on two
+ * threads: the pairs' and hosts' tables on the helper, the rest on the main
+ * one). */
+static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int threads,
+                  int with_findings)
 {
     run out = {0};
     FILE *f = open_memstream(&out.csv, &out.csv_len);
@@ -142,8 +146,14 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
     report *rep = report_new(f, 9);
     assert_non_null(rep);
     report_enable_summary(rep);
+    if (with_findings) {
+        report_findings_config fc;
+        report_findings_config_default(&fc);
+        assert_int_equal(report_enable_findings(rep, &fc), 0);
+    }
     flows_table *t = flows_new(NULL, report_row, rep);
     assert_non_null(t);
+    void *syn_ctx = report_findings_syn_ctx(rep);
     /* The census over time, every 10 s, told on the worker's thread and
      * counted on the reader's with two threads. */
     FILE *cf = open_memstream(&out.census, &out.census_len);
@@ -156,12 +166,16 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
         pipeline *p = pipeline_start(t, rep);
         assert_non_null(p);
         assert_int_equal(pipeline_census(p, rc), 0);
+        if (syn_ctx)
+            pipeline_syn_hook(p, report_findings_syn, syn_ctx);
         submit_all(p, segs, ts, k);
         pipeline_submit(p);
         pipeline_waits(p, &out.reader_waits, &out.worker_waits);
         assert_int_equal(pipeline_finish(p), 0);
         pipeline_finish_flows(t, rep, k ? ts[k - 1] : 0);
     } else {
+        if (syn_ctx)
+            flows_set_syn_hook(t, report_findings_syn, syn_ctx);
         replay_single(t, segs, ts, k);
         flows_finish(t, k ? ts[k - 1] : 0);
     }
@@ -174,6 +188,11 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
     FILE *s = open_memstream(&out.summary, &out.summary_len);
     report_summary(rep, &out.stats, s);
     fclose(s);
+    FILE *fd = open_memstream(&out.findings, &out.findings_len);
+    assert_non_null(fd);
+    if (with_findings)
+        assert_int_equal(report_findings(rep, fd), 0);
+    fclose(fd);
     flows_free(t);
     report_free(rep);
     return out;
@@ -184,13 +203,14 @@ static run replay(const dissect_segment *segs, const int64_t *ts, size_t k, int 
  * connection. */
 static void check_threads_agree(const size_t *counts, size_t n_counts,
                                 size_t (*make)(size_t, dissect_segment **, int64_t **),
-                                size_t extra)
+                                size_t extra, int with_findings)
 {
     for (size_t c = 0; c < n_counts; c++) {
         dissect_segment *segs;
         int64_t *ts;
         size_t k = make(counts[c], &segs, &ts);
-        run one = replay(segs, ts, k, 0), two = replay(segs, ts, k, 1);
+        run one = replay(segs, ts, k, 0, with_findings),
+            two = replay(segs, ts, k, 1, with_findings);
         size_t rows = 0;
         for (size_t i = 0; i < one.csv_len; i++)
             rows += one.csv[i] == '\n';
@@ -202,10 +222,14 @@ static void check_threads_agree(const size_t *counts, size_t n_counts,
         assert_memory_equal(&one.stats, &two.stats, sizeof(one.stats));
         if (one.census_len != two.census_len || memcmp(one.census, two.census, one.census_len))
             fail_msg("%zu connections: the two-thread census differs", counts[c]);
+        assert_string_equal(one.findings, two.findings);
+        if (with_findings && one.findings_len < 1000)
+            fail_msg("%zu connections: findings of %zu bytes", counts[c], one.findings_len);
         if (k && ts[k - 1] - ts[0] >= INT64_C(20000000000) && one.census_len < 200)
             fail_msg("%zu connections: a census of %zu bytes", counts[c], one.census_len);
         free(one.csv), free(one.summary), free(two.csv), free(two.summary);
         free(one.census), free(two.census);
+        free(one.findings), free(two.findings);
         free(segs);
         free(ts);
     }
@@ -215,14 +239,23 @@ static void test_threads_write_what_one_thread_writes(void **state)
 {
     (void)state;
     const size_t counts[] = {0, 1, 1023, 1024, 1025, 2047, 2048, 2049, 3072, 9001};
-    check_threads_agree(counts, sizeof(counts) / sizeof(counts[0]), make_traffic, 0);
+    check_threads_agree(counts, sizeof(counts) / sizeof(counts[0]), make_traffic, 0, 0);
+}
+
+/* The same with the findings on: their capture end is counted in two parts
+ * on two threads, and what they find is what one thread finds. */
+static void test_threads_find_what_one_thread_finds(void **state)
+{
+    (void)state;
+    const size_t counts[] = {0, 1, 1025, 2049, 9001};
+    check_threads_agree(counts, sizeof(counts) / sizeof(counts[0]), make_traffic, 0, 1);
 }
 
 static void test_an_expiry_storm_comes_back_whole_and_in_order(void **state)
 {
     (void)state;
     const size_t counts[] = {511, 512, 513, 20000}; /* around the 512-row ring */
-    check_threads_agree(counts, sizeof(counts) / sizeof(counts[0]), make_storm, 1);
+    check_threads_agree(counts, sizeof(counts) / sizeof(counts[0]), make_storm, 1, 0);
 }
 
 /* ---- fixture: traffic of many connections ---- */
@@ -283,7 +316,7 @@ static void test_the_reader_waits_while_every_batch_is_in_use(void **state)
     traffic *tr = *state;
     /* The reader only copies and prepares; the worker replays 600 batches
      * of new connections: the ring fills, and the reader waits. */
-    run one = replay(tr->segs, tr->ts, tr->k, 0), two = replay(tr->segs, tr->ts, tr->k, 1);
+    run one = replay(tr->segs, tr->ts, tr->k, 0, 0), two = replay(tr->segs, tr->ts, tr->k, 1, 0);
     if (two.reader_waits == 0)
         fail_msg("the reader never found the batch ring full (worker waits: %llu)",
                  (unsigned long long)two.worker_waits);
@@ -449,6 +482,7 @@ int main(void)
     alarm(600); /* a hand-over that never returns ends the run (SIGALRM) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_write_what_one_thread_writes),
+        cmocka_unit_test(test_threads_find_what_one_thread_finds),
         cmocka_unit_test(test_an_expiry_storm_comes_back_whole_and_in_order),
         cmocka_unit_test_setup_teardown(test_the_reader_waits_while_every_batch_is_in_use,
                                         setup_40k, teardown_traffic),

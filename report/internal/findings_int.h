@@ -85,6 +85,7 @@ typedef struct svc_entry {
 typedef struct queued_row {
     conn_record c;
     uint64_t fp_pair, fp_client, fp_server, fp_svc, fp_cw;
+    unsigned part; /* FINDINGS_* (report_int.h): what of the row is added */
 } queued_row;
 
 /*
@@ -205,8 +206,11 @@ struct findings {
     nat_state *nat; /* told the client SYNs (findings_nat.c) */
     uint64_t rows;
     int swept;
-    queued_row q[ROWQ]; /* rows not yet added: q[(qhead + i) % ROWQ], i < nq */
-    unsigned qhead, nq;
+    /* Rows not yet added: q[k][(qhead[k] + i) % ROWQ], i < nq[k]; queue 1
+     * holds the rows of FINDINGS_HOSTS alone, queue 0 the others (two
+     * threads, one a queue, at the capture's end: findings_add_part). */
+    queued_row q[2][ROWQ];
+    unsigned qhead[2], nq[2];
     /* 1 */
     uint64_t close_by[SIDE_COUNT], tw_by[SIDE_COUNT];
     examples ex_tw[SIDE_COUNT];

@@ -351,6 +351,14 @@ typedef struct findings findings;
 /* NULL when out of memory. */
 findings *findings_new(const report_findings_config *cfg);
 void findings_add(findings *f, const conn_record *c);
+/* What of a row findings_add_part adds: the per-pair and per-host tables
+ * (findings 2 and 4), or the rest; findings_add does both. Two threads may
+ * each add one part of the same rows at once (they touch different
+ * fields), each in row order, once findings_settle has added every row
+ * queued before (on the one thread that added them). */
+enum { FINDINGS_HOSTS = 1, FINDINGS_REST = 2, FINDINGS_ALL = 3 };
+void findings_add_part(findings *f, const conn_record *c, unsigned part);
+void findings_settle(findings *f);
 /* What report_findings_syn is given (finding 9's own state: the replay's
  * thread touches nothing else). */
 void *findings_syn_ctx(findings *f);
