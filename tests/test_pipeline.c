@@ -328,6 +328,7 @@ static void test_the_reader_waits_while_every_batch_is_in_use(void **state)
     assert_memory_equal(one.census, two.census, one.census_len);
     free(one.csv), free(one.summary), free(two.csv), free(two.summary);
     free(one.census), free(two.census);
+    free(one.findings), free(two.findings);
 }
 
 static void test_a_worker_waiting_on_an_empty_ring_wakes_for_one_small_batch(void **state)
