@@ -497,13 +497,10 @@ static void advance_clock(flows_table *t, int64_t ts)
     t->clock = now;
 }
 
-/* Tells the syn hook of segment s from endpoint d of c, when it is the
- * client's SYN (without ACK). Out of line: the hook is rare. */
-static __attribute__((noinline)) void tell_syn(flows_table *t, const conn *c, int d,
-                                               const flows_seg *s)
+/* Tells the syn hook of segment s, the client's SYN (without ACK) of c.
+ * Out of line: the hook is rare. */
+static __attribute__((noinline)) void tell_syn(flows_table *t, const conn *c, const flows_seg *s)
 {
-    if (d != CLIENT || (s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) != DISSECT_SYN)
-        return;
     const uint8_t *a = (const uint8_t *)&c->key.w[0], *b = (const uint8_t *)&c->key.w[2];
     uint16_t pa = key_port_a(&c->key), pb = key_port_b(&c->key);
     int has = (s->opts & DISSECT_OPT_TIMESTAMP) != 0;
@@ -573,8 +570,11 @@ static int replay_one(flows_table *t, const flows_seg *s)
     if (ts < c->last_ts && ts < cold(t, c)->first_ts) /* out of order: first_ts <= last_ts */
         record_first_ts(t, c, ts);
 
-    if (t->syn_hook) /* off: never taken */
-        tell_syn(t, c, d, s);
+    /* The client's SYNs only (off: never taken; on, the test here, not a
+     * call per segment). */
+    if (t->syn_hook && d == CLIENT &&
+        (s->flags & (DISSECT_SYN | DISSECT_ACK | DISSECT_RST)) == DISSECT_SYN)
+        tell_syn(t, c, s);
     if (history_due(&c->ep[d], s))
         history_note(t, c, d, s);
     machine_segment(t, c, d, s, ts);
