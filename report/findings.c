@@ -236,7 +236,24 @@ static void add_row(findings *f, const queued_row *q)
     waits_add(f, c, q->fp_cw);
 }
 
-static void fetch_hosts(findings *f, queued_row *q);
+/* The pairs' and hosts' keys of row q (FINDINGS_HOSTS). */
+static void fetch_hosts(findings *f, queued_row *q)
+{
+    const conn_record *c = &q->c;
+    pair_key pk = pair_key_of(c);
+    q->fp_pair = key_fp(&pk, sizeof(pk));
+    full_prefetch(f->pair_full, f->n_pairs, &f->pair_aid, q->fp_pair);
+    if (c->time_wait_side != SIDE_NONE) {
+        host_key ck = host_key_of(c->ip_version, c->client_ip);
+        host_key sk = host_key_of(c->ip_version, c->server_ip);
+        q->fp_client = key_fp(&ck, sizeof(ck));
+        q->fp_server = key_fp(&sk, sizeof(sk));
+        if (c->time_wait_side != SIDE_SERVER)
+            full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_client);
+        if (c->time_wait_side != SIDE_CLIENT)
+            full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_server);
+    }
+}
 
 /* The fingerprints of the keys row q will look up, and their first lines
  * fetched: the row is added ROWQ rows later, when they have come. */
@@ -293,25 +310,6 @@ static void add_queued(findings *f)
 void findings_settle(findings *f)
 {
     add_queued(f);
-}
-
-/* The pairs' and hosts' keys of row q (FINDINGS_HOSTS). */
-static void fetch_hosts(findings *f, queued_row *q)
-{
-    const conn_record *c = &q->c;
-    pair_key pk = pair_key_of(c);
-    q->fp_pair = key_fp(&pk, sizeof(pk));
-    full_prefetch(f->pair_full, f->n_pairs, &f->pair_aid, q->fp_pair);
-    if (c->time_wait_side != SIDE_NONE) {
-        host_key ck = host_key_of(c->ip_version, c->client_ip);
-        host_key sk = host_key_of(c->ip_version, c->server_ip);
-        q->fp_client = key_fp(&ck, sizeof(ck));
-        q->fp_server = key_fp(&sk, sizeof(sk));
-        if (c->time_wait_side != SIDE_SERVER)
-            full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_client);
-        if (c->time_wait_side != SIDE_CLIENT)
-            full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_server);
-    }
 }
 
 void findings_free(findings *f)
