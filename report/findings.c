@@ -244,10 +244,8 @@ static void fetch_hosts(findings *f, queued_row *q)
     q->fp_pair = key_fp(&pk, sizeof(pk));
     full_prefetch(f->pair_full, f->n_pairs, &f->pair_aid, q->fp_pair);
     if (c->time_wait_side != SIDE_NONE) {
-        host_key ck = host_key_of(c->ip_version, c->client_ip);
-        host_key sk = host_key_of(c->ip_version, c->server_ip);
-        q->fp_client = key_fp(&ck, sizeof(ck));
-        q->fp_server = key_fp(&sk, sizeof(sk));
+        q->fp_client = host_fp(c->ip_version, c->client_ip); /* key_fp of the host key */
+        q->fp_server = host_fp(c->ip_version, c->server_ip);
         if (c->time_wait_side != SIDE_SERVER)
             full_prefetch(f->twhost_full, f->n_twhosts, &f->twhost_aid, q->fp_client);
         if (c->time_wait_side != SIDE_CLIENT)
