@@ -15,28 +15,12 @@
 #include <cmocka.h>
 
 #include "testkit.h"
+#include "tk_work.h"
 
 #define SAMPLES SYNFIN_SOURCE_DIR "/samples/"
 
 /* The scratch directory and the last run's streams (testkit). */
-static tk_work W;
-#define out_text        (W.out)
-#define err_text        (W.err)
-#define tmp(name)       tk_work_path(&W, name)
-#define run_synfin(...) tk_work_run(&W, SYNFIN_BINARY, NULL, __VA_ARGS__)
-#define RUN(...)        run_synfin((const char *const[]){__VA_ARGS__, NULL})
-
-static int setup(void **state)
-{
-    (void)state;
-    return tk_work_open(&W, "synfin-census");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return tk_work_close(&W);
-}
+TK_WORK_FIXTURE("synfin-census")
 
 static const char census_header[] = "ts,host,LISTEN,SYN_SENT,SYN_RCVD,ESTABLISHED,FIN_WAIT1,"
                                     "FIN_WAIT2,CLOSING,TIME_WAIT,CLOSE_WAIT,LAST_ACK\n";

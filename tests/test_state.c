@@ -19,28 +19,12 @@
 #include <zlib.h>
 
 #include "testkit.h"
+#include "tk_work.h"
 
 #define SAMPLES SYNFIN_SOURCE_DIR "/samples/"
 
 /* The scratch directory and the last run's streams (testkit). */
-static tk_work W;
-#define out_text        (W.out)
-#define err_text        (W.err)
-#define tmp(name)       tk_work_path(&W, name)
-#define run_synfin(...) tk_work_run(&W, SYNFIN_BINARY, NULL, __VA_ARGS__)
-#define RUN(...)        run_synfin((const char *const[]){__VA_ARGS__, NULL})
-
-static int setup(void **state)
-{
-    (void)state;
-    return tk_work_open(&W, "synfin-state");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return tk_work_close(&W);
-}
+TK_WORK_FIXTURE("synfin-state")
 
 static void write_file(const char *path, const void *data, size_t len)
 {
