@@ -283,6 +283,20 @@ static void start(report_census *rc, int64_t ts)
     advance_to(rc, ts - 1);
 }
 
+int census_pend(report_census *rc, census_pending p)
+{
+    if (rc->n_pending == rc->cap_pending) {
+        size_t cap = rc->cap_pending ? rc->cap_pending * 2 : 1024;
+        census_pending *v = realloc(rc->pending, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        rc->pending = v;
+        rc->cap_pending = cap;
+    }
+    rc->pending[rc->n_pending++] = p;
+    return 0;
+}
+
 static void hold(report_census *rc, const flows_change *ch, census_host *h, uint8_t from,
                  uint8_t to)
 {
@@ -292,17 +306,8 @@ static void hold(report_census *rc, const flows_change *ch, census_host *h, uint
         apply(rc, h, from, to);
         return;
     }
-    if (rc->n_pending == rc->cap_pending) {
-        size_t cap = rc->cap_pending ? rc->cap_pending * 2 : 1024;
-        census_pending *p = realloc(rc->pending, cap * sizeof(*p));
-        if (!p) {
-            apply(rc, h, from, to); /* counted early rather than not at all */
-            return;
-        }
-        rc->pending = p;
-        rc->cap_pending = cap;
-    }
-    rc->pending[rc->n_pending++] = (census_pending){ch->ts, h, from, to};
+    if (census_pend(rc, (census_pending){ch->ts, h, from, to}) < 0)
+        apply(rc, h, from, to); /* counted early rather than not at all */
 }
 
 uint64_t report_census_key(const flows_change *ch)

@@ -151,16 +151,9 @@ static int load_rest(report_census *rc, const census_image *m, flows_buf *b)
         if (flows_buf_get(b, &pi, sizeof(pi)) < 0 || pi.from >= CONN_STATE_COUNT ||
             pi.to >= CONN_STATE_COUNT || (!pi.overflow && !sound_key(&pi.key)))
             return -1;
-        if (rc->n_pending == rc->cap_pending) {
-            size_t cap = rc->cap_pending ? rc->cap_pending * 2 : 1024;
-            census_pending *p = realloc(rc->pending, cap * sizeof(*p));
-            if (!p)
-                return -1;
-            rc->pending = p;
-            rc->cap_pending = cap;
-        }
         census_host *h = pi.overflow ? &rc->overflow : host_at(rc, &pi.key);
-        rc->pending[rc->n_pending++] = (census_pending){pi.ts, h, pi.from, pi.to};
+        if (census_pend(rc, (census_pending){pi.ts, h, pi.from, pi.to}) < 0)
+            return -1;
     }
     return 0;
 }

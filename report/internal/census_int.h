@@ -93,6 +93,9 @@ census_host *census_host_of(report_census *rc, uint8_t ip_version, const uint8_t
 void census_mark_dirty(report_census *rc, census_host *h);
 void census_sort_at(report_census *rc);
 void census_set_next(report_census *rc);
+/* census.c: p waits for its moment (the pending list grown); -1 without
+ * memory. */
+int census_pend(report_census *rc, census_pending p);
 /* census.c: a listener (its key) seen accepting: 1 the first time. */
 int census_new_listener(report_census *rc, const service_key *k);
 
