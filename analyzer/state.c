@@ -96,12 +96,7 @@ int state_check(flows_buf *payload, uint32_t flags, const state_want *want, char
         return -1;
     int census = (flags & STATE_CENSUS) != 0;
     if (census != want->census)
-        return snprintf(err, errlen,
-                        census ? "written with a census (--census, --at, --plot): this run "
-                                 "needs one too"
-                               : "written without a census (--census, --at, --plot): a census "
-                                 "needs one from the first run on"),
-               -1;
+        return snprintf(err, errlen, "%s", flows_state_census_mismatch(census)), -1;
     if (census && v[2] != want->interval)
         return snprintf(err, errlen, "written with another --interval: give the same one"), -1;
     if (census && (v[3] != 0) != (want->over_time != 0))

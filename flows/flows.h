@@ -397,6 +397,10 @@ int flows_save(flows_table *t, flows_buf *b);
  * census on one side only, out of memory): the table is then unusable and
  * is only freed. */
 int flows_load(flows_table *t, flows_buf *b, char *err, size_t errlen);
+/* What flows_load says of a state written with (census 1) or without a
+ * census, loaded by a run that has the other (the analyzer says it too,
+ * before opening any output). */
+const char *flows_state_census_mismatch(int census);
 /* Would a table of this configuration load it? Reads the state's header
  * only (from b->pos, which it moves): 0, or -1 with a message in err. */
 int flows_state_check(const flows_config *cfg, flows_buf *b, char *err, size_t errlen);

@@ -276,12 +276,7 @@ int flows_load(flows_table *t, flows_buf *b, char *err, size_t errlen)
     if (flows_buf_get(b, &census, sizeof(census)) < 0)
         return snprintf(err, errlen, "the state ends early"), -1;
     if (census != (t->census != NULL))
-        return snprintf(err, errlen,
-                        census ? "written with a census (--census, --at, --plot): this run "
-                                 "needs one too"
-                               : "written without a census (--census, --at, --plot): a census "
-                                 "needs one from the first run on"),
-               -1;
+        return snprintf(err, errlen, "%s", flows_state_census_mismatch(census)), -1;
     if (t->census && census_load(t, b) < 0)
         return snprintf(err, errlen, "the state ends early (its census)"), -1;
     if (load_pool(t, b, err, errlen) < 0)
@@ -291,4 +286,11 @@ int flows_load(flows_table *t, flows_buf *b, char *err, size_t errlen)
     if (t->census)
         census_restore(t);
     return 0;
+}
+
+const char *flows_state_census_mismatch(int census)
+{
+    return census ? "written with a census (--census, --at, --plot): this run needs one too"
+                  : "written without a census (--census, --at, --plot): a census needs one "
+                    "from the first run on";
 }
