@@ -530,15 +530,15 @@ uint64_t pipeline_finish(pipeline *p)
  */
 typedef struct end_flush {
     report *rep;
-    conn_record *recs[2]; /* [0]: even chunks, this thread's; [1]: odd, the helper's */
+    conn_record *recs[2]; /* alternately collected: [0] even chunks, [1] odd */
     size_t n[2];
     int cur;           /* the chunk being collected: recs[cur] */
     char *text[2];     /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
     size_t helper_len; /* written by the helper before it gives the slot back */
-    int pending;       /* an odd chunk is with the helper, not yet written */
-    int counting;      /* the helper counts every chunk; this thread formats them */
-    int split;         /* counting: the helper formats and counts REPORT_COUNT_HOSTS */
-    int counted;       /* counting: the chunk recs[counted] is the helper's */
+    int pending;       /* the helper's formatted chunk is not written yet */
+    int counting;      /* the helper counts every chunk (split: a part of each) */
+    int split;         /* counting: the helper formats too, and counts REPORT_COUNT_HOSTS */
+    int counted;       /* counting: the helper's chunk is recs[counted] */
     ring *todo;        /* this thread -> the helper */
     pthread_t helper;
 } end_flush;
