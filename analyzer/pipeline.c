@@ -509,37 +509,42 @@ uint64_t pipeline_finish(pipeline *p)
 
 /* ---- the capture-end rows on two threads ------------------------------ */
 
-#define END_CHUNK 1024 /* rows per chunk: two chunks of records, two of text */
+#define END_CHUNK 1024 /* rows per chunk */
+#define END_SLOTS 4    /* chunks in flight without counting: records and text each */
 
 /*
- * Chunks alternate: the even ones are this thread's, the odd ones go to the
- * helper through a ring of one slot (recs[1] in, text[1] out). The helper
- * gives the slot back once the text is formatted, so "the slot is free"
- * also means "the text is ready": this thread writes it then, before the
- * even chunk that follows it.
+ * Without counting (the plain run), the helper formats every chunk: chunk
+ * k is collected into slot k % END_SLOTS, handed over through a ring of
+ * END_SLOTS, formatted there into the slot's text, and written here, in
+ * order, once formatted. This thread ends the instances, fills their
+ * records and writes (the write's page-cache work is a large share of the
+ * capture end); the formatting, most of the rest, overlaps with it. A slot
+ * is collected into again once its chunk is written.
  *
  * When rows are counted too (--findings, --summary), counting is most of
  * a row's cost (the findings' tables: a lookup in each per row), so the
- * work is split the other way (`counting`): this thread ends the instances
- * and formats and writes every chunk, and hands each chunk, written, to
- * the helper, which counts them in order while this thread fills the
- * other. With the findings (`split`), whose counting can be split in two,
- * the helper formats each chunk and counts its findings' per-pair and
- * per-host tables while this thread counts the rest of it, then writes it
- * once the helper is done.
+ * work is split the other way (`counting`), on slots 0 and 1 and a ring of
+ * one: this thread ends the instances and formats and writes every chunk,
+ * and hands each chunk, written, to the helper, which counts them in order
+ * while this thread fills the other. With the findings (`split`), whose
+ * counting can be split in two, the helper formats each chunk and counts
+ * its findings' per-pair and per-host tables while this thread counts the
+ * rest of it, then writes it once the helper is done.
  */
 typedef struct end_flush {
     report *rep;
-    conn_record *recs[2]; /* alternately collected: [0] even chunks, [1] odd */
-    size_t n[2];
-    int cur;           /* the chunk being collected: recs[cur] */
-    char *text[2];     /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
-    size_t helper_len; /* written by the helper before it gives the slot back */
-    int pending;       /* the helper's formatted chunk is not written yet */
-    int counting;      /* the helper counts every chunk (split: a part of each) */
-    int split;         /* counting: the helper formats too, and counts REPORT_COUNT_HOSTS */
-    int counted;       /* counting: the helper's chunk is recs[counted] */
-    ring *todo;        /* this thread -> the helper */
+    conn_record *recs[END_SLOTS];
+    size_t n[END_SLOTS];
+    int cur;                /* the slot being collected into: recs[cur] */
+    char *text[END_SLOTS];  /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
+    size_t len[END_SLOTS];  /* plain: the text's length, written by the helper */
+    uint64_t made, written; /* plain: chunks handed to the helper; written here */
+    size_t helper_len;      /* written by the helper before it gives the slot back */
+    int pending;            /* the helper's formatted chunk is not written yet */
+    int counting;           /* the helper counts every chunk (split: a part of each) */
+    int split;              /* counting: the helper formats too, and counts REPORT_COUNT_HOSTS */
+    int counted;            /* counting: the helper's chunk is recs[counted] */
+    ring *todo;             /* this thread -> the helper */
     pthread_t helper;
 } end_flush;
 
@@ -565,7 +570,8 @@ static void *helper_main(void *arg)
             for (size_t i = 0, n = e->n[e->counted]; i < n; i++)
                 report_count(e->rep, &recs[i]);
         } else {
-            e->helper_len = format_rows(e->rep, e->recs[1], e->n[1], e->text[1]);
+            size_t c = ring_tail(e->todo) % END_SLOTS;
+            e->len[c] = format_rows(e->rep, e->recs[c], e->n[c], e->text[c]);
         }
         ring_consume(e->todo, 1);
     }
@@ -594,14 +600,19 @@ static void chunk_written_then_counted(end_flush *e, int c)
         report_count_part(e->rep, &e->recs[c][i], REPORT_COUNT_REST);
 }
 
-/* Writes the helper's chunk once it is formatted. */
-static void write_helper_chunk(end_flush *e)
+/* plain: writes, in order, the chunks the helper has formatted (at most
+ * `left` of them still in its hands: waits for the others). */
+static void write_formatted(end_flush *e, uint32_t left)
 {
-    if (!e->pending)
-        return;
-    ring_wait_room(e->todo, 0, NULL, NULL);
-    report_write(e->rep, e->text[1], e->helper_len);
-    e->pending = 0;
+    ring_wait_room(e->todo, left, NULL, NULL);
+    /* Chunk `written` is formatted once at most made - written - 1 are in
+     * flight. */
+    while (e->written < e->made &&
+           ring_room(e->todo, END_SLOTS - (uint32_t)(e->made - e->written - 1))) {
+        size_t c = e->written % END_SLOTS;
+        report_write(e->rep, e->text[c], e->len[c]);
+        e->written++;
+    }
 }
 
 /* The chunk being collected is complete (or the last one). */
@@ -618,19 +629,11 @@ static void chunk_complete(end_flush *e)
     }
     for (size_t i = 0; i < e->n[c]; i++)
         report_count(e->rep, &e->recs[c][i]);
-    if (c == 1) {
-        /* Odd: to the helper (idle: its last chunk was written before
-         * the even chunk that came after it). */
-        ring_produce(e->todo, 1);
-        e->pending = 1;
-    } else {
-        /* Even: formatted here while the helper formats the odd chunk
-         * before it, which goes out first. */
-        size_t len = format_rows(e->rep, e->recs[0], e->n[0], e->text[0]);
-        write_helper_chunk(e);
-        report_write(e->rep, e->text[0], len);
-    }
-    e->cur = !c;
+    ring_produce(e->todo, 1);
+    e->made++;
+    /* The next slot's chunk (END_SLOTS back) formatted and written. */
+    write_formatted(e, END_SLOTS - 1);
+    e->cur = (int)(e->made % END_SLOTS);
     e->n[e->cur] = 0;
 }
 
@@ -648,13 +651,15 @@ void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
     end_flush e = {.rep = rep, .counting = counts > 0, .split = counts == 2};
     int ok = 0;
     if (rep) {
-        for (int i = 0; i < 2; i++) {
+        int slots = e.counting ? 2 : END_SLOTS;
+        ok = 1;
+        for (int i = 0; i < slots; i++) {
             e.recs[i] = malloc(END_CHUNK * sizeof(conn_record));
             e.text[i] = malloc((size_t)END_CHUNK * REPORT_ROW_MAX);
+            ok = ok && e.recs[i] && e.text[i];
         }
-        ok = e.recs[0] && e.recs[1] && e.text[0] && e.text[1];
     }
-    if (ok && !(e.todo = ring_new(1, 1)))
+    if (ok && !(e.todo = ring_new(e.counting ? 1 : END_SLOTS, 1)))
         ok = 0;
     if (ok && pthread_create(&e.helper, NULL, helper_main, &e) != 0)
         ok = 0;
@@ -669,8 +674,9 @@ void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
             if (e.pending)                         /* split: and formatted */
                 report_write(rep, e.text[e.counted], e.helper_len);
             e.pending = 0;
+        } else {
+            write_formatted(&e, 0); /* every chunk */
         }
-        write_helper_chunk(&e);
         ring_close(e.todo);
         pthread_join(e.helper, NULL);
         flows_set_emit(flows, report_row, rep);
@@ -678,7 +684,7 @@ void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
         flows_finish(flows, capture_end); /* rows straight through report_row */
     }
     ring_free(e.todo);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < END_SLOTS; i++) {
         free(e.recs[i]);
         free(e.text[i]);
     }

@@ -9,10 +9,11 @@
  * - The batch ring full and empty: the reader waits when every batch is in
  *   use and the output is still whole; a worker that waits on an empty ring
  *   wakes for a batch smaller than its wake-up batch when the reader syncs.
- * - pipeline_finish_flows (capture-end rows formatted on two threads, in
- *   chunks of 1024) writes byte for byte what flows_finish with report_row
+ * - pipeline_finish_flows (capture-end rows formatted on the helper thread
+ *   in chunks of 1024, four in flight; with counting, the two threads
+ *   share it) writes byte for byte what flows_finish with report_row
  *   writes, and the same summary, for counts around the chunk boundaries
- *   and over many chunks.
+ *   and over more chunks than are in flight.
  * - Errors: a write failure shows in pipeline_stopped; segments that could
  *   not be tracked for want of memory are counted by pipeline_finish.
  * A watchdog ends the run if a hand-over never returns.
