@@ -19,6 +19,7 @@ static const char usage_text[] =
     "      --keep-order      read the files one after another in the order given,\n"
     "                        not in time order\n"
     "  -o, --output FILE     write the rows to FILE instead of standard output\n"
+    "                        (-o -: standard output)\n"
     "      --format FORMAT   csv (default), jsonl (JSON Lines: one object per row)\n"
     "                        or sqlite (a database: needs -o FILE); without it, by\n"
     "                        -o FILE's extension: .jsonl/.ndjson, .sqlite/.db\n"

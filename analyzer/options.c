@@ -421,7 +421,7 @@ static int parse_io_option(int c, const char *arg, options *o)
     if (c == OPT_FORMAT)
         return parse_format(arg, o);
     if (c == 'o')
-        o->output = arg;
+        o->output = strcmp(arg, "-") == 0 ? NULL : arg; /* -: standard output, as without -o */
     else
         o->filter = arg;
     return -1;

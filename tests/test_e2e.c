@@ -216,6 +216,19 @@ static void test_stdin_gives_the_same_rows(void **state)
     free(direct);
 }
 
+/* `-o -` is standard output, as `-` is standard input: no file named "-". */
+static void test_dash_output_is_standard_output(void **state)
+{
+    (void)state;
+    assert_int_equal(RUN(SAMPLES "busy_server.pcap"), 0);
+    char *direct = strdup(out_text);
+    (void)unlink("-");
+    assert_int_equal(RUN("-o", "-", SAMPLES "busy_server.pcap"), 0);
+    assert_string_equal(out_text, direct);
+    assert_int_equal(access("-", F_OK), -1);
+    free(direct);
+}
+
 static void test_gzip_input_gives_the_same_rows(void **state)
 {
     (void)state;
@@ -662,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_crossed_fins_row),
         cmocka_unit_test(test_idle_timeout_option),
         cmocka_unit_test(test_stdin_gives_the_same_rows),
+        cmocka_unit_test(test_dash_output_is_standard_output),
         cmocka_unit_test(test_gzip_input_gives_the_same_rows),
         cmocka_unit_test(test_connection_split_across_two_files_is_one_row),
         cmocka_unit_test(test_nanosecond_capture_has_nine_decimals),
