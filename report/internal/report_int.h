@@ -160,9 +160,28 @@ static inline uint64_t key_fp(const void *key, size_t len)
 {
     const unsigned char *p = key;
     uint64_t h = len;
-    for (size_t i = 0; i < len; i += 8) {
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) { /* whole words: one load each, not a memcpy call */
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        h ^= h >> 32;
+    }
+    if (i < len) { /* the last bytes, as memcpy puts them into a zeroed word */
         uint64_t w = 0;
-        memcpy(&w, p + i, len - i < 8 ? len - i : 8);
+        size_t r = len - i;
+        if (r & 4) {
+            uint32_t v;
+            memcpy(&v, p + i, 4);
+            memcpy(&w, &v, 4);
+        }
+        if (r & 2) {
+            uint16_t v;
+            memcpy(&v, p + i + (r & 4), 2);
+            memcpy((unsigned char *)&w + (r & 4), &v, 2);
+        }
+        if (r & 1)
+            memcpy((unsigned char *)&w + (r & 6), p + i + (r & 6), 1);
         h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
         h ^= h >> 32;
     }
