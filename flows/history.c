@@ -236,19 +236,23 @@ size_t conn_history_text(uint64_t h, int flipped, char *out)
     return n;
 }
 
-/* Zeek's RSTOS0 test on the history: /\^?S[^HAFGIQ]*R.* / (the originator's
- * SYN, then its RST before any other originator letter but D and R). */
-static int syn_then_rst(const char *h)
+/* Zeek's RSTOS0 test on the history's text, /\^?S[^HAFGIQ]*R.* / (the
+ * originator's SYN, then its RST before any other originator letter but D
+ * and R), on the letters themselves (h: conn_record.history): no text made
+ * for a test most rows never reach. */
+static int syn_then_rst(uint64_t h)
 {
-    if (*h == '^')
-        h++;
-    if (*h++ != 'S')
+    unsigned n = (unsigned)(h & 0xf);
+    if (n == 0 || ENTRY(h, 0) != HL_SYN)
         return 0;
-    for (; *h; h++) {
-        if (*h == 'R')
+    for (unsigned i = 1; i < n && i < HISTORY_MAX; i++) {
+        unsigned e = ENTRY(h, i);
+        if (e & HISTORY_RESP)
+            continue; /* the responder's, lower case */
+        if (e == HL_RST)
             return 1;
-        if (*h == 'H' || *h == 'A' || *h == 'F' || *h == 'I' || *h == 'Q')
-            return 0;
+        if (e != HL_DATA && e != HL_SYN)
+            return 0; /* H, A, F, I or Q */
     }
     return 0;
 }
@@ -256,7 +260,7 @@ static int syn_then_rst(const char *h)
 /* conn.log's conn_state() for TCP: os, rs the originator's and responder's
  * Zeek states, ob, rb their payload bytes. */
 static conn_zeek_state zeek_conn_state(unsigned os, unsigned rs, uint64_t ob, uint64_t rb,
-                                       const char *history)
+                                       uint64_t history)
 {
     int o_inactive = os == ZK_INACTIVE || os == ZK_PARTIAL;
     int r_inactive = rs == ZK_INACTIVE || rs == ZK_PARTIAL;
@@ -303,8 +307,6 @@ void history_fill(const flows_table *t, const conn *c, conn_record *r)
     /* Zeek's originator is the first packet's sender unless its heuristics
      * flip the roles: `^` when synfin's client did not send the first. */
     r->history_flipped = !!(c->ep[SERVER].flags & EP_FIRST);
-    char text[HISTORY_TEXT_MAX + 1];
-    conn_history_text(r->history, r->history_flipped, text);
     r->zeek_state = zeek_conn_state(zstate(&c->ep[CLIENT]), zstate(&c->ep[SERVER]),
-                                    c->bytes[CLIENT], c->bytes[SERVER], text);
+                                    c->bytes[CLIENT], c->bytes[SERVER], r->history);
 }
