@@ -122,12 +122,23 @@ static void zeek_step(conn *c, int d, const flows_seg *s)
 
 #define ENTRY(h, i) ((unsigned)((h) >> (4 + 4 * (i))) & 0xfu)
 
-/* Is letter a or b (HL_*) of the key's b end (side_b) or a end recorded? */
+/* 15 nibbles of 1: one under each letter of a history shifted past its
+ * count. */
+#define NIBBLES_1 UINT64_C(0x0111111111111111)
+
+/* Is letter a or b (HL_*) of the key's b end (side_b) or a end recorded?
+ * All the letters at once: one equal to the letter looked for is a zero
+ * nibble of their XOR with it, which the word-at-a-time zero test finds
+ * (a borrow can flag nibbles above a zero one, never below: the answer
+ * among the first n stays exact). */
 static int seen(uint64_t h, unsigned side_b, unsigned a, unsigned b)
 {
-    for (unsigned i = 0, n = (unsigned)(h & 0xf); i < n; i++) {
-        unsigned e = ENTRY(h, i);
-        if ((e >> 3) == side_b && ((e & 7) == a || (e & 7) == b))
+    unsigned n = (unsigned)(h & 0xf);
+    uint64_t x = h >> 4;
+    uint64_t first_n = (UINT64_C(1) << (4 * n)) - 1; /* n <= 15: at most 60 bits */
+    for (int k = 0; k < 1 + (a != b); k++) {
+        uint64_t y = x ^ (NIBBLES_1 * ((side_b << 3) | (k ? b : a)));
+        if ((y - NIBBLES_1) & ~y & (NIBBLES_1 << 3) & first_n)
             return 1;
     }
     return 0;
@@ -167,29 +178,29 @@ static void append(conn_cold *k, unsigned code, unsigned side_b)
 static int control_letter(const endpoint *x, uint64_t h, unsigned side_b, const flows_seg *s)
 {
     uint16_t f = s->flags;
-    unsigned kinds = !!(f & DISSECT_SYN) + !!(f & DISSECT_FIN) + !!(f & DISSECT_RST);
-    if (kinds > 1) {
+    unsigned kinds = f & (DISSECT_SYN | DISSECT_FIN | DISSECT_RST);
+    if (kinds & (kinds - 1)) { /* two of them or more */
         unsigned code = (f & DISSECT_FIN) && (f & DISSECT_RST) ? HL_INCONSISTENT : HL_MULTI;
         return seen(h, side_b, code, code) ? -1 : (int)code;
     }
     if (f & DISSECT_SYN) {
         int again = (x->flags & EP_ISN_KNOWN) && s->seq != x->isn;
-        if (seen(h, side_b, HL_SYN, HL_SYNACK) && !again)
+        if (!again && seen(h, side_b, HL_SYN, HL_SYNACK))
             return -1;
         return (f & DISSECT_ACK) ? HL_SYNACK : HL_SYN;
     }
     if (f & DISSECT_FIN) {
         int again = (x->flags & EP_FIN_SENT) && s->seq + s->payload_len != x->fin_seq;
-        return seen(h, side_b, HL_FIN, HL_FIN) && !again ? -1 : HL_FIN;
+        return !again && seen(h, side_b, HL_FIN, HL_FIN) ? -1 : HL_FIN;
     }
     int again = (x->flags & EP_SEQ_KNOWN) && s->seq != x->snd_nxt;
-    return seen(h, side_b, HL_RST, HL_RST) && !again ? -1 : HL_RST;
+    return !again && seen(h, side_b, HL_RST, HL_RST) ? -1 : HL_RST;
 }
 
-/* The queued letters into the cold record's history. */
-static void unqueue(conn *c, conn_cold *k)
+/* The n queued letters (n = queued(c)) into the cold record's history. */
+static void unqueue(conn *c, conn_cold *k, unsigned n)
 {
-    for (unsigned i = 0, n = queued(c); i < n; i++) {
+    for (unsigned i = 0; i < n; i++) {
         unsigned side_b, code = queued_letter(c, i, &side_b);
         append(k, code, side_b);
     }
@@ -204,8 +215,9 @@ void history_note(flows_table *t, conn *c, int d, const flows_seg *s)
     unsigned side_b = (d == CLIENT) == !c->client_is_a;
     if (s->flags & (DISSECT_SYN | DISSECT_FIN | DISSECT_RST)) {
         conn_cold *k = cold(t, c);
-        if (c->hist_queue || queued(c))
-            unqueue(c, k);
+        unsigned q = queued(c); /* hist_queue is 0 with one letter queued, the a end's `a` */
+        if (q)
+            unqueue(c, k, q);
         int code = control_letter(x, k->history, side_b, s);
         if (code >= 0)
             append(k, (unsigned)code, side_b);
