@@ -287,8 +287,7 @@ void report_findings_syn(void *syn_ctx, const flows_syn *s)
         memcpy(e->server, s->server_ip, addr_len(s->ip_version));
         e->s.client_ip = e->client;
         e->s.server_ip = e->server;
-        host_key k = host_key_of(s->ip_version, e->client);
-        e->fp = key_fp(&k, sizeof(k));
+        e->fp = host_fp(s->ip_version, e->client); /* key_fp of its host key */
         aid_prefetch(&n->hosts.aid, e->fp, 0);
     } else {
         __builtin_prefetch(&n->filter[s->conn_id & (FILTER - 1)]);
