@@ -55,12 +55,12 @@ host_head *host_table_get_fp(host_table *t, uint8_t ip_version, const uint8_t ad
     if (!h) {
         if (!t->aid.tried)
             t->aid.slots_log2 = HOST_SLOTS_LOG2;
-        if (t->n >= HOSTS_MAX || !(h = calloc(1, size)))
+        if (t->n >= HOSTS_MAX || !(h = slab_new(&t->entries, size)))
             return NULL;
         h->key = k;
         HASH_ADD_BYHASHVALUE(hh, t->head, key, sizeof(h->key), hashv, h);
         if (!h->hh.tbl) { /* uthash could not add it */
-            free(h);
+            slab_unnew(&t->entries, h, size);
             return NULL;
         }
         t->n++;
@@ -72,16 +72,8 @@ host_head *host_table_get_fp(host_table *t, uint8_t ip_version, const uint8_t ad
 
 void host_table_free(host_table *t)
 {
-    /* The index first (HASH_CLEAR frees its buckets, not the entries), then
-     * the entries along their own list: no HASH_DEL's unlinking per entry,
-     * each a miss in a table larger than the caches. */
-    host_head *h = t->head;
-    HASH_CLEAR(hh, t->head);
-    while (h) {
-        host_head *next = h->hh.next;
-        free(h);
-        h = next;
-    }
+    HASH_CLEAR(hh, t->head); /* the index; the entries are the slab's */
+    slab_free(&t->entries);
     aid_free(&t->aid);
     memset(t, 0, sizeof(*t));
 }

@@ -88,50 +88,10 @@ typedef struct queued_row {
     unsigned part; /* FINDINGS_* (report_int.h): what of the row is added */
 } queued_row;
 
-/*
- * The entries of a findings table, in the order they were added, in chunks
- * of SLAB_CHUNK (never freed one by one): the passes over a table at the
- * end read them in that order, from memory in that order, and freeing is a
- * call per chunk. Entry i is chunk[i / SLAB_CHUNK] + (i % SLAB_CHUNK) *
- * size. All zero is empty.
- */
-#define SLAB_CHUNK 1024u
-typedef struct slab {
-    char *chunk[TABLE_MAX / SLAB_CHUNK];
-    uint32_t n; /* entries handed out */
-} slab;
-
-/* A zeroed entry of `size` bytes; NULL when memory runs out (or past
- * TABLE_MAX entries). */
-static inline void *slab_new(slab *s, size_t size)
-{
-    if (s->n >= TABLE_MAX)
-        return NULL;
-    char **c = &s->chunk[s->n / SLAB_CHUNK];
-    if (!*c && !(*c = calloc(SLAB_CHUNK, size)))
-        return NULL;
-    return *c + (size_t)(s->n++ % SLAB_CHUNK) * size;
-}
-
-/* Gives the last entry handed out back (zeroed). */
-static inline void slab_unnew(slab *s, void *e, size_t size)
-{
-    memset(e, 0, size);
-    s->n--;
-}
-
-/* Entry i (< s->n). */
-static inline void *slab_at(const slab *s, uint32_t i, size_t size)
-{
-    return s->chunk[i / SLAB_CHUNK] + (size_t)(i % SLAB_CHUNK) * size;
-}
-
-static inline void slab_free(slab *s)
-{
-    for (uint32_t i = 0; i < TABLE_MAX / SLAB_CHUNK; i++)
-        free(s->chunk[i]);
-    memset(s, 0, sizeof(*s));
-}
+/* The entries of a findings table come from a slab (report_int.h), in the
+ * order they were added: the passes over a table at the end read them in
+ * that order. */
+_Static_assert(TABLE_MAX <= SLAB_MAX, "a findings table fits its slab");
 
 /* TABLE_ADD with the entry from `slab` (a slab *), whose count is n. */
 #define SLAB_ADD(head, n, max, type, k, out, slab)                                                 \

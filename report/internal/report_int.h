@@ -281,6 +281,52 @@ static inline void aid_free(table_aid *a)
     } while (0)
 
 /*
+ * The entries of a table (the findings', the hosts'), in the order they
+ * were added, in chunks of SLAB_CHUNK (never freed one by one): a pass over
+ * them reads memory in that order, and freeing is a call per chunk, not one
+ * per entry. Entry i is chunk[i / SLAB_CHUNK] + (i % SLAB_CHUNK) *
+ * size. All zero is empty.
+ */
+#define SLAB_CHUNK 1024u
+#define SLAB_MAX   (1u << 16) /* entries at most: HOSTS_MAX, and the findings' tables */
+typedef struct slab {
+    char *chunk[SLAB_MAX / SLAB_CHUNK];
+    uint32_t n; /* entries handed out */
+} slab;
+
+/* A zeroed entry of `size` bytes; NULL when memory runs out (or past
+ * SLAB_MAX entries). */
+static inline void *slab_new(slab *s, size_t size)
+{
+    if (s->n >= SLAB_MAX)
+        return NULL;
+    char **c = &s->chunk[s->n / SLAB_CHUNK];
+    if (!*c && !(*c = calloc(SLAB_CHUNK, size)))
+        return NULL;
+    return *c + (size_t)(s->n++ % SLAB_CHUNK) * size;
+}
+
+/* Gives the last entry handed out back (zeroed). */
+static inline void slab_unnew(slab *s, void *e, size_t size)
+{
+    memset(e, 0, size);
+    s->n--;
+}
+
+/* Entry i (< s->n). */
+static inline void *slab_at(const slab *s, uint32_t i, size_t size)
+{
+    return s->chunk[i / SLAB_CHUNK] + (size_t)(i % SLAB_CHUNK) * size;
+}
+
+static inline void slab_free(slab *s)
+{
+    for (uint32_t i = 0; i < SLAB_MAX / SLAB_CHUNK; i++)
+        free(s->chunk[i]);
+    memset(s, 0, sizeof(*s));
+}
+
+/*
  * The hosts of a table (hosts.c): at most HOSTS_MAX entries, each starting
  * with a host_head, in a uthash keyed by the host (hashed once, by its
  * fingerprint, key_fp), with the aid of a table_aid. All zero is an empty
@@ -295,7 +341,9 @@ typedef struct host_table {
     host_head *head; /* uthash */
     uint32_t n;
     table_aid aid;
+    slab entries; /* the hosts' entries */
 } host_table;
+_Static_assert(HOSTS_MAX <= SLAB_MAX, "a host table fits its slab");
 
 /* The entry of the host at addr; a new one is `size` bytes (a host_head
  * first), zeroed, and *added set. NULL past HOSTS_MAX hosts or when memory
