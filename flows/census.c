@@ -334,11 +334,8 @@ void census_listen_tick(flows_table *t, const flows_seg *s)
     ch.addr = (const uint8_t *)s->key;
     ch.port = (uint16_t)s->key[2];
     ch.ip_version = (uint8_t)s->key[3];
-    uint64_t fp =
-        (s->key[0] ^ (s->key[1] * UINT64_C(0x9e3779b97f4a7c15)) ^ (s->key[2] << 48) ^ s->key[3]) *
-        UINT64_C(0xbf58476d1ce4e5b9);
-    fp = (fp ^ (fp >> 31)) | 1;
-    if (!told_lately(t->census, fp))
+    /* The fingerprint listener() takes of the same endpoint. */
+    if (!told_lately(t->census, addr_fingerprint(s->key, ch.port, ch.ip_version)))
         tell(t, &ch);
 }
 

@@ -265,8 +265,10 @@ void listeners_free(listeners *l);
 void listeners_answered(listeners *l, const conn *c, int a_end);
 /* c is a midstream instance (roles by port): both ends counted. */
 void listeners_midstream(listeners *l, const conn *c);
-/* A fingerprint of c's `a` end (a_end) or `b` end: address, port, IP
- * version; never 0 (an empty slot of the caches that keep them). */
+/* A fingerprint of an endpoint (its address as the key's two words, port,
+ * IP version), and of c's `a` end (a_end) or `b` end; never 0 (an empty
+ * slot of the caches that keep them). */
+uint64_t addr_fingerprint(const uint64_t w[2], uint16_t port, uint8_t ip_version);
 uint64_t end_fingerprint(const conn *c, int a_end);
 /* For an instance whose roles the port decided, just before its row: the
  * roles by what is known of its endpoints (swapped as a whole if need be,

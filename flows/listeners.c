@@ -97,19 +97,22 @@ static listener *entry(listeners *l, const endpoint_key *k, int create)
     return e;
 }
 
-/* A fingerprint of the key's `a` or `b` end, from the words at hand. */
-uint64_t end_fingerprint(const conn *c, int a_end)
+/* A fingerprint of an endpoint: its address (the key's 16 bytes, as two
+ * words; IPv4 in the low half of the first), port and IP version, every
+ * bit mixed down to the low bits the caches index by. */
+uint64_t addr_fingerprint(const uint64_t w[2], uint16_t port, uint8_t ip_version)
 {
-    const uint64_t *w = a_end ? &c->key.w[0] : &c->key.w[2];
-    uint64_t port = a_end ? key_port_a(&c->key) : key_port_b(&c->key);
-    /* Every bit of both words reaches the low bits the caches index by:
-     * an IPv4 address sits in w[1]'s upper half, and the former mix left
-     * the low 19 bits the same for every IPv4 listener (a quarter of the
-     * bench trace's SYN-ACKs missed a cache of 8192 slots). */
-    uint64_t h = (w[0] ^ (port << 48 | key_ip_version(&c->key))) * UINT64_C(0x9e3779b97f4a7c15);
+    uint64_t h = (w[0] ^ ((uint64_t)port << 48 | ip_version)) * UINT64_C(0x9e3779b97f4a7c15);
     h = (h ^ (h >> 32) ^ w[1]) * UINT64_C(0xbf58476d1ce4e5b9);
     h = (h ^ (h >> 29)) * UINT64_C(0x94d049bb133111eb);
     return (h ^ (h >> 32)) | 1; /* never 0: 0 is an empty slot */
+}
+
+uint64_t end_fingerprint(const conn *c, int a_end)
+{
+    return addr_fingerprint(a_end ? &c->key.w[0] : &c->key.w[2],
+                            a_end ? key_port_a(&c->key) : key_port_b(&c->key),
+                            key_ip_version(&c->key));
 }
 
 void listeners_answered(listeners *l, const conn *c, int a_end)

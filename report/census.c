@@ -162,8 +162,8 @@ int census_new_listener(report_census *rc, const service_key *key)
     service_key k = *key;
     struct census_listener *l;
     uint32_t known = rc->n_listeners;
-    /* A busy capture tells a listener again and again (the worker's cache
-     * of those told is direct-mapped): the aid finds it in one load. */
+    /* A listener is told again when the worker's cache of those told has
+     * let it go (and by each shard's ticks): the aid finds it in one load. */
     TABLE_GET_AID(rc->listeners, rc->n_listeners, LISTEN_MAX, struct census_listener, k, l,
                   &rc->listen_aid);
     if (!l) {
