@@ -119,7 +119,7 @@ static int full_maybe(uint64_t *full, uint32_t n, uint64_t fp)
  * first entry). */
 static void full_add(uint64_t **full, uint64_t fp)
 {
-    if (!*full && !(*full = calloc(FULL_WORDS, sizeof(**full))))
+    if (!*full && !(*full = zalloc_written(FULL_WORDS, sizeof(**full))))
         return;
     *full_word(*full, fp) |= full_mask(fp);
 }

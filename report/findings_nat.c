@@ -98,7 +98,7 @@ nat_state *nat_new(void)
     nat_state *n = aligned_alloc(64, sizeof(nat_state));
     if (n)
         memset(n, 0, sizeof(*n));
-    if (n && !(n->filter = calloc(FILTER, sizeof(*n->filter)))) {
+    if (n && !(n->filter = zalloc_written(FILTER, sizeof(*n->filter)))) {
         free(n);
         n = NULL;
     }
