@@ -597,6 +597,10 @@ int flows_packet(flows_table *t, const dissect_segment *s, int64_t ts)
  * the misses overlap instead of queueing one after the other. */
 #define PREFETCH_SLOT 32
 #define PREFETCH_CONN 16
+/* The batch itself was written on the reader's core: its lines are fetched
+ * from there, PREFETCH_SEG segments ahead of the slot's, whose hash they
+ * hold (BENCHMARKS, "Ninth session"). */
+#define PREFETCH_SEG 64
 
 size_t flows_replay(flows_table *t, const flows_seg *sg, size_t m)
 {
@@ -608,6 +612,10 @@ size_t flows_replay(flows_table *t, const flows_seg *sg, size_t m)
             conntab_prefetch_slot(t->tab, sg[i + PREFETCH_SLOT].hash);
         if (i + PREFETCH_CONN < m)
             conntab_prefetch_elem(t->tab, sg[i + PREFETCH_CONN].hash);
+        if (i + PREFETCH_SEG < m) { /* both lines a segment may span */
+            __builtin_prefetch((const char *)&sg[i + PREFETCH_SEG]);
+            __builtin_prefetch((const char *)&sg[i + PREFETCH_SEG] + 64);
+        }
         if (replay_one(t, &sg[i]) < 0)
             failed++;
     }
