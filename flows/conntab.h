@@ -74,9 +74,10 @@ static inline uint32_t conntab_index(const conntab *t, const void *elem)
     return (uint32_t)(t->elem_shift ? off >> t->elem_shift : off / t->elem_size);
 }
 
-/* Hints that a lookup of `tag` is coming: the index slot, and the element
- * that slot holds now (both lines of an aligned 128-byte element: the
- * second is not fetched along reliably). No effect on results. */
+/* Hints that a lookup of `tag` is coming: the index slot, then the element
+ * the slot with that tag holds now (both lines of an aligned 128-byte
+ * element: the second is not fetched along reliably) and its cold record.
+ * No effect on results. */
 static inline void conntab_prefetch_slot(const conntab *t, uint32_t tag)
 {
     __builtin_prefetch(&t->slots[tag & t->mask]);
@@ -102,6 +103,15 @@ static inline void conntab_prefetch_elem(const conntab *t, uint32_t tag)
                  * (bench/BENCHMARKS.md). */
                 __builtin_prefetch(e);
                 __builtin_prefetch(e + 64);
+                /* And its cold record, which most segments read too (a
+                 * SYN, FIN or RST, the handshake's ACK, a closing
+                 * instance's deadline, an idle gap): every line it spans. */
+                if (t->cold_size) {
+                    const unsigned char *k = conntab_cold(t, (uint32_t)slot - 1);
+                    __builtin_prefetch(k);
+                    __builtin_prefetch(k + 64);
+                    __builtin_prefetch(k + t->cold_size - 1);
+                }
             }
             return;
         }
