@@ -212,6 +212,20 @@ uint32_t conntab_find(const conntab *t, const void *key, uint32_t tag)
     }
 }
 
+/* n empty slots, a zero written to each page first (volatile: the compiler
+ * would turn a memset back into calloc). Lookups and place() read a slot
+ * before they write it: a fresh page read first is the shared zero page,
+ * and the write after it a second fault that flushes the other threads'
+ * TLBs (an interrupt to each CPU; in a virtual machine, an exit to the
+ * host). */
+static uint64_t *new_slots(uint32_t n)
+{
+    uint64_t *slots = calloc(n, sizeof(*slots));
+    for (size_t b = 0; slots && b < (size_t)n * sizeof(*slots); b += 4096)
+        *(volatile unsigned char *)((unsigned char *)slots + b) = 0;
+    return slots;
+}
+
 static void place(uint64_t *slots, uint32_t mask, uint64_t s)
 {
     uint32_t pos = (uint32_t)(s >> 32) & mask;
@@ -225,7 +239,7 @@ static int grow(conntab *t)
     uint32_t n = (t->mask + 1) * 2;
     if (n == 0)
         return -1;
-    uint64_t *slots = calloc(n, sizeof(*slots));
+    uint64_t *slots = new_slots(n);
     if (!slots)
         return -1;
     for (uint32_t pos = 0; pos <= t->mask; pos++)
