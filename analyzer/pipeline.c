@@ -513,13 +513,15 @@ uint64_t pipeline_finish(pipeline *p)
 #define END_SLOTS 4    /* chunks in flight without counting: records and text each */
 
 /*
- * Without counting (the plain run), the helper formats every chunk: chunk
+ * Without counting (the plain run), the helper formats the chunks: chunk
  * k is collected into slot k % END_SLOTS, handed over through a ring of
  * END_SLOTS, formatted there into the slot's text, and written here, in
  * order, once formatted. This thread ends the instances, fills their
  * records and writes (the write's page-cache work is a large share of the
- * capture end); the formatting, most of the rest, overlaps with it. A slot
- * is collected into again once its chunk is written.
+ * capture end); the formatting, most of the rest, overlaps with it. When
+ * the helper lags three chunks behind, this thread formats the next one
+ * itself instead of waiting (`mine`). A slot is collected into again once
+ * its chunk is written.
  *
  * When rows are counted too (--findings, --summary), counting is most of
  * a row's cost (the findings' tables: a lookup in each per row), so the
@@ -535,16 +537,17 @@ typedef struct end_flush {
     report *rep;
     conn_record *recs[END_SLOTS];
     size_t n[END_SLOTS];
-    int cur;                /* the slot being collected into: recs[cur] */
-    char *text[END_SLOTS];  /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
-    size_t len[END_SLOTS];  /* plain: the text's length, written by the helper */
-    uint64_t made, written; /* plain: chunks handed to the helper; written here */
-    size_t helper_len;      /* written by the helper before it gives the slot back */
-    int pending;            /* the helper's formatted chunk is not written yet */
-    int counting;           /* the helper counts every chunk (split: a part of each) */
-    int split;              /* counting: the helper formats too, and counts REPORT_COUNT_HOSTS */
-    int counted;            /* counting: the helper's chunk is recs[counted] */
-    ring *todo;             /* this thread -> the helper */
+    int cur;                 /* the slot being collected into: recs[cur] */
+    char *text[END_SLOTS];   /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
+    size_t len[END_SLOTS];   /* plain: the text's length, written by the helper */
+    uint8_t mine[END_SLOTS]; /* plain: formatted here (the helper had three) */
+    uint64_t made, written;  /* plain: chunks handed to the helper; written here */
+    size_t helper_len;       /* written by the helper before it gives the slot back */
+    int pending;             /* the helper's formatted chunk is not written yet */
+    int counting;            /* the helper counts every chunk (split: a part of each) */
+    int split;               /* counting: the helper formats too, and counts REPORT_COUNT_HOSTS */
+    int counted;             /* counting: the helper's chunk is recs[counted] */
+    ring *todo;              /* this thread -> the helper */
     pthread_t helper;
 } end_flush;
 
@@ -571,7 +574,8 @@ static void *helper_main(void *arg)
                 report_count(e->rep, &recs[i]);
         } else {
             size_t c = ring_tail(e->todo) % END_SLOTS;
-            e->len[c] = format_rows(e->rep, e->recs[c], e->n[c], e->text[c]);
+            if (!e->mine[c])
+                e->len[c] = format_rows(e->rep, e->recs[c], e->n[c], e->text[c]);
         }
         ring_consume(e->todo, 1);
     }
@@ -627,7 +631,15 @@ static void chunk_complete(end_flush *e)
         e->n[e->cur] = 0;
         return;
     }
-    ring_produce(e->todo, 1); /* not counting: report_count would do nothing */
+    /* Not counting: report_count would do nothing. When the helper still
+     * has three chunks (this thread would wait for it next), this one is
+     * formatted here, and the helper only passes it on in its turn:
+     * formatting is most of the capture end's work, and this thread's own
+     * (ending, filling, writing) the smaller unless the writes are slow. */
+    e->mine[c] = !ring_room(e->todo, END_SLOTS - 2);
+    if (e->mine[c])
+        e->len[c] = format_rows(e->rep, e->recs[c], e->n[c], e->text[c]);
+    ring_produce(e->todo, 1);
     e->made++;
     /* The next slot's chunk (END_SLOTS back) formatted and written. */
     write_formatted(e, END_SLOTS - 1);

@@ -10,8 +10,9 @@
  *   use and the output is still whole; a worker that waits on an empty ring
  *   wakes for a batch smaller than its wake-up batch when the reader syncs.
  * - pipeline_finish_flows (capture-end rows formatted on the helper thread
- *   in chunks of 1024, four in flight; with counting, the two threads
- *   share it) writes byte for byte what flows_finish with report_row
+ *   in chunks of 1024, four in flight, a chunk formatted on the calling
+ *   thread when the helper lags three behind; with counting, the two
+ *   threads share it) writes byte for byte what flows_finish with report_row
  *   writes, and the same summary, for counts around the chunk boundaries
  *   and over more chunks than are in flight.
  * - Errors: a write failure shows in pipeline_stopped; segments that could
