@@ -633,9 +633,8 @@ static void chunk_complete(end_flush *e)
     }
     /* Not counting: report_count would do nothing. When the helper still
      * has three chunks (this thread would wait for it next), this one is
-     * formatted here, and the helper only passes it on in its turn:
-     * formatting is most of the capture end's work, and this thread's own
-     * (ending, filling, writing) the smaller unless the writes are slow. */
+     * formatted here and the helper only passes it on: formatting is most
+     * of the work, this thread's own (ending, filling, writing) less. */
     e->mine[c] = !ring_room(e->todo, END_SLOTS - 2);
     if (e->mine[c])
         e->len[c] = format_rows(e->rep, e->recs[c], e->n[c], e->text[c]);
