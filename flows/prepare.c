@@ -77,11 +77,14 @@ static inline void segment_key(const dissect_segment *s, int from_a, flow_key *k
  */
 static uint64_t fingerprint(const dissect_segment *s, uint32_t hashv, int sender_is_a)
 {
-    return mix64(((uint64_t)s->seq << 32 | s->ack) ^
-                 mix64(((uint64_t)s->flags << 48 | (uint64_t)s->window << 32 | s->payload_len) ^
-                       mix64(((uint64_t)s->ip_id << 32 | s->ts_val) ^
-                             mix64((uint64_t)s->content << 33 | (uint64_t)hashv << 1 |
-                                   (unsigned)sender_is_a))));
+    /* Four words, each multiplied by its own odd constant (independent
+     * multiplies, not a chain of four finalisers), then one finaliser. */
+    uint64_t w0 = (uint64_t)s->seq << 32 | s->ack;
+    uint64_t w1 = (uint64_t)s->flags << 48 | (uint64_t)s->window << 32 | s->payload_len;
+    uint64_t w2 = (uint64_t)s->ip_id << 32 | s->ts_val;
+    uint64_t w3 = (uint64_t)s->content << 33 | (uint64_t)hashv << 1 | (unsigned)sender_is_a;
+    return mix64((w0 * UINT64_C(0x9e3779b97f4a7c15)) ^ (w1 * UINT64_C(0xc2b2ae3d27d4eb4f)) ^
+                 (w2 * UINT64_C(0x165667b19e3779f9)) ^ (w3 * UINT64_C(0xd6e8feb86659fd93)));
 }
 
 static int is_duplicate(struct dedup_slot *dedup, uint64_t fp, int64_t ts)
