@@ -16,6 +16,20 @@
 #define INITIAL_SLOTS 1024u
 #define INITIAL_POOL  256u
 
+/* n empty slots (n a power of two, at least 8), written now, on whole cache
+ * lines: eight slots to a line, as conntab_prefetch_elem scans them.
+ * Written, not calloc()ed: lookups and place() read a slot before they
+ * write it, and a fresh page read first is the shared zero page, the write
+ * after it a second fault that flushes the other threads' TLBs (an
+ * interrupt to each CPU; in a virtual machine, an exit to the host). */
+static uint64_t *new_slots(uint32_t n)
+{
+    uint64_t *slots = aligned_alloc(64, (size_t)n * sizeof(*slots));
+    if (slots)
+        memset(slots, 0, (size_t)n * sizeof(*slots));
+    return slots;
+}
+
 conntab *conntab_new(size_t elem_size, size_t key_len, size_t cold_size, size_t align)
 {
     conntab *t = calloc(1, sizeof(*t));
@@ -28,7 +42,7 @@ conntab *conntab_new(size_t elem_size, size_t key_len, size_t cold_size, size_t 
     t->cold_size = cold_size;
     t->align = align > 1 ? align : 1;
     t->free_head = CONNTAB_NONE;
-    t->slots = calloc(INITIAL_SLOTS, sizeof(*t->slots));
+    t->slots = new_slots(INITIAL_SLOTS);
     if (!t->slots) {
         free(t);
         return NULL;
@@ -210,20 +224,6 @@ uint32_t conntab_find(const conntab *t, const void *key, uint32_t tag)
                 return i;
         }
     }
-}
-
-/* n empty slots, a zero written to each page first (volatile: the compiler
- * would turn a memset back into calloc). Lookups and place() read a slot
- * before they write it: a fresh page read first is the shared zero page,
- * and the write after it a second fault that flushes the other threads'
- * TLBs (an interrupt to each CPU; in a virtual machine, an exit to the
- * host). */
-static uint64_t *new_slots(uint32_t n)
-{
-    uint64_t *slots = calloc(n, sizeof(*slots));
-    for (size_t b = 0; slots && b < (size_t)n * sizeof(*slots); b += 4096)
-        *(volatile unsigned char *)((unsigned char *)slots + b) = 0;
-    return slots;
 }
 
 static void place(uint64_t *slots, uint32_t mask, uint64_t s)
