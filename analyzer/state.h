@@ -19,9 +19,9 @@
 #include "options.h"
 #include "report.h"
 
-#define STATE_VERSION                                                                              \
-    4 /* 2: Zeek's history (112-byte cold record); 3: the tunnels' table; 4: the duplicate         \
-         filter's fingerprints computed anew */
+/* 2: Zeek's history (112-byte cold record); 3: the tunnels' table; 4: the
+ * duplicate filter's fingerprints computed anew. */
+#define STATE_VERSION 4
 
 /* What the reader carries across runs (and the census's grid, to check a
  * state against a run's options before anything is opened). */

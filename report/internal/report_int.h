@@ -59,7 +59,6 @@ void duration_add(duration_series *s, int64_t d);
 int64_t duration_median(const duration_series *s);
 void duration_free(duration_series *s);
 
-/* qsort's order of int64_t values. */
 /* n zeroed elements of size bytes, every page written now. calloc's fresh
  * pages are the shared zero page until written: a table that is read
  * (looked up) before it is written (added to) takes a second fault per
@@ -76,6 +75,7 @@ static inline void *zalloc_written(size_t n, size_t size)
     return p;
 }
 
+/* qsort's order of int64_t values. */
 static inline int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
