@@ -539,10 +539,9 @@ typedef struct end_flush {
     size_t n[END_SLOTS];
     int cur;                 /* the slot being collected into: recs[cur] */
     char *text[END_SLOTS];   /* END_CHUNK * REPORT_ROW_MAX bytes each (mostly untouched) */
-    size_t len[END_SLOTS];   /* plain: the text's length, written by the helper */
+    size_t len[END_SLOTS];   /* the text's length, written by the helper (or here: mine) */
     uint8_t mine[END_SLOTS]; /* plain: formatted here (the helper had three) */
     uint64_t made, written;  /* plain: chunks handed to the helper; written here */
-    size_t helper_len;       /* written by the helper before it gives the slot back */
     int pending;             /* the helper's formatted chunk is not written yet */
     int counting;            /* the helper counts every chunk (split: a part of each) */
     int split;               /* counting: the helper formats too, and counts REPORT_COUNT_HOSTS */
@@ -565,7 +564,7 @@ static void *helper_main(void *arg)
     while (ring_wait_items(e->todo, NULL, NULL)) { /* 0: closed */
         if (e->split) {
             int c = e->counted;
-            e->helper_len = format_rows(e->rep, e->recs[c], e->n[c], e->text[c]);
+            e->len[c] = format_rows(e->rep, e->recs[c], e->n[c], e->text[c]);
             for (size_t i = 0; i < e->n[c]; i++)
                 report_count_part(e->rep, &e->recs[c][i], REPORT_COUNT_HOSTS);
         } else if (e->counting) {
@@ -596,7 +595,7 @@ static void chunk_written_then_counted(end_flush *e, int c)
     }
     ring_wait_room(e->todo, 0, NULL, NULL);
     if (e->split && e->pending)
-        report_write(e->rep, e->text[e->counted], e->helper_len);
+        report_write(e->rep, e->text[e->counted], e->len[e->counted]);
     e->counted = c;
     e->pending = e->split;
     ring_produce(e->todo, 1);
@@ -681,7 +680,7 @@ void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end)
         if (e.counting) {
             ring_wait_room(e.todo, 0, NULL, NULL); /* the last chunk counted */
             if (e.pending)                         /* split: and formatted */
-                report_write(rep, e.text[e.counted], e.helper_len);
+                report_write(rep, e.text[e.counted], e.len[e.counted]);
             e.pending = 0;
         } else {
             write_formatted(&e, 0); /* every chunk */
