@@ -59,19 +59,21 @@ void duration_add(duration_series *s, int64_t d);
 int64_t duration_median(const duration_series *s);
 void duration_free(duration_series *s);
 
-/* n zeroed elements of size bytes, every page written now. calloc's fresh
- * pages are the shared zero page until written: a table that is read
- * (looked up) before it is written (added to) takes a second fault per
- * page, a copy that must flush the other threads' TLBs (an interrupt to
- * each CPU; in a virtual machine, an exit to the host). Writing them first
- * costs one fault per page and no flush (BENCHMARKS, "Ninth session"). */
+/* n zeroed elements of size bytes, written now (as conntab's index is):
+ * calloc's fresh pages are the shared zero page until written, and a
+ * table read (looked up) before it is written (added to) then takes a
+ * second fault per page, a copy that flushes the other threads' TLBs (an
+ * interrupt to each CPU; in a virtual machine, an exit to the host).
+ * aligned_alloc and memset, which the compiler does not turn into calloc
+ * as it does malloc and memset (BENCHMARKS, "Ninth session"). */
 static inline void *zalloc_written(size_t n, size_t size)
 {
-    unsigned char *p = calloc(n, size);
-    /* A zero written to each page (volatile: a memset after malloc would
-     * be turned back into calloc by the compiler). */
-    for (size_t i = 0; p && i < n * size; i += 4096)
-        *(volatile unsigned char *)(p + i) = 0;
+    if (size && n > (SIZE_MAX - 63) / size)
+        return NULL;
+    size_t bytes = (n * size + 63) & ~(size_t)63; /* a multiple of the alignment */
+    void *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
     return p;
 }
 
