@@ -133,6 +133,17 @@ static void full_prefetch(uint64_t *full, uint32_t n, const table_aid *a, uint64
         aid_prefetch(a, fp, 0);
 }
 
+/* The per-pair and per-host tables (2 and 4) start with a bucket per entry
+ * of a full table (1 MiB each), as host tables do (hosts.c says why); the
+ * services' table keeps uthash's 32. */
+#pragma push_macro("HASH_INITIAL_NUM_BUCKETS")
+#pragma push_macro("HASH_INITIAL_NUM_BUCKETS_LOG2")
+#undef HASH_INITIAL_NUM_BUCKETS
+#undef HASH_INITIAL_NUM_BUCKETS_LOG2
+#define HASH_INITIAL_NUM_BUCKETS      TABLE_MAX
+#define HASH_INITIAL_NUM_BUCKETS_LOG2 16U
+_Static_assert(TABLE_MAX == 1u << 16, "the log2 of TABLE_MAX");
+
 static void add_port(findings *f, const conn_record *c, uint64_t fp)
 {
     pair_key k = pair_key_of(c);
@@ -168,6 +179,8 @@ static void add_tw_host(findings *f, const conn_record *c, const uint8_t addr[16
     }
     ivals_push(&h->iv, &f->tw_budget, c->time_wait_start, c->time_wait_end);
 }
+#pragma pop_macro("HASH_INITIAL_NUM_BUCKETS_LOG2")
+#pragma pop_macro("HASH_INITIAL_NUM_BUCKETS")
 
 /* 3: the gap of a reused TIME_WAIT. */
 static void add_reuse(findings *f, const conn_record *c)

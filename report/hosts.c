@@ -6,6 +6,17 @@
 
 #include <assert.h>
 
+/* A host table's uthash starts with 2^16 buckets (1 MiB), one per host of
+ * a full table, instead of uthash's 32: filling the table doubled the
+ * bucket array ten times (to 2^15), each time moving every entry, and left
+ * two entries a bucket to walk (bench/BENCHMARKS.md, "Tenth session").
+ * uthash reads these two in the HASH_ADD of a table's first entry. */
+#undef HASH_INITIAL_NUM_BUCKETS
+#undef HASH_INITIAL_NUM_BUCKETS_LOG2
+#define HASH_INITIAL_NUM_BUCKETS      HOSTS_MAX
+#define HASH_INITIAL_NUM_BUCKETS_LOG2 16U
+_Static_assert(HOSTS_MAX == 1u << 16, "the log2 of HOSTS_MAX");
+
 /* The recent slots of a host table: 2^18 (4 MiB), about four per host of
  * a full table, so that most hosts are found in one load. */
 #define HOST_SLOTS_LOG2 18
