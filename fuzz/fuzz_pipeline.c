@@ -9,8 +9,13 @@
  * eviction happen within a few packets. The command line depends on the
  * input's length (size % 3), so one corpus covers three set-ups:
  *   0  --msl 0.001 --idle-timeout 0.01 --max-flows 64
- *   1  --msl 0.001 --idle-timeout 0 --max-flows 2
- *   2  the defaults, the file given twice (two inputs read as one stream)
+ *      --census /dev/null --interval 3600
+ *   1  --msl 0.001 --idle-timeout 0 --max-flows 2 --findings /dev/null
+ *   2  the defaults, --summary, the file given twice (two inputs read as
+ *      one stream)
+ * --summary writes to stderr: for that one call, stdio's stderr is a
+ * memory stream (sanitizer and libFuzzer reports write to fd 2 itself and
+ * still show; the target's own messages come after it is put back).
  *
  * Invariants checked besides memory safety, UB and leaks:
  *   - the exit code is a documented one for this case: 0, 1 or 3, and 3
@@ -22,7 +27,10 @@
  *     established_ts and the FIN times lie between them;
  *   - the TIME_WAIT columns agree: time_wait_side none <=> start, end,
  *     reason and duration empty; otherwise all four set, and the reason
- *     one of SPEC §3's (or synfin's own reset / evicted).
+ *     one of SPEC §3's (or synfin's own reset / evicted);
+ *   - with --summary (case 2): the summary is there, ends with \n, and
+ *     its first line, "connections: N", counts the CSV rows (0 with exit
+ *     3).
  */
 #include "fuzz.h"
 
@@ -212,15 +220,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         argv[argc++] = "0";
         argv[argc++] = "--max-flows";
         argv[argc++] = "2";
+        /* the findings too (Markdown, thrown away) */
+        argv[argc++] = "--findings";
+        argv[argc++] = "/dev/null";
         break;
     default:
+        /* the summary too: to stderr, caught below */
+        argv[argc++] = "--summary";
         argv[argc++] = in_path;
         break;
     }
     argv[argc++] = in_path;
     argv[argc] = NULL;
 
+    /* --summary prints to stdio's stderr: a memory stream for this call.
+     * fd 2 is left alone, so a sanitizer report still shows. */
+    FILE *saved_stderr = stderr;
+    char *summary = NULL;
+    size_t summary_len = 0;
+    if (size % 3 == 2) {
+        FILE *m = open_memstream(&summary, &summary_len);
+        if (!m)
+            abort();
+        stderr = m;
+    }
     int rc = synfin_main(argc, argv);
+    if (stderr != saved_stderr) {
+        FILE *m = stderr;
+        stderr = saved_stderr;
+        if (fclose(m) != 0)
+            abort();
+    }
     FUZZ_CHECK(rc == 0 || rc == 1 || rc == 3, "exit code %d", rc);
 
     struct stat st;
@@ -234,10 +264,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     /* Exit 3 (nothing read) writes nothing, not even the header (README,
      * exit codes); any other run writes the header. */
+    size_t rows = 0;
     if (rc == 3)
         FUZZ_CHECK(len == 0, "exit 3 (nothing read) with %zu bytes of output", len);
     else
-        (void)check_csv(out, len);
+        rows = check_csv(out, len);
     free(out);
+    if (summary) {
+        FUZZ_CHECK(summary_len > 0 && summary[summary_len - 1] == '\n',
+                   "summary empty or not ended by a newline");
+        unsigned long long n = 0;
+        char nl = 0;
+        FUZZ_CHECK(sscanf(summary, "connections: %llu%c", &n, &nl) == 2 && nl == '\n',
+                   "summary starts with '%.40s'", summary);
+        FUZZ_CHECK(rows >= MAX_ROWS || n == rows, "summary counts %llu connections, CSV has %zu", n,
+                   rows);
+        free(summary);
+    }
     return 0;
 }
