@@ -777,6 +777,38 @@ enum { F_FIN = 1, F_SYN = 2, F_RST = 4, F_ACK = 16 };
 #define SERVER_IP 0x0a000002u
 #define T0_US     (UINT64_C(1700000000) * 1000000)
 
+/* A segment out of order across census moments: said (the input's
+ * disorder, then the census's changes counted a moment late), and nothing
+ * said with -q, as for damage. */
+static void test_census_disorder_notes_and_quiet(void **state)
+{
+    (void)state;
+    const char *path = tmp("disorder.pcap");
+    trace t = trace_open(path);
+    trace_tcp(&t, T0_US, CLIENT_IP, 40000, SERVER_IP, 80, F_SYN, 1000, 0);
+    trace_tcp(&t, T0_US + 100, SERVER_IP, 80, CLIENT_IP, 40000, F_SYN | F_ACK, 5000, 1001);
+    trace_tcp(&t, T0_US + 200, CLIENT_IP, 40000, SERVER_IP, 80, F_ACK, 1001, 5001);
+    /* Another connection 5 s on: the moments 1 to 4 s are written. */
+    trace_tcp(&t, T0_US + 5000000, CLIENT_IP, 40001, SERVER_IP, 80, F_SYN, 7000, 0);
+    /* Then the first one's FIN, stamped 0.5 s. */
+    trace_tcp(&t, T0_US + 500000, CLIENT_IP, 40000, SERVER_IP, 80, F_FIN | F_ACK, 1001, 5001);
+    trace_close(&t);
+    const char *census = tmp("disorder-census.csv");
+    assert_int_equal(RUN("-o", out_path, "--census", census, path), 0);
+    assert_non_null(strstr(err_text, "packet 5 goes back in time"));
+    assert_non_null(strstr(err_text, "changes came after the moment they belong to"));
+    char *loud = tk_slurp(census, NULL);
+    assert_non_null(loud);
+    assert_int_equal(RUN("-q", "-o", out_path, "--census", census, path), 0);
+    assert_string_equal(err_text, "");
+    /* The census is the same either way. */
+    char *quiet = tk_slurp(census, NULL);
+    assert_non_null(quiet);
+    assert_string_equal(quiet, loud);
+    free(loud);
+    free(quiet);
+}
+
 static void test_hundred_thousand_retransmitted_fins(void **state)
 {
     (void)state;
@@ -907,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_gzip_cut_short),
         cmocka_unit_test(test_gzip_corrupt_stream),
         cmocka_unit_test(test_fuzz_regressions_replay),
+        cmocka_unit_test(test_census_disorder_notes_and_quiet),
         cmocka_unit_test(test_hundred_thousand_retransmitted_fins),
         cmocka_unit_test(test_one_four_tuple_reused_thousands_of_times),
         cmocka_unit_test(test_many_one_packet_flows_under_max_flows),
