@@ -85,7 +85,7 @@ static const char usage_more[] =
     "                        IP in IP, Teredo, MPLS pseudowires): their packets are\n"
     "                        not_tcp, as before synfin decoded them\n"
     "  -q, --quiet           no progress line, no warnings about the input (damage,\n"
-    "                        disorder, a census cut short)\n"
+    "                        packets out of order)\n"
     "  -h, --help            this help\n"
     "  -V, --version         the version\n"
     "With --format sqlite, --census and --findings naming the -o FILE itself put\n"

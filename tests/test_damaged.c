@@ -779,7 +779,8 @@ enum { F_FIN = 1, F_SYN = 2, F_RST = 4, F_ACK = 16 };
 
 /* A segment out of order across census moments: said (the input's
  * disorder, then the census's changes counted a moment late), and nothing
- * said with -q, as for damage. */
+ * said with -q, as for damage; but census rows left out are said with -q
+ * too. */
 static void test_census_disorder_notes_and_quiet(void **state)
 {
     (void)state;
@@ -807,6 +808,17 @@ static void test_census_disorder_notes_and_quiet(void **state)
     assert_string_equal(quiet, loud);
     free(loud);
     free(quiet);
+
+    /* A capture longer than the census's 1,000,000 moments: its rows end
+     * there, which is said even with -q. */
+    const char *longer = tmp("longer.pcap");
+    t = trace_open(longer);
+    trace_tcp(&t, T0_US, CLIENT_IP, 40000, SERVER_IP, 80, F_RST, 1000, 0);
+    trace_tcp(&t, T0_US + UINT64_C(2000000) * 1000000, CLIENT_IP, 40001, SERVER_IP, 80, F_RST, 7000,
+              0);
+    trace_close(&t);
+    assert_int_equal(RUN("-q", "-o", out_path, "--census", "/dev/null", longer), 0);
+    assert_non_null(strstr(err_text, "the census over time stops after 1000000 moments"));
 }
 
 static void test_hundred_thousand_retransmitted_fins(void **state)
