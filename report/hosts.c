@@ -77,7 +77,7 @@ host_head *host_table_get_fp(host_table *t, uint8_t ip_version, const uint8_t ad
         t->n++;
         *added = 1;
     }
-    aid_add(&t->aid, fp, h);
+    AID_NOTE(t->head, t->n, host_head, &t->aid, fp, h);
     return h;
 }
 

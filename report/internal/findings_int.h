@@ -125,7 +125,7 @@ _Static_assert(TABLE_MAX <= SLAB_MAX, "a findings table fits its slab");
         if (!(out))                                                                                \
             SLAB_ADD(head, n, max, type, k, out, slab);                                            \
         if (out)                                                                                   \
-            aid_add(aid, fp, out);                                                                 \
+            AID_NOTE(head, n, type, aid, fp, out);                                                 \
     } while (0)
 
 /* Starts loading the lines a lookup of fp reads first: its slot in the
