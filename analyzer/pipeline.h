@@ -85,11 +85,11 @@ void pipeline_waits(const pipeline *p, uint64_t *reader, uint64_t *worker);
  * not be tracked. */
 uint64_t pipeline_finish(pipeline *p);
 
-/* flows_finish(flows, capture_end) for a table whose rows go to report_row
- * on `rep`, with the capture-end rows (at archive scale, most of them)
- * formatted on two threads: the rows are collected in chunks, in the order
- * flows_finish emits them; a helper thread formats every other chunk while
- * this one formats the rest, and the text is written in chunk order. The
+/* finish.c: flows_finish(flows, capture_end) for a table whose rows go to
+ * report_row on `rep`, with the capture-end rows (at archive scale, most
+ * of them) formatted and counted on two threads: the rows are collected in
+ * chunks, in the order flows_finish emits them, shared with a helper
+ * thread (finish.c says how), and the text is written in chunk order. The
  * output is byte for byte that of flows_finish; without a helper thread it
  * is flows_finish. The table's rows go to report_row again afterwards. */
 void pipeline_finish_flows(flows_table *flows, report *rep, int64_t capture_end);
