@@ -508,6 +508,12 @@ static int write_census(run *R)
         return 0;
     int bad = (R->opt.state_out ? report_census_finish_save(R->census, &R->state.census)
                                 : report_census_finish(R->census, R->capture_end)) < 0;
+    uint64_t late = report_census_late(R->census);
+    if (late && !R->opt.quiet) /* the input's disorder, as its own warning */
+        fprintf(stderr,
+                "synfin: census: %llu changes came after the moment they belong to was "
+                "written (segments out of order): counted from the next moment on\n",
+                (unsigned long long)late);
     if (!bad && R->opt.census_db && report_db_census(R->rep, R->census_out) < 0)
         bad = 1;
     if (R->census_out && fclose(R->census_out) != 0 && !bad) {

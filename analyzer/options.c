@@ -585,6 +585,5 @@ static int check_options(options *o)
         return usage_error(NULL, NULL,
                            "--state-in and --state-out carry the replay, which --stats skips");
     o->cen.census_name = o->census;
-    o->cen.quiet = o->quiet;
     return check_format(o);
 }

@@ -261,11 +261,6 @@ static int draw(report_census *rc, const census_host *h, const plot_point *pts, 
 
 int census_write_all(report_census *rc)
 {
-    if (rc->late && !rc->cfg.quiet)
-        fprintf(stderr,
-                "synfin: census: %llu changes came after the moment they belong to was "
-                "written (segments out of order): counted from the next moment on\n",
-                (unsigned long long)rc->late);
     if (!rc->tmp)
         return 0;
     readback b;

@@ -86,7 +86,6 @@ typedef struct report_census_config {
     const char *plot;        /* --plot FILE, or NULL */
     const char *plot_host;   /* --plot-host ADDR, or NULL: the busiest */
     const char *census_name; /* the census file's name, for messages */
-    int quiet;               /* -q: no note of changes counted late (disorder) */
 } report_census_config;
 
 /* csv: --census FILE (not owned; NULL: none); at_out: where the --at tables
